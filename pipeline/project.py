@@ -67,8 +67,10 @@ class Project:
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
         argv = [
             *args,
-            "--project-dir", str(self.root),
-            "--profiles-dir", str(self.root),
+            "--project-dir",
+            str(self.root),
+            "--profiles-dir",
+            str(self.root),
         ]
         if quiet:
             argv = ["--quiet", "--no-use-colors", *argv]

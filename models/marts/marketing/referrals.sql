@@ -1,0 +1,20 @@
+with
+
+referrals as (
+
+    select
+        referral_id,
+        referrer_customer_id,
+        referred_customer_id,
+        referred_at
+    from {{ ref('stg_marketing__referrals') }}
+
+)
+
+select
+    cast(referral_id as bigint) as referral_id,
+    cast(referrer_customer_id as bigint) as referrer_customer_id,
+    cast(referred_customer_id as bigint) as referred_customer_id,
+    cast(referred_at as timestamp) as referred_at,
+    cast(referred_at as date) as referred_date
+from referrals

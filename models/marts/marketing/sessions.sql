@@ -1,0 +1,35 @@
+with
+
+sessions as (
+
+    select
+        session_id,
+        customer_id,
+        started_at,
+        source,
+        medium,
+        campaign,
+        landing_page,
+        device,
+        pageviews,
+        duration_seconds,
+        order_id
+    from {{ ref('stg_web__sessions') }}
+
+)
+
+select
+    cast(session_id as bigint) as session_id,
+    cast(customer_id as bigint) as customer_id,
+    cast(started_at as timestamp) as started_at,
+    cast(started_at as date) as session_date,
+    cast(source as varchar) as source,
+    cast(medium as varchar) as medium,
+    cast(campaign as varchar) as campaign,
+    cast(landing_page as varchar) as landing_page,
+    cast(device as varchar) as device,
+    cast(pageviews as integer) as pageviews,
+    cast(duration_seconds as integer) as duration_seconds,
+    cast(order_id as bigint) as order_id,
+    order_id is not null as is_converted
+from sessions

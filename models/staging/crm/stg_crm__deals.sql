@@ -1,0 +1,39 @@
+with
+
+source as (
+
+    select
+        deal_id,
+        lead_id,
+        sales_rep_id,
+        stage,
+        amount,
+        created_on,
+        closed_on
+    from {{ source('crm', 'deals') }}
+
+),
+
+renamed as (
+
+    select
+        cast(deal_id as bigint) as deal_id,
+        cast(lead_id as bigint) as lead_id,
+        cast(sales_rep_id as bigint) as sales_rep_id,
+        lower(trim(cast(stage as varchar))) as stage,
+        cast(amount as decimal(12, 2)) as amount,
+        cast(created_on as date) as created_on,
+        cast(closed_on as date) as closed_on
+    from source
+
+)
+
+select
+    deal_id,
+    lead_id,
+    sales_rep_id,
+    stage,
+    amount,
+    created_on,
+    closed_on
+from renamed

@@ -1,0 +1,88 @@
+"""The dbt models KPIs can be measured on, read from the YAML files beside them.
+
+Marts declare every column (with an enforced dbt contract, so the list is true), which
+lets `kpi validate` check columns without a warehouse or a dbt parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from pipeline.errors import Location
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    columns: Mapping[str, str | None]  # column → declared data type
+    unique_columns: frozenset[str]  # columns proven unique by a test or constraint
+    location: Location
+
+    def is_temporal(self, column: str) -> bool:
+        data_type = (self.columns.get(column) or "").lower()
+        return data_type.startswith(("date", "timestamp"))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    models: Mapping[str, ModelInfo] = field(default_factory=dict)
+
+    def get(self, name: str) -> ModelInfo | None:
+        return self.models.get(name)
+
+
+def read_catalog(models_dir: Path, root: Path, skip: tuple[str, ...] = ("kpi",)) -> Catalog:
+    """Every model documented in a YAML file under models_dir (except generated folders)."""
+    models: dict[str, ModelInfo] = {}
+    for path in sorted(models_dir.rglob("*.yml")):
+        if path.relative_to(models_dir).parts[0] in skip:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "models:" not in text:
+            continue
+        data = yaml.load(text, Loader=_Loader) or {}
+        rel = str(path.relative_to(root))
+        for entry in data.get("models") or []:
+            if isinstance(entry, dict) and entry.get("name"):
+                models[entry["name"]] = _model(
+                    entry, Location(rel, _line_of(text, entry["name"]), 1)
+                )
+    return Catalog(models)
+
+
+def _model(entry: dict, location: Location) -> ModelInfo:
+    columns: dict[str, str | None] = {}
+    unique: set[str] = set()
+    for col in entry.get("columns") or []:
+        name = str(col["name"])
+        columns[name] = col.get("data_type")
+        tests = [*(col.get("data_tests") or []), *(col.get("tests") or [])]
+        constraints = [c.get("type") for c in col.get("constraints") or []]
+        if any(_test_name(t) == "unique" for t in tests) or {"unique", "primary_key"} & set(
+            constraints
+        ):
+            unique.add(name)
+    for constraint in entry.get("constraints") or []:
+        if (
+            constraint.get("type") in ("primary_key", "unique")
+            and len(constraint.get("columns", [])) == 1
+        ):
+            unique.add(constraint["columns"][0])
+    return ModelInfo(entry["name"], columns, frozenset(unique), location)
+
+
+def _test_name(test: object) -> str:
+    return test if isinstance(test, str) else next(iter(test)) if isinstance(test, dict) else ""
+
+
+def _line_of(text: str, name: str) -> int:
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() in (f"- name: {name}", f"- name: '{name}'", f'- name: "{name}"'):
+            return number
+    return 1

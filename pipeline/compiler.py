@@ -1,0 +1,107 @@
+"""The compiler's stages end to end: read metric files → load → validate → plan → render,
+and the comparison with (or writing of) the generated files on disk."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from pipeline.catalog import Catalog, read_catalog
+from pipeline.errors import Issue, Location, error, has_errors, sort_issues
+from pipeline.plan.planner import Plan, plan
+from pipeline.project import Project
+from pipeline.render import dbt
+from pipeline.spec.load import load
+from pipeline.spec.model import Spec
+from pipeline.spec.validate import validate
+
+
+@dataclass
+class Compiled:
+    spec: Spec
+    issues: list[Issue]
+    plan: Plan | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not has_errors(self.issues)
+
+
+def read_metric_files(project: Project) -> dict[str, str]:
+    """Every metric file's text, keyed by its path relative to the project root."""
+    paths = sorted([*project.metrics_dir.rglob("*.yml"), *project.metrics_dir.rglob("*.yaml")])
+    return {str(p.relative_to(project.root)): p.read_text(encoding="utf-8") for p in paths}
+
+
+def check_files(files: Mapping[str, str], catalog: Catalog) -> tuple[Spec, list[Issue]]:
+    """load + validate, with no file system: the fast path of `kpi validate`."""
+    spec, issues = load(files)
+    issues += validate(spec, catalog)
+    if not files:
+        issues.append(error("no metric files found under metrics/", Location("metrics")))
+    return spec, sort_issues(issues)
+
+
+def compile_files(
+    files: Mapping[str, str], catalog: Catalog, dialect: str | None = None
+) -> Compiled:
+    """All four stages; `dialect` overrides the project's (for per-engine snapshots)."""
+    with _no_cyclic_gc():
+        spec, issues = check_files(files, catalog)
+        if dialect is not None:
+            spec = replace(spec, config=replace(spec.config, dialect=dialect))
+        result = Compiled(spec, issues)
+        if result.ok:
+            result.plan = plan(spec)
+            result.files = dbt.render(spec, result.plan)
+    return result
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """SQL trees are large graphs of parent links: cyclic GC passes over them cost more than
+    the compile itself, and everything is freed when the compile returns."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def compile_project(project: Project) -> Compiled:
+    return compile_files(read_metric_files(project), read_catalog(project.models_dir, project.root))
+
+
+def stale(files: Mapping[str, str], root: Path) -> list[str]:
+    """Paths that differ from what would be written, or are generated and no longer wanted."""
+    differ = [
+        p
+        for p, text in files.items()
+        if not (root / p).is_file() or (root / p).read_text(encoding="utf-8") != text
+    ]
+    generated = root / dbt.KPI_DIR
+    existing = (
+        [str(p.relative_to(root)) for p in generated.rglob("*") if p.is_file()]
+        if generated.is_dir()
+        else []
+    )
+    return sorted(differ + [p for p in existing if p not in files])
+
+
+def write(files: Mapping[str, str], root: Path) -> list[str]:
+    """Write what changed, remove generated files no longer wanted; return those paths."""
+    changed = stale(files, root)
+    for path in changed:
+        target = root / path
+        if path in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(files[path], encoding="utf-8")
+        else:
+            target.unlink()
+    return changed

@@ -1,0 +1,1 @@
+"""Plan: what to compute and how, from a validated Spec."""

@@ -1,0 +1,83 @@
+"""Measures: how each aggregation behaves across grains (the one place deciding additivity).
+
+- additive (sum, count): day partials are summed into coarser periods;
+- extreme (min, max): day partials re-aggregate with the same function;
+- average: day partials keep sum and count, the value is sum / count at every grain;
+- holistic (count_distinct, median): no partial is exact, so they are recomputed
+  from rows at each grain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+ADDITIVE = ("sum", "count")
+EXTREME = ("min", "max")
+HOLISTIC = ("count_distinct", "median")
+ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # other aggregations are NULL over no rows
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One simple KPI's aggregation inside its model's measure group."""
+
+    name: str
+    agg: str
+    expr: exp.Expr | None  # None: count(*)
+    filter: exp.Expr | None
+
+    @property
+    def rolls_up(self) -> bool:
+        return self.agg not in HOLISTIC
+
+    @property
+    def partial_columns(self) -> tuple[str, ...]:
+        """Columns the measure group stores for this measure."""
+        return (
+            (f"{self.name}__sum", f"{self.name}__count") if self.agg == "average" else (self.name,)
+        )
+
+    def row_value(self) -> exp.Expr:
+        """The per-row input: the expression, NULL where the filter rejects the row."""
+        value = self.expr.copy() if self.expr is not None else exp.Literal.number(1)
+        if self.filter is None:
+            return value
+        return exp.Case(ifs=[exp.If(this=self.filter.copy(), true=value)])
+
+    def aggregate(self, column: exp.Expr) -> dict[str, exp.Expr]:
+        """Aggregates over row values, keyed by partial column name."""
+        if self.agg == "average":
+            return {
+                f"{self.name}__sum": exp.Sum(this=column.copy()),
+                f"{self.name}__count": exp.Count(this=column.copy()),
+            }
+        aggregate: exp.Expr = {
+            "sum": lambda c: exp.Sum(this=c),
+            "count": lambda c: exp.Count(this=c),
+            "count_distinct": lambda c: exp.Count(this=exp.Distinct(expressions=[c])),
+            "min": lambda c: exp.Min(this=c),
+            "max": lambda c: exp.Max(this=c),
+            "median": lambda c: exp.WithinGroup(
+                this=exp.PercentileCont(this=exp.Literal.number("0.5")),
+                expression=exp.Order(expressions=[exp.Ordered(this=c)]),
+            ),
+        }[self.agg](column.copy())
+        return {self.name: aggregate}
+
+    def roll_up(self, column: str) -> exp.Expr:
+        """Aggregate of day partials into a coarser period (only for measures that roll up)."""
+        ref = exp.column(column)
+        return (
+            exp.Min(this=ref)
+            if self.agg == "min"
+            else exp.Max(this=ref)
+            if self.agg == "max"
+            else exp.Sum(this=ref)
+        )
+
+    def filled(self, column: exp.Expr, partial: str) -> exp.Expr:
+        """The partial as published: 0 over no rows for sums and counts, NULL otherwise."""
+        zero = self.agg in ZERO_WHEN_EMPTY or partial.endswith(("__sum", "__count"))
+        return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if zero else column

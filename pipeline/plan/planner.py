@@ -1,0 +1,171 @@
+"""Plan: a validated Spec → measure groups (one scan per fact model) and KPI steps.
+
+A KPI is computed exactly at the grains and dimensions it declares: validation makes sure
+a ratio or derived KPI only asks its inputs for grains and dimensions they declare.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+
+from sqlglot import exp
+
+from pipeline.plan import graph
+from pipeline.plan.measures import Measure
+from pipeline.spec import expressions
+from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
+
+TOTAL = "total"
+COMPOSITE_VALUES = "kpi_values__composite"
+
+
+@dataclass(frozen=True)
+class Join:
+    """A many-to-one join from the group's model to `model`."""
+
+    model: str
+    on: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A column the group slices by; `label` names it in the group's rows."""
+
+    label: str
+    table: str
+    column: str
+
+
+@dataclass(frozen=True)
+class MeasureGroup:
+    """All measures over one model and time column: one scan computes them all."""
+
+    name: str
+    model: str
+    time: str
+    joins: tuple[Join, ...]
+    slices: tuple[Slice, ...]
+    measures: tuple[Measure, ...]
+    grains: tuple[str, ...]
+    files: tuple[str, ...]
+
+    @property
+    def values_model(self) -> str:
+        """The model holding the values of this group's KPIs."""
+        return self.name.replace("kpi_measures__", "kpi_values__", 1)
+
+
+@dataclass(frozen=True)
+class Step:
+    """How one KPI is computed: from its measure group (simple) or from other KPIs."""
+
+    kpi: Kpi
+    dimensions: tuple[tuple[str, str], ...]  # (published name, label in the measure group)
+    values_model: str
+    group: MeasureGroup | None = None
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    groups: tuple[MeasureGroup, ...]
+    steps: tuple[Step, ...]  # every KPI after the KPIs it reads
+    week_start: str
+    dialect: str
+
+    @cached_property
+    def _by_name(self) -> dict[str, Step]:
+        return {s.kpi.name: s for s in self.steps}
+
+    def step(self, name: str) -> Step:
+        return self._by_name[name]
+
+
+def plan(spec: Spec) -> Plan:
+    deps = graph.dependency_map(spec)
+    order = graph.build_order(deps)
+    kpis = {k.name: k for k in spec.kpis}
+    relations = {(r.from_model, r.to_model): r for r in spec.relationships}
+
+    members: dict[tuple[str, str], list[Kpi]] = defaultdict(list)
+    for name in order:
+        kpi = kpis[name]
+        if kpi.kind == "simple":
+            assert kpi.model and kpi.time
+            members[(kpi.model, kpi.time)].append(kpi)
+    times_per_model: dict[str, int] = defaultdict(int)
+    for model, _ in members:
+        times_per_model[model] += 1
+
+    groups: dict[str, MeasureGroup] = {}
+    labels: dict[str, tuple[tuple[str, str], ...]] = {}
+    group_of: dict[str, str] = {}
+    for (model, time), group_kpis in sorted(members.items()):
+        name = f"kpi_measures__{model}" + (f"__{time}" if times_per_model[model] > 1 else "")
+        slices: dict[str, Slice] = {}
+        joined: set[str] = set()
+        measures = []
+        for kpi in group_kpis:
+            group_of[kpi.name] = name
+            pairs = []
+            for dim in kpi.dimensions:
+                s = _slice(dim, model)
+                slices.setdefault(s.label, s)
+                pairs.append((dim.name, s.label))
+                if s.table != model:
+                    joined.add(s.table)
+            labels[kpi.name] = tuple(pairs)
+            measure = _measure(kpi, spec.config.dialect)
+            for tree in (measure.expr, measure.filter):
+                if tree is not None:
+                    joined.update(
+                        c.table for c in expressions.columns(tree) if c.table and c.table != model
+                    )
+                    _qualify(tree, model)
+            measures.append(measure)
+        groups[name] = MeasureGroup(
+            name=name,
+            model=model,
+            time=time,
+            joins=tuple(Join(m, relations[(model, m)].on) for m in sorted(joined)),
+            slices=tuple(sorted(slices.values(), key=lambda s: s.label)),
+            measures=tuple(measures),
+            grains=tuple(g for g in GRAINS if any(g in k.grains for k in group_kpis)),
+            files=tuple(sorted({k.file for k in group_kpis})),
+        )
+
+    steps = []
+    for name in order:
+        kpi = kpis[name]
+        if kpi.kind == "simple":
+            group = groups[group_of[name]]
+            steps.append(Step(kpi, labels[name], group.values_model, group))
+        else:
+            dims = tuple((d.name, d.name) for d in kpi.dimensions)
+            steps.append(Step(kpi, dims, COMPOSITE_VALUES, inputs=deps[name]))
+    return Plan(tuple(groups.values()), tuple(steps), spec.config.week_start, spec.config.dialect)
+
+
+def _slice(dim: Dimension, model: str) -> Slice:
+    table = dim.model if dim.model and dim.model != model else model
+    label = dim.column_name if table == model else f"{table}.{dim.column_name}"
+    return Slice(label, table, dim.column_name)
+
+
+def _measure(kpi: Kpi, dialect: str) -> Measure:
+    assert kpi.agg is not None
+    expr = None
+    if not (kpi.agg == "count" and kpi.expr == "*"):
+        assert kpi.expr is not None
+        expr = expressions.parse(kpi.expr, dialect, what="expression")
+    condition = expressions.parse(kpi.filter, dialect, what="filter") if kpi.filter else None
+    return Measure(kpi.name, kpi.agg, expr, condition)
+
+
+def _qualify(tree: exp.Expr, model: str) -> None:
+    """Give unqualified columns the group's model as table, so joins cannot make them ambiguous."""
+    for column in tree.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(model))

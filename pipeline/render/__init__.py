@@ -1,0 +1,1 @@
+"""Render: a Plan → sqlglot trees → dbt model files."""

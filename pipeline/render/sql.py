@@ -1,0 +1,583 @@
+"""SQL shapes for each plan node, built as sqlglot trees (the one place deciding them).
+
+Models are referenced through `ref_table(name)`, a placeholder that render/dbt.py turns
+into dbt's `{{ ref('name') }}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from pipeline.plan.calendar import period_end, period_start
+from pipeline.plan.measures import Measure
+from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Step
+from pipeline.spec import expressions
+from pipeline.spec.model import GRAINS, Kpi
+
+KEYS = ("grain", "period_start", "period_end", "dimension", "dimension_value")
+JOIN_KEYS = ("grain", "period_start", "dimension", "dimension_value")
+NULL_VALUE = "(null)"  # a NULL dimension value, spelled so it can be a key
+REF_PREFIX = "__ref__"
+# data types built once: exp.cast(x, DATE) would parse the name on every call
+DATE, DOUBLE, TIMESTAMP, VARCHAR = (
+    exp.DataType.build(t) for t in ("date", "double", "timestamp", "varchar")
+)
+
+
+def ref_table(model: str, alias: str | None = None) -> exp.Table:
+    return exp.table_(f"{REF_PREFIX}{model}", alias=alias)
+
+
+def select(*columns: exp.Expr) -> exp.Select:
+    """A SELECT of these columns, built directly (sqlglot's builder re-parses long lists)."""
+    return exp.Select(expressions=list(columns))
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table)
+
+
+def lit(value: str | int) -> exp.Expr:
+    return exp.Literal.string(value) if isinstance(value, str) else exp.Literal.number(value)
+
+
+def _and(*conditions: exp.Expr) -> exp.Expr:
+    return exp.and_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
+
+
+def _in(column: str, values: Sequence[str]) -> exp.Expr:
+    if len(values) == 1:
+        return exp.EQ(this=col(column), expression=lit(values[0]))
+    return exp.In(this=col(column), expressions=[lit(v) for v in values])
+
+
+def _with(select: exp.Expr, ctes: Sequence[tuple[str, exp.Expr]]) -> exp.Expr:
+    # built in one go: appending CTEs one by one re-parents every earlier one
+    with_ = exp.With(
+        expressions=[
+            exp.CTE(this=query, alias=exp.TableAlias(this=exp.to_identifier(name)))
+            for name, query in ctes
+        ]
+    )
+    select.set("with_", with_)
+    return select
+
+
+def _grouping(column: str) -> exp.Expr:
+    return exp.EQ(this=exp.Grouping(expressions=[col(column)]), expression=lit(0))
+
+
+def coalesce(first: exp.Expr, *rest: exp.Expr) -> exp.Expr:
+    return exp.Coalesce(this=first, expressions=list(rest))
+
+
+def _join(
+    query: exp.Select,
+    table: exp.Expr,
+    *,
+    side: str | None = None,
+    kind: str | None = None,
+    on: exp.Expr | None = None,
+    using: Sequence[str] = (),
+) -> exp.Select:
+    """Append a join built as a node (the builder would parse its join type each time)."""
+    using_ = [exp.to_identifier(c) for c in using] or None
+    query.append("joins", exp.Join(this=table, side=side, kind=kind, on=on, using=using_))
+    return query
+
+
+def _slice_alias(label: str) -> str:
+    return "dim__" + label.replace(".", "__")
+
+
+def _input_alias(measure: Measure) -> str:
+    return f"in__{measure.name}"
+
+
+def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
+    return _and(*(exp.EQ(this=col(k, left), expression=col(k, right)) for k in keys))
+
+
+# --- measure groups -------------------------------------------------------------------
+
+
+def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
+    """One scan of the model: day partials for measures that roll up, every grain for the rest."""
+    holistic = [m for m in group.measures if not m.rolls_up]
+    rolling = [m for m in group.measures if m.rolls_up]
+    direct_grains = ["day", *(g for g in group.grains if g != "day" and holistic)]
+    day = exp.cast(col(group.time, group.model), DATE)
+
+    source = select(
+        exp.alias_(day, "date_day", copy=False),
+        *(
+            exp.alias_(period_start(g, day, week_start), f"{g}_start", copy=False)
+            for g in direct_grains[1:]
+        ),
+        *(
+            exp.alias_(col(s.column, s.table), _slice_alias(s.label), copy=False)
+            for s in group.slices
+        ),
+        *(exp.alias_(m.row_value(), _input_alias(m), copy=False) for m in group.measures),
+    ).from_(ref_table(group.model, group.model), copy=False)
+    for join in group.joins:
+        on = _and(
+            *(exp.EQ(this=col(a, group.model), expression=col(b, join.model)) for a, b in join.on)
+        )
+        source = _join(source, ref_table(join.model, join.model), side="LEFT", on=on)
+    source = source.where(
+        exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())), copy=False
+    )
+
+    period_keys = ["date_day" if g == "day" else f"{g}_start" for g in direct_grains]
+    grain_case = (
+        lit("day")
+        if len(direct_grains) == 1
+        else exp.Case(
+            ifs=[
+                exp.If(this=_grouping(k), true=lit(g))
+                for g, k in zip(direct_grains, period_keys, strict=True)
+            ]
+        )
+    )
+    start = col("date_day") if len(period_keys) == 1 else coalesce(*(col(k) for k in period_keys))
+    dimension = (
+        exp.Case(
+            ifs=[
+                exp.If(this=_grouping(_slice_alias(s.label)), true=lit(s.label))
+                for s in group.slices
+            ],
+            default=lit(TOTAL),
+        )
+        if group.slices
+        else lit(TOTAL)
+    )
+    value = (
+        exp.Case(
+            ifs=[
+                exp.If(
+                    this=_grouping(_slice_alias(s.label)),
+                    true=coalesce(exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)),
+                )
+                for s in group.slices
+            ],
+            default=lit(TOTAL),
+        )
+        if group.slices
+        else lit(TOTAL)
+    )
+    grouped = select(
+        exp.alias_(grain_case, "grain", copy=False),
+        exp.alias_(start, "period_start", copy=False),
+        exp.alias_(dimension, "dimension", copy=False),
+        exp.alias_(value, "dimension_value", copy=False),
+        *(
+            exp.alias_(aggregate, name, copy=False)
+            for m in group.measures
+            for name, aggregate in m.aggregate(col(_input_alias(m))).items()
+        ),
+    )
+    sets: list[exp.Expr] = []
+    for key in period_keys:
+        sets.append(exp.Paren(this=col(key)))
+        sets += [
+            exp.Tuple(expressions=[col(key), col(_slice_alias(s.label))]) for s in group.slices
+        ]
+    grouped = grouped.from_(exp.table_("source"), copy=False).group_by(
+        exp.GroupingSets(expressions=sets), copy=False
+    )
+
+    ctes: list[tuple[str, exp.Expr]] = [("source", source), ("grouped", grouped)]
+    is_day = exp.EQ(this=col("grain"), expression=lit("day"))
+    if rolling:
+        partials = [c for m in rolling for c in m.partial_columns]
+        branches: list[exp.Select] = [
+            select(*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials))
+            .from_(exp.table_("grouped"), copy=False)
+            .where(is_day, copy=False)
+        ]
+        for grain in (g for g in group.grains if g != "day"):
+            start_expr = period_start(grain, col("period_start"), week_start)
+            branches.append(
+                select(
+                    exp.alias_(lit(grain), "grain", copy=False),
+                    exp.alias_(start_expr, "period_start", copy=False),
+                    col("dimension"),
+                    col("dimension_value"),
+                    *(
+                        exp.alias_(m.roll_up(c), c, copy=False)
+                        for m in rolling
+                        for c in m.partial_columns
+                    ),
+                )
+                .from_(exp.table_("grouped"), copy=False)
+                .where(is_day, copy=False)
+                .group_by(start_expr.copy(), col("dimension"), col("dimension_value"), copy=False)
+            )
+        ctes.append(("rolled_up", _union(branches)))
+    if holistic:
+        ctes.append(
+            (
+                "recomputed",
+                select(*(col(k) for k in JOIN_KEYS), *(col(m.name) for m in holistic)).from_(
+                    exp.table_("grouped"), copy=False
+                ),
+            )
+        )
+
+    bounds = (
+        select(
+            exp.alias_(exp.Min(this=col("period_start")), "first_day", copy=False),
+            exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
+        )
+        .from_(exp.table_("grouped"), copy=False)
+        .where(is_day, copy=False)
+    )
+    series = exp.Lateral(
+        this=exp.ExplodingGenerateSeries(
+            start=exp.cast(col("first_day", "bounds"), TIMESTAMP),
+            end=exp.cast(col("last_day", "bounds"), TIMESTAMP),
+            step=exp.Interval(this=lit("1"), unit=exp.var("day")),
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
+    )
+    days = _join(
+        select(exp.alias_(exp.cast(col("day", "series"), DATE), "date_day", copy=False)).from_(
+            exp.table_("bounds"), copy=False
+        ),
+        series,
+        kind="CROSS",
+    )
+    periods = _union(
+        [
+            select(
+                exp.alias_(lit(grain), "grain", copy=False),
+                exp.alias_(
+                    period_start(grain, col("date_day"), week_start), "period_start", copy=False
+                ),
+            )
+            .distinct(copy=False)
+            .from_(exp.table_("days"), copy=False)
+            for grain in group.grains
+        ]
+    )
+    slices = (
+        select(col("dimension"), col("dimension_value"))
+        .distinct(copy=False)
+        .from_(exp.table_("grouped"), copy=False)
+    )
+    spine = select(
+        col("grain", "periods"),
+        col("period_start", "periods"),
+        exp.alias_(_period_end_case(group.grains), "period_end", copy=False),
+        col("dimension", "slices"),
+        col("dimension_value", "slices"),
+    ).from_(exp.table_("periods"), copy=False)
+    spine = _join(spine, exp.table_("slices"), kind="CROSS")
+    ctes += [
+        ("bounds", bounds),
+        ("days", days),
+        ("periods", periods),
+        ("slices", slices),
+        ("spine", spine),
+    ]
+
+    final = select(
+        *(col(k, "spine") for k in KEYS),
+        *(
+            exp.alias_(
+                m.filled(col(c, "rolled_up" if m.rolls_up else "recomputed"), c), c, copy=False
+            )
+            for m in group.measures
+            for c in m.partial_columns
+        ),
+    ).from_(exp.table_("spine"), copy=False)
+    if rolling:
+        final = _join(
+            final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", JOIN_KEYS)
+        )
+    if holistic:
+        final = _join(
+            final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", JOIN_KEYS)
+        )
+    return _with(final, ctes)
+
+
+def _period_end_case(grains: Sequence[str]) -> exp.Expr:
+    start = col("period_start", "periods")
+    if len(grains) == 1:
+        return period_end(grains[0], start)
+    return exp.Case(
+        ifs=[
+            exp.If(
+                this=exp.EQ(this=col("grain", "periods"), expression=lit(g)),
+                true=period_end(g, start.copy()),
+            )
+            for g in grains
+        ]
+    )
+
+
+def _union(branches: Sequence[exp.Select]) -> exp.Expr:
+    query: exp.Expr = branches[0]
+    for branch in branches[1:]:
+        query = exp.union(query, branch, distinct=False, copy=False)
+    return query
+
+
+# --- KPI values -----------------------------------------------------------------------
+
+VALUE_COLUMNS = ("kpi", *KEYS, "value", "numerator", "denominator")
+
+
+def step_cte_name(name: str) -> str:
+    return f"kpi__{name}"
+
+
+def _double(expression: exp.Expr) -> exp.Expr:
+    return exp.cast(expression, DOUBLE, copy=False)
+
+
+def _safe_divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
+    return exp.Div(this=numerator, expression=exp.Nullif(this=denominator, expression=lit(0)))
+
+
+def _scope(
+    kpi: Kpi,
+    available_grains: Sequence[str],
+    available_dimensions: Sequence[str],
+    labels: Sequence[str],
+) -> exp.Expr | None:
+    """The KPI's grains and dimensions among what its source holds; None when it is all of it."""
+    conditions = []
+    if set(available_grains) - set(kpi.grains):
+        conditions.append(_in("grain", kpi.grains))
+    if set(available_dimensions) - set(labels):
+        conditions.append(_in("dimension", [TOTAL, *labels]))
+    return _and(*conditions) if conditions else None
+
+
+def simple_values(group: MeasureGroup, steps: Sequence[Step]) -> exp.Expr:
+    """Values of the simple KPIs of one measure group, as rows of the long table."""
+    measures = {m.name: m for m in group.measures}
+    labels = [s.label for s in group.slices]
+    branches = []
+    for step in steps:
+        kpi = step.kpi
+        measure = measures[kpi.name]
+        if measure.agg == "average":
+            total, count = (col(c) for c in measure.partial_columns)
+            value = _safe_divide(_double(total), _double(count))
+            numerator, denominator = _double(total.copy()), _double(count.copy())
+        else:
+            value, numerator, denominator = (
+                _double(col(kpi.name)),
+                _double(exp.null()),
+                _double(exp.null()),
+            )
+        dimension: exp.Expr = col("dimension")
+        renamed = [(name, label) for name, label in step.dimensions if name != label]
+        if renamed:
+            dimension = exp.Case(
+                this=col("dimension"),
+                ifs=[exp.If(this=lit(label), true=lit(name)) for name, label in renamed],
+                default=col("dimension"),
+            )
+        query = select(
+            exp.alias_(lit(kpi.name), "kpi", copy=False),
+            col("grain"),
+            col("period_start"),
+            col("period_end"),
+            exp.alias_(dimension, "dimension", copy=False),
+            col("dimension_value"),
+            exp.alias_(value, "value", copy=False),
+            exp.alias_(numerator, "numerator", copy=False),
+            exp.alias_(denominator, "denominator", copy=False),
+        ).from_(ref_table(group.name), copy=False)
+        scope = _scope(kpi, group.grains, labels, [label for _, label in step.dimensions])
+        branches.append(query.where(scope, copy=False) if scope is not None else query)
+    return _union(branches)
+
+
+def composite_values(steps: Sequence[Step], plan: Plan) -> exp.Expr:
+    """Ratios and derived KPIs, computed from their inputs' values after aggregation."""
+    composites = [s for s in steps if s.kpi.kind != "simple"]
+    read = sorted({i for s in composites for i in s.inputs if plan.step(i).kpi.kind == "simple"})
+    ctes: list[tuple[str, exp.Expr]] = [
+        (
+            step_cte_name(name),
+            select(*(col(k) for k in KEYS), col("value"))
+            .from_(ref_table(plan.step(name).values_model), copy=False)
+            .where(exp.EQ(this=col("kpi"), expression=lit(name)), copy=False),
+        )
+        for name in read
+    ]
+    for step in composites:
+        ctes.append((step_cte_name(step.kpi.name), _composite(step, plan)))
+    branches = [
+        select(
+            exp.alias_(lit(s.kpi.name), "kpi", copy=False), *(col(c) for c in VALUE_COLUMNS[1:])
+        ).from_(exp.table_(step_cte_name(s.kpi.name)), copy=False)
+        for s in composites
+    ]
+    return _with(_union(branches), ctes)
+
+
+def _composite(step: Step, plan: Plan) -> exp.Select:
+    kpi = step.kpi
+    numerator: exp.Expr
+    denominator: exp.Expr
+    tables: list[tuple[str, str | None]]
+    if kpi.kind == "ratio":
+        assert kpi.numerator and kpi.denominator
+        num, den = col("value", "numerator_kpi"), col("value", "denominator_kpi")
+        value, numerator, denominator = _safe_divide(num, den), num.copy(), den.copy()
+        tables = [
+            (step_cte_name(kpi.numerator), "numerator_kpi"),
+            (step_cte_name(kpi.denominator), "denominator_kpi"),
+        ]
+    else:
+        value, numerator, denominator = _derived_value(kpi, plan.dialect), exp.null(), exp.null()
+        tables = [(step_cte_name(name), None) for name in dict.fromkeys(step.inputs)]
+    query = select(
+        *(col(k) for k in KEYS),
+        exp.alias_(value, "value", copy=False),
+        exp.alias_(_double(numerator), "numerator", copy=False),
+        exp.alias_(_double(denominator), "denominator", copy=False),
+    ).from_(exp.table_(tables[0][0], alias=tables[0][1]), copy=False)
+    for table, alias in tables[1:]:
+        query = _join(query, exp.table_(table, alias=alias), side="FULL", kind="OUTER", using=KEYS)
+    inputs = [plan.step(name) for name in dict.fromkeys(step.inputs)]
+    grains = sorted({g for i in inputs for g in i.kpi.grains})
+    dimensions = sorted({name for i in inputs for name, _ in i.dimensions})
+    scope = _scope(kpi, grains, dimensions, [name for name, _ in step.dimensions])
+    return query.where(scope, copy=False) if scope is not None else query
+
+
+def _derived_value(kpi: Kpi, dialect: str) -> exp.Expr:
+    """The formula over input KPIs' values; every division guarded against zero."""
+    assert kpi.formula is not None
+    tree = expressions.parse(kpi.formula, dialect, what="formula", row_level=False)
+    if isinstance(tree, exp.Column):  # a lone KPI name: the tree itself is replaced
+        return col("value", step_cte_name(tree.name))
+    for column in list(tree.find_all(exp.Column)):
+        column.replace(col("value", step_cte_name(column.name)))
+    for division in list(tree.find_all(exp.Div)):
+        division.set("this", _double(division.this))
+        division.set("expression", exp.Nullif(this=division.expression, expression=lit(0)))
+    return tree
+
+
+def kpi_values(plan: Plan) -> exp.Select:
+    """The long table: every KPI's rows from the values models, with the catalog's labels."""
+    models = sorted({s.values_model for s in plan.steps})
+    rows = _union(
+        [select(*(col(c) for c in VALUE_COLUMNS)).from_(ref_table(m), copy=False) for m in models]
+    )
+    query = select(
+        col("kpi", "kpi_rows"),
+        *(col(c, "catalog") for c in ("label", "category", "format", "unit", "direction")),
+        *(col(c, "kpi_rows") for c in VALUE_COLUMNS[1:]),
+    ).from_(
+        exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("kpi_rows"))),
+        copy=False,
+    )
+    on = exp.EQ(this=col("kpi", "kpi_rows"), expression=col("kpi", "catalog"))
+    return _join(query, ref_table("kpi_catalog", "catalog"), kind="INNER", on=on)
+
+
+CATALOG_COLUMNS = (
+    "kpi",
+    "label",
+    "description",
+    "category",
+    "owner",
+    "kind",
+    "format",
+    "unit",
+    "direction",
+    "grains",
+    "dimensions",
+    "metric_file",
+)
+
+
+def kpi_catalog(kpis: Sequence[Kpi]) -> exp.Select:
+    """One row per KPI: its definition's metadata, for BI tools and the other KPI models."""
+    rows = [
+        exp.Tuple(
+            expressions=[
+                lit(k.name),
+                lit(k.label),
+                lit(k.description),
+                lit(k.category),
+                _text(k.owner),
+                lit(k.kind),
+                lit(k.format),
+                _text(k.unit),
+                lit(k.direction),
+                lit(",".join(k.grains)),
+                lit(",".join(d.name for d in k.dimensions)),
+                lit(k.file),
+            ]
+        )
+        for k in sorted(kpis, key=lambda k: k.name)
+    ]
+    values = exp.Values(
+        expressions=rows,
+        alias=exp.TableAlias(
+            this=exp.to_identifier("definitions"),
+            columns=[exp.to_identifier(c) for c in CATALOG_COLUMNS],
+        ),
+    )
+    return select(
+        *(exp.alias_(exp.cast(col(c), VARCHAR), c, copy=False) for c in CATALOG_COLUMNS)
+    ).from_(values, copy=False)
+
+
+def _text(value: str | None) -> exp.Expr:
+    return lit(value) if value is not None else exp.cast(exp.null(), VARCHAR)
+
+
+def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
+    """One row per period of `grain`, one column per KPI tracked at that grain (totals)."""
+    columns = [
+        exp.alias_(
+            exp.Max(
+                this=exp.Case(
+                    ifs=[
+                        exp.If(
+                            this=exp.EQ(this=col("kpi"), expression=lit(k.name)), true=col("value")
+                        )
+                    ]
+                )
+            ),
+            k.name,
+            copy=False,
+        )
+        for k in sorted(kpis, key=lambda k: k.name)
+    ]
+    return (
+        select(col("period_start"), col("period_end"), *columns)
+        .from_(ref_table("kpi_values"), copy=False)
+        .where(
+            _and(
+                exp.EQ(this=col("grain"), expression=lit(grain)),
+                exp.EQ(this=col("dimension"), expression=lit(TOTAL)),
+            ),
+            copy=False,
+        )
+        .group_by(col("period_start"), col("period_end"), copy=False)
+    )
+
+
+WIDE_NAMES = {
+    "day": "kpi_daily",
+    "week": "kpi_weekly",
+    "month": "kpi_monthly",
+    "quarter": "kpi_quarterly",
+    "year": "kpi_yearly",
+}
+assert tuple(WIDE_NAMES) == GRAINS

@@ -1,0 +1,1 @@
+"""The metric YAML language: schema, model, loading and validation."""

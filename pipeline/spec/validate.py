@@ -1,0 +1,306 @@
+"""Validate: every rule over a loaded Spec and the dbt models' catalog; all issues collected.
+
+Nothing here touches a warehouse: models and columns come from the YAML beside them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from sqlglot import exp
+
+from pipeline.catalog import Catalog, ModelInfo
+from pipeline.errors import Issue, Location, did_you_mean, error
+from pipeline.plan import graph
+from pipeline.spec import expressions
+from pipeline.spec.model import Dimension, Kpi, Relationship, Spec
+
+RATIO_INPUT_AGGS = ("sum", "count", "count_distinct")
+RESERVED_DIMENSIONS = ("total",)
+
+Relations = Mapping[str, Mapping[str, Relationship]]  # from model → to model → relationship
+
+
+def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
+    issues: list[Issue] = []
+    relations = _relationships(spec, catalog, issues)
+    names = _unique_names(spec, issues)
+    for kpi in spec.kpis:
+        where = f"kpi '{kpi.name}': "
+        if kpi.kind == "simple":
+            _simple(kpi, spec, catalog, relations, where, issues)
+        else:
+            _composite(kpi, spec, names, where, issues)
+        _dimension_names(kpi, where, issues)
+    deps = graph.dependency_map(spec)
+    for cycle in graph.find_cycles(deps):
+        kpi = names[cycle[0]]
+        field = "formula" if kpi.kind == "derived" else "ratio"
+        issues.append(
+            error(f"kpi '{kpi.name}': depends on itself: {' → '.join(cycle)}", kpi.at(field))
+        )
+    _composite_scope(spec, names, deps, issues)
+    return issues
+
+
+def _unique_names(spec: Spec, issues: list[Issue]) -> dict[str, Kpi]:
+    names: dict[str, Kpi] = {}
+    for kpi in spec.kpis:
+        if kpi.name in names:
+            first = names[kpi.name].at("name")
+            issues.append(error(f"kpi '{kpi.name}' is already defined at {first}", kpi.at("name")))
+        else:
+            names[kpi.name] = kpi
+    return names
+
+
+def _relationships(
+    spec: Spec, catalog: Catalog, issues: list[Issue]
+) -> dict[str, dict[str, Relationship]]:
+    relations: dict[str, dict[str, Relationship]] = {}
+    for rel in spec.relationships:
+        where = f"relationship {rel.from_model} → {rel.to_model}: "
+        source, target = catalog.get(rel.from_model), catalog.get(rel.to_model)
+        ok = True
+        for name, info in ((rel.from_model, source), (rel.to_model, target)):
+            if info is None:
+                issues.append(
+                    error(
+                        f"{where}unknown model '{name}'{did_you_mean(name, catalog.models)}",
+                        rel.location,
+                    )
+                )
+                ok = False
+        if source is None or target is None:
+            continue
+        for from_col, to_col in rel.on:
+            for info, col in ((source, from_col), (target, to_col)):
+                if col not in info.columns:
+                    hint = did_you_mean(col, info.columns)
+                    issues.append(
+                        error(f"{where}unknown column '{col}' in {info.name}{hint}", rel.location)
+                    )
+                    ok = False
+        to_columns = {to for _, to in rel.on}
+        if ok and not to_columns & target.unique_columns:
+            keys = ", ".join(sorted(to_columns))
+            issues.append(
+                error(
+                    f"{where}the join could fan out: {target.name}.{keys} is not proven unique"
+                    f" (add a 'unique' test on it in {target.location.file})",
+                    rel.location,
+                )
+            )
+            ok = False
+        if rel.to_model in relations.get(rel.from_model, {}):
+            first = relations[rel.from_model][rel.to_model].location
+            issues.append(error(f"{where}already declared at {first}", rel.location))
+        elif ok:
+            relations.setdefault(rel.from_model, {})[rel.to_model] = rel
+    return relations
+
+
+def resolve_column(
+    reference: str, model: ModelInfo, catalog: Catalog, relations: Relations
+) -> str | None:
+    """None when `column` or `related_model.column` exists for a KPI on `model`, else why not."""
+    table, _, column = reference.rpartition(".")
+    if table in ("", model.name):
+        target = model
+    elif table in relations.get(model.name, {}):
+        related = catalog.get(table)
+        if related is None:
+            return f"unknown model '{table}'"
+        target = related
+    else:
+        related_names = sorted(relations.get(model.name, {}))
+        listed = f" (related models: {', '.join(related_names)})" if related_names else ""
+        return f"no relationship from {model.name} to '{table}'{listed}; declare one under relationships:"
+    if column not in target.columns:
+        return f"unknown column '{column}' in {target.name}{did_you_mean(column, target.columns)}"
+    return None
+
+
+def _simple(
+    kpi: Kpi, spec: Spec, catalog: Catalog, relations: Relations, where: str, issues: list[Issue]
+) -> None:
+    for field in ("model", "time"):
+        if getattr(kpi, field) is None:
+            issues.append(error(f"{where}a {kpi.agg} KPI needs '{field}'", kpi.location))
+    if kpi.model is None:
+        return
+    model = catalog.get(kpi.model)
+    if model is None:
+        hint = did_you_mean(kpi.model, catalog.models)
+        issues.append(error(f"{where}unknown model '{kpi.model}'{hint}", kpi.at("model")))
+        return
+    if kpi.time is not None:
+        if kpi.time not in model.columns:
+            hint = did_you_mean(kpi.time, model.columns)
+            issues.append(
+                error(f"{where}unknown column '{kpi.time}' in {model.name}{hint}", kpi.at("time"))
+            )
+        elif model.columns[kpi.time] and not model.is_temporal(kpi.time):
+            issues.append(
+                error(
+                    f"{where}time column '{kpi.time}' is {model.columns[kpi.time]}, not a date or timestamp",
+                    kpi.at("time"),
+                )
+            )
+    if not (kpi.agg == "count" and kpi.expr == "*"):
+        _row_expression(kpi, "expr", kpi.expr, spec, model, catalog, relations, where, issues)
+    _row_expression(kpi, "filter", kpi.filter, spec, model, catalog, relations, where, issues)
+    for dim in kpi.dimensions:
+        problem = resolve_column(dim.column, model, catalog, relations)
+        if problem:
+            issues.append(error(f"{where}dimension '{dim.name}': {problem}", dim.location))
+
+
+def _row_expression(
+    kpi: Kpi,
+    field: str,
+    text: str | None,
+    spec: Spec,
+    model: ModelInfo,
+    catalog: Catalog,
+    relations: Relations,
+    where: str,
+    issues: list[Issue],
+) -> None:
+    if text is None:
+        return
+    what = "filter" if field == "filter" else f"{kpi.agg} expression"
+    try:
+        tree = expressions.parse(text, spec.config.dialect, what=what)
+    except expressions.ExpressionError as exc:
+        issues.append(error(f"{where}{exc}", kpi.at(field)))
+        return
+    for column in expressions.columns(tree):
+        reference = f"{column.table}.{column.name}" if column.table else column.name
+        problem = resolve_column(reference, model, catalog, relations)
+        if problem:
+            issues.append(
+                error(f"{where}{what}: {problem}", _inside(kpi.at(field), text, column.name))
+            )
+
+
+def _inside(location: Location, text: str, word: str) -> Location:
+    """The location of `word` within a one-line expression starting at `location`."""
+    match = re.search(rf"\b{re.escape(word)}\b", text)
+    if match is None or "\n" in text[: match.start()]:
+        return location
+    return Location(location.file, location.line, location.col + match.start())
+
+
+def _composite(
+    kpi: Kpi, spec: Spec, names: Mapping[str, Kpi], where: str, issues: list[Issue]
+) -> None:
+    for field in ("model", "time", "filter"):
+        if getattr(kpi, field) is not None:
+            issues.append(
+                error(
+                    f"{where}a {kpi.kind} KPI takes no '{field}'; set it on the KPIs it is computed from",
+                    kpi.at(field),
+                )
+            )
+    if kpi.kind == "ratio":
+        for field in ("numerator", "denominator"):
+            name = getattr(kpi, field)
+            other = names.get(name)
+            if other is None:
+                hint = did_you_mean(name, names)
+                issues.append(error(f"{where}{field} '{name}' is not a KPI{hint}", kpi.at(field)))
+            elif other.kind != "simple" or other.agg not in RATIO_INPUT_AGGS:
+                shown = other.agg if other.kind == "simple" else other.kind
+                issues.append(
+                    error(
+                        f"{where}{field} '{name}' is a {shown} KPI; a ratio reads sum, count or"
+                        " count_distinct KPIs (use 'derived' to combine other kinds)",
+                        kpi.at(field),
+                    )
+                )
+        return
+    assert kpi.formula is not None
+    try:
+        tree = expressions.parse(kpi.formula, spec.config.dialect, what="formula", row_level=False)
+    except expressions.ExpressionError as exc:
+        issues.append(error(f"{where}{exc}", kpi.at("formula")))
+        return
+    if agg := tree.find(exp.AggFunc):
+        issues.append(
+            error(
+                f"{where}formula must not aggregate ({agg.sql()}): it combines KPIs already aggregated",
+                kpi.at("formula"),
+            )
+        )
+    for column in expressions.columns(tree):
+        if column.table:
+            issues.append(
+                error(
+                    f"{where}formula refers to '{column.sql()}'; name KPIs, not columns",
+                    kpi.at("formula"),
+                )
+            )
+        elif column.name not in names:
+            hint = did_you_mean(column.name, names)
+            issues.append(
+                error(
+                    f"{where}formula: '{column.name}' is not a KPI{hint}",
+                    _inside(kpi.at("formula"), kpi.formula, column.name),
+                )
+            )
+
+
+def _dimension_names(kpi: Kpi, where: str, issues: list[Issue]) -> None:
+    seen: dict[str, Dimension] = {}
+    for dim in kpi.dimensions:
+        if dim.name in RESERVED_DIMENSIONS:
+            issues.append(
+                error(
+                    f"{where}'{dim.name}' is reserved for the unsliced row; rename the dimension",
+                    dim.location,
+                )
+            )
+        elif dim.name in seen:
+            issues.append(
+                error(
+                    f"{where}two dimensions are named '{dim.name}'; give one a name: {{name, column}}",
+                    dim.location,
+                )
+            )
+        seen[dim.name] = dim
+
+
+def _composite_scope(
+    spec: Spec, names: Mapping[str, Kpi], deps: Mapping[str, tuple[str, ...]], issues: list[Issue]
+) -> None:
+    """A ratio or derived KPI is tracked only at grains and dimensions all its inputs declare."""
+    for kpi in spec.kpis:
+        if kpi.kind == "simple":
+            continue
+        for name in dict.fromkeys(deps.get(kpi.name, ())):
+            other = names.get(name)
+            if other is None:
+                continue
+            role = {kpi.numerator: "its numerator", kpi.denominator: "its denominator"}.get(
+                name, "an input of its formula"
+            )
+            missing = [g for g in kpi.grains if g not in other.grains]
+            if missing:
+                issues.append(
+                    error(
+                        f"kpi '{kpi.name}': '{name}' ({role}) is not tracked by {', '.join(missing)};"
+                        f" add the grain there or list fewer grains here",
+                        kpi.at("grains"),
+                    )
+                )
+            declared = {d.name for d in other.dimensions}
+            for dim in kpi.dimensions:
+                if dim.name not in declared:
+                    issues.append(
+                        error(
+                            f"kpi '{kpi.name}': dimension '{dim.name}' is not a dimension of '{name}' ({role}); add it there",
+                            dim.location,
+                        )
+                    )

@@ -1,0 +1,71 @@
+"""Shared pytest fixtures.
+
+`demo_warehouse` builds the demo business once per test session: `dbt seed` then
+`dbt build` (models, data tests, unit tests) into a temporary DuckDB file. Tests that
+use it are marked `@pytest.mark.dbt`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.project import Project
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def dbt_target_dir(warehouse: Path) -> Path:
+    """Where the session's dbt run wrote its artifacts (manifest, run_results.json)."""
+    return warehouse.parent / "target"
+
+
+@pytest.fixture(scope="session")
+def demo_project() -> Project:
+    """The repository's dbt project."""
+    return Project(REPO_ROOT)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file holding the seeded raw data and every model of the dbt project.
+
+    Built once per session; the artifacts of the build stay in `dbt_target_dir(path)`
+    and dbt's log next to it, so the repository's own target/ is not touched.
+    """
+    if not any((REPO_ROOT / "seeds").rglob("*.csv")):
+        pytest.skip("no seed CSVs in seeds/ (run `kpi generate` first)")
+    folder = tmp_path_factory.mktemp("demo_warehouse")
+    warehouse = folder / "happy_home_goods.duckdb"
+    project = Project(
+        REPO_ROOT,
+        env={
+            "KPI_WAREHOUSE": str(warehouse),
+            "KPI_TARGET": "duckdb",
+            "DBT_TARGET_PATH": str(dbt_target_dir(warehouse)),
+            "DBT_LOG_PATH": str(folder / "logs"),
+        },
+    )
+    try:
+        project.dbt(["seed"])
+        project.dbt(["build", "--exclude", "resource_type:seed"])
+    finally:
+        release_duckdb_handles()
+    return warehouse
+
+
+def release_duckdb_handles() -> None:
+    """Close the DuckDB database that dbt-duckdb keeps open in this process after a run.
+
+    Without this, `duckdb.connect(path, read_only=True)` in a test fails with "Can't open a
+    connection to same database file with a different configuration".
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+        DuckDBConnectionManager.close_all_connections()
