@@ -197,6 +197,41 @@ def list_(
         out.print(table)
 
 
+class DataFormat(StrEnum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command()
+def generate(
+    out: Annotated[Path | None, typer.Option(help="Folder to write (default: the project's seeds/).")] = None,
+    scale: Annotated[float, typer.Option(help="1 = the committed seeds (about 3,000 orders).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 42,
+    fmt: Annotated[DataFormat, typer.Option("--format", help="csv (dbt seeds) or parquet.")] = DataFormat.csv,
+    defect: Annotated[str | None, typer.Option(help="Corrupt the written CSVs with a named defect.")] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Write the demo business's raw data (Happy Home Goods)."""
+    with _user_errors():
+        from pipeline import datagen
+
+        if defect is not None and defect not in datagen.DEFECTS:
+            _fail(f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}", EXIT_USER_ERROR)
+        if fmt is DataFormat.csv and scale != 1.0:
+            _fail("CSV seeds are written at scale 1; use --format parquet for other scales", EXIT_USER_ERROR)
+        target = out or _project(project_dir).seeds_dir
+        started = time.perf_counter()
+        with err.status(f"writing {fmt.value} to {target}…"):
+            if fmt is DataFormat.csv:
+                counts = datagen.write_seeds(target, seed=seed)
+            else:
+                counts = datagen.write_parquet(target, scale=scale, seed=seed)
+        err.print(f"{sum(counts.values()):,} rows in {len(counts)} tables, {time.perf_counter() - started:.1f} s")
+        if defect is not None:
+            injected = datagen.inject_defect_into_dir(target, defect)
+            err.print(f"defect {injected.name}: {injected.description} ({injected.rows} rows of {injected.table})")
+
+
 class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"

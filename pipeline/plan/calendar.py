@@ -6,6 +6,8 @@ period is named by its first day and ends on its last day (inclusive).
 
 from __future__ import annotations
 
+from datetime import date
+
 from sqlglot import exp
 
 from pipeline.spec.model import GRAINS
@@ -39,3 +41,47 @@ def period_end(grain: str, start: exp.Expr) -> exp.Expr:
     months = exp.Interval(this=exp.Literal.string(str(_MONTHS[grain])), unit=exp.var("month"))
     next_start = exp.cast(exp.Add(this=start, expression=months), _DATE)
     return exp.Sub(this=next_start, expression=exp.Literal.number(1))
+
+
+def last_year_start(grain: str, start: exp.Expr, week_start: str = "monday") -> exp.Expr:
+    """The start of the same period one year before: the same calendar month, quarter or
+    year; the same date for a day (February 29 compares with February 28); the same ISO
+    week number of the previous ISO year for a week (week 53 has none when that year had
+    52 weeks: NULL). Weeks not starting on Monday compare with the week 52 weeks before."""
+    if grain != "week":
+        year = exp.Interval(this=exp.Literal.string("1"), unit=exp.var("year"))
+        return exp.cast(exp.Sub(this=start, expression=year), _DATE)
+    if week_start != "monday":
+        return exp.Sub(this=start, expression=exp.Literal.number(364))
+    previous_iso_year = exp.Sub(
+        this=_extract("isoyear", start.copy()), expression=exp.Literal.number(1)
+    )
+    weeks_in_previous = _extract(
+        "week",
+        exp.Anonymous(
+            this="make_date",
+            expressions=[previous_iso_year, exp.Literal.number(12), exp.Literal.number(28)],
+        ),
+    )
+    candidate = exp.Sub(
+        this=start.copy(),
+        expression=exp.Mul(this=exp.Literal.number(7), expression=weeks_in_previous),
+    )
+    same_week = exp.EQ(
+        this=_extract("week", candidate.copy()), expression=_extract("week", start.copy())
+    )
+    return exp.Case(ifs=[exp.If(this=same_week, true=candidate)])
+
+
+def _extract(part: str, value: exp.Expr) -> exp.Expr:
+    """An integer date part (EXTRACT gives numeric on PostgreSQL, which make_date refuses)."""
+    return exp.cast(exp.Extract(this=exp.var(part), expression=value), exp.DataType.build("int"))
+
+
+def is_period_start(grain: str, day: date, week_start: str = "monday") -> bool:
+    """Whether `day` starts a period of `grain` (to check target series keys)."""
+    if grain == "day":
+        return True
+    if grain == "week":
+        return (day.weekday() + WEEK_START_OFFSET[week_start]) % 7 == 0
+    return day.day == 1 and (day.month - 1) % _MONTHS[grain] == 0

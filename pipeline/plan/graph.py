@@ -12,7 +12,7 @@ from pipeline.spec.model import Kpi, Spec
 
 def dependencies(kpi: Kpi, dialect: str) -> tuple[str, ...]:
     """The KPIs `kpi` is computed from, in order of first mention."""
-    if kpi.kind == "ratio":
+    if kpi.kind in ("ratio", "cumulative"):
         return kpi.inputs
     if kpi.kind == "derived" and kpi.formula:
         try:

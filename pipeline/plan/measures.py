@@ -9,9 +9,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
+
+from pipeline.spec.model import Kpi
 
 ADDITIVE = ("sum", "count")
 EXTREME = ("min", "max")
@@ -59,9 +62,11 @@ class Measure:
             "count_distinct": lambda c: exp.Count(this=exp.Distinct(expressions=[c])),
             "min": lambda c: exp.Min(this=c),
             "max": lambda c: exp.Max(this=c),
+            # ordered as a double: over a DECIMAL(12,2) column the midpoint of two values
+            # would keep two decimals (159.435 → 159.43)
             "median": lambda c: exp.WithinGroup(
                 this=exp.PercentileCont(this=exp.Literal.number("0.5")),
-                expression=exp.Order(expressions=[exp.Ordered(this=c)]),
+                expression=exp.Order(expressions=[exp.Ordered(this=exp.cast(c, "double"))]),
             ),
         }[self.agg](column.copy())
         return {self.name: aggregate}
@@ -81,3 +86,27 @@ class Measure:
         """The partial as published: 0 over no rows for sums and counts, NULL otherwise."""
         zero = self.agg in ZERO_WHEN_EMPTY or partial.endswith(("__sum", "__count"))
         return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if zero else column
+
+
+def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
+    """How a KPI's period values combine over several periods (windows, period-to-date,
+    target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
+    'none' must be recomputed from rows."""
+    if kpi.kind == "simple":
+        return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
+    if kpi.kind == "ratio":
+        inputs = [kpis.get(kpi.numerator or ""), kpis.get(kpi.denominator or "")]
+        if all(i is not None and i.kind == "simple" and i.agg in ADDITIVE for i in inputs):
+            return "ratio"
+    return "none"
+
+
+def target_carry(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
+    """How a target stated at one grain carries to the others: 'sum' (spread over days and
+    summed: amounts, counts), 'exact' (only at the grain it is stated at: distinct counts),
+    'level' (the same value at every grain: rates, averages, levels)."""
+    if additivity(kpi, kpis) == "additive":
+        return "sum"
+    if kpi.kind == "simple" and kpi.agg == "count_distinct":
+        return "exact"
+    return "level"

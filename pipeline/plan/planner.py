@@ -19,6 +19,7 @@ from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
 
 TOTAL = "total"
 COMPOSITE_VALUES = "kpi_values__composite"
+COMPOSITE_KINDS = ("ratio", "derived")
 
 
 @dataclass(frozen=True)
@@ -139,12 +140,14 @@ def plan(spec: Spec) -> Plan:
     steps = []
     for name in order:
         kpi = kpis[name]
+        dims = tuple((d.name, d.name) for d in kpi.dimensions)
         if kpi.kind == "simple":
             group = groups[group_of[name]]
             steps.append(Step(kpi, labels[name], group.values_model, group))
-        else:
-            dims = tuple((d.name, d.name) for d in kpi.dimensions)
+        elif kpi.kind in COMPOSITE_KINDS:
             steps.append(Step(kpi, dims, COMPOSITE_VALUES, inputs=deps[name]))
+        else:  # entity- and time-aware kinds: a values model of their own (pipeline/render/kinds.py)
+            steps.append(Step(kpi, dims, f"kpi_values__{name}", inputs=deps[name]))
     return Plan(tuple(groups.values()), tuple(steps), spec.config.week_start, spec.config.dialect)
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 from sqlglot import exp
 
-from pipeline.plan.planner import COMPOSITE_VALUES, Plan
-from pipeline.render import sql
+from pipeline.plan.planner import COMPOSITE_KINDS, COMPOSITE_VALUES, Plan
+from pipeline.render import kinds, sql, tracking
 from pipeline.spec.model import GRAINS, Kpi, Spec
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -53,7 +53,16 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
             group.files,
             f"Values of the KPIs measured over {group.model}.",
         )
-    composites = [s for s in plan.steps if s.kpi.kind != "simple"]
+    for step in plan.steps:
+        if step.kpi.kind not in ("simple", *COMPOSITE_KINDS):
+            jobs[str(VALUES_DIR / f"{step.values_model}.sql")] = partial(
+                _model,
+                partial(kinds.values, step, plan),
+                dialect,
+                [step.kpi.file],
+                f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.",
+            )
+    composites = [s for s in plan.steps if s.kpi.kind in COMPOSITE_KINDS]
     if composites:
         jobs[str(VALUES_DIR / f"{COMPOSITE_VALUES}.sql")] = partial(
             _model,
@@ -64,17 +73,24 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
         )
     jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(
         _model,
-        partial(sql.kpi_catalog, spec.kpis),
+        partial(sql.kpi_catalog, spec),
         dialect,
         all_files,
         "One row per KPI definition.",
     )
     jobs[str(KPI_DIR / "kpi_values.sql")] = partial(
         _model,
-        partial(sql.kpi_values, plan),
+        partial(tracking.kpi_values, spec, plan),
         dialect,
         all_files,
-        "Every KPI at every grain and slice (long table).",
+        "Every KPI at every grain and slice, with comparisons, target and status (long table).",
+    )
+    jobs[str(KPI_DIR / "kpi_windows.sql")] = partial(
+        _model,
+        partial(tracking.kpi_windows, spec, plan),
+        dialect,
+        all_files,
+        "Trailing windows and period-to-date values of KPIs that add up over periods.",
     )
     for grain in GRAINS:
         kpis = [k for k in spec.kpis if grain in k.grains]

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from sqlglot import exp
 
 from pipeline.plan.calendar import period_end, period_start
-from pipeline.plan.measures import Measure
+from pipeline.plan.measures import Measure, additivity
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Step
 from pipeline.spec import expressions
-from pipeline.spec.model import GRAINS, Kpi
+from pipeline.spec.model import GRAINS, Kpi, Spec
 
 KEYS = ("grain", "period_start", "period_end", "dimension", "dimension_value")
 JOIN_KEYS = ("grain", "period_start", "dimension", "dimension_value")
@@ -401,10 +401,10 @@ def simple_values(group: MeasureGroup, steps: Sequence[Step]) -> exp.Expr:
     return _union(branches)
 
 
-def composite_values(steps: Sequence[Step], plan: Plan) -> exp.Expr:
+def composite_values(composites: Sequence[Step], plan: Plan) -> exp.Expr:
     """Ratios and derived KPIs, computed from their inputs' values after aggregation."""
-    composites = [s for s in steps if s.kpi.kind != "simple"]
-    read = sorted({i for s in composites for i in s.inputs if plan.step(i).kpi.kind == "simple"})
+    here = {s.kpi.name for s in composites}
+    read = sorted({i for s in composites for i in s.inputs if i not in here})
     ctes: list[tuple[str, exp.Expr]] = [
         (
             step_cte_name(name),
@@ -470,75 +470,86 @@ def _derived_value(kpi: Kpi, dialect: str) -> exp.Expr:
     return tree
 
 
-def kpi_values(plan: Plan) -> exp.Select:
-    """The long table: every KPI's rows from the values models, with the catalog's labels."""
-    models = sorted({s.values_model for s in plan.steps})
-    rows = _union(
-        [select(*(col(c) for c in VALUE_COLUMNS)).from_(ref_table(m), copy=False) for m in models]
-    )
-    query = select(
-        col("kpi", "kpi_rows"),
-        *(col(c, "catalog") for c in ("label", "category", "format", "unit", "direction")),
-        *(col(c, "kpi_rows") for c in VALUE_COLUMNS[1:]),
-    ).from_(
-        exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("kpi_rows"))),
-        copy=False,
-    )
-    on = exp.EQ(this=col("kpi", "kpi_rows"), expression=col("kpi", "catalog"))
-    return _join(query, ref_table("kpi_catalog", "catalog"), kind="INNER", on=on)
-
-
+BOOLEAN, INTEGER = exp.DataType.build("boolean"), exp.DataType.build("int")
 CATALOG_COLUMNS = (
-    "kpi",
-    "label",
-    "description",
-    "category",
-    "owner",
-    "kind",
-    "format",
-    "unit",
-    "direction",
-    "grains",
-    "dimensions",
-    "metric_file",
+    ("kpi", VARCHAR),
+    ("label", VARCHAR),
+    ("description", VARCHAR),
+    ("category", VARCHAR),
+    ("owner", VARCHAR),
+    ("kind", VARCHAR),
+    ("format", VARCHAR),
+    ("unit", VARCHAR),
+    ("direction", VARCHAR),
+    ("strategic", BOOLEAN),
+    ("grains", VARCHAR),
+    ("dimensions", VARCHAR),
+    ("additivity", VARCHAR),
+    ("on_track", DOUBLE),
+    ("at_risk", DOUBLE),
+    ("deviation_periods", INTEGER),
+    ("deviation_k", DOUBLE),
+    ("metric_file", VARCHAR),
 )
 
 
-def kpi_catalog(kpis: Sequence[Kpi]) -> exp.Select:
-    """One row per KPI: its definition's metadata, for BI tools and the other KPI models."""
+def kpi_catalog(spec: Spec) -> exp.Expr:
+    """One row per KPI: its definition's metadata, for BI tools and the tracking models."""
+    kpis = {k.name: k for k in spec.kpis}
     rows = [
-        exp.Tuple(
-            expressions=[
-                lit(k.name),
-                lit(k.label),
-                lit(k.description),
-                lit(k.category),
-                _text(k.owner),
-                lit(k.kind),
-                lit(k.format),
-                _text(k.unit),
-                lit(k.direction),
-                lit(",".join(k.grains)),
-                lit(",".join(d.name for d in k.dimensions)),
-                lit(k.file),
-            ]
-        )
-        for k in sorted(kpis, key=lambda k: k.name)
+        [
+            k.name,
+            k.label,
+            k.description,
+            k.category,
+            k.owner,
+            k.kind,
+            k.format,
+            k.unit,
+            k.direction,
+            k.strategic,
+            ",".join(k.grains),
+            ",".join(d.name for d in k.dimensions),
+            additivity(k, kpis),
+            spec.thresholds_of(k).on_track,
+            spec.thresholds_of(k).at_risk,
+            spec.deviation_of(k).periods,
+            spec.deviation_of(k).k,
+            k.file,
+        ]
+        for k in sorted(spec.kpis, key=lambda k: k.name)
     ]
-    values = exp.Values(
-        expressions=rows,
+    return typed_values(CATALOG_COLUMNS, rows, "definitions")
+
+
+def typed_values(
+    columns: Sequence[tuple[str, exp.DataType]], rows: Sequence[Sequence[object]], alias: str
+) -> exp.Expr:
+    """A typed inline table: SELECT CAST(c AS type)… FROM (VALUES …); no rows gives an empty one."""
+
+    def literal(value: object) -> exp.Expr:
+        if value is None:
+            return exp.null()
+        if isinstance(value, bool):
+            return exp.Boolean(this=value)
+        if isinstance(value, int | float):
+            return exp.Literal.number(repr(value) if isinstance(value, float) else value)
+        return exp.Literal.string(str(value))
+
+    names = [name for name, _ in columns]
+    tuples = [exp.Tuple(expressions=[literal(v) for v in row]) for row in rows] or [
+        exp.Tuple(expressions=[exp.null() for _ in names])
+    ]
+    table = exp.Values(
+        expressions=tuples,
         alias=exp.TableAlias(
-            this=exp.to_identifier("definitions"),
-            columns=[exp.to_identifier(c) for c in CATALOG_COLUMNS],
+            this=exp.to_identifier(alias), columns=[exp.to_identifier(n) for n in names]
         ),
     )
-    return select(
-        *(exp.alias_(exp.cast(col(c), VARCHAR), c, copy=False) for c in CATALOG_COLUMNS)
-    ).from_(values, copy=False)
-
-
-def _text(value: str | None) -> exp.Expr:
-    return lit(value) if value is not None else exp.cast(exp.null(), VARCHAR)
+    query = select(*(exp.alias_(exp.cast(col(n), t), n, copy=False) for n, t in columns)).from_(
+        table, copy=False
+    )
+    return query if rows else query.where(exp.false(), copy=False)
 
 
 def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:

@@ -17,9 +17,34 @@ import fastjsonschema
 from pipeline.errors import Issue, did_you_mean, error
 from pipeline.spec import located_yaml
 from pipeline.spec.located_yaml import LocatedDocument
-from pipeline.spec.model import AGGREGATIONS, GRAINS, Config, Dimension, Kpi, Relationship, Spec
+from pipeline.spec.model import (
+    AGGREGATIONS,
+    GRAINS,
+    WINDOW_UNITS,
+    Config,
+    Deviation,
+    Dimension,
+    Kpi,
+    Relationship,
+    Spec,
+    Target,
+    Thresholds,
+    Window,
+)
 
-MEASURE_KEYS = (*AGGREGATIONS, "ratio", "derived")
+# the key saying what a KPI computes → its kind
+KIND_KEYS = {
+    **dict.fromkeys(AGGREGATIONS, "simple"),
+    "ratio": "ratio",
+    "derived": "derived",
+    "cumulative": "cumulative",
+    "lifetime_value": "lifetime",
+    "conversion": "conversion",
+    "retention": "retention",
+    "churn": "churn",
+    "snapshot": "snapshot",
+}
+MEASURE_KEYS = tuple(KIND_KEYS)
 
 
 @cache
@@ -55,7 +80,9 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
     """Load metric files given as {path: text}; return what could be loaded and every issue."""
     kpis: list[Kpi] = []
     relationships: list[Relationship] = []
+    targets: list[Target] = []
     configs: list[Config] = []
+    unloaded: set[str] = set()
     issues: list[Issue] = []
     for path in sorted(files):
         doc, found = located_yaml.load(files[path], path)
@@ -67,13 +94,23 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
             continue
         broken = _schema_issues(doc, issues)
         for i, raw in enumerate(doc.value.get("kpis") or []):
+            kpi = None
             if ("kpis", i) not in broken and isinstance(raw, dict):
                 kpi = _kpi(doc, ("kpis", i), raw, issues)
-                if kpi is not None:
-                    kpis.append(kpi)
+            if kpi is not None:
+                kpis.append(kpi)
+            elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                unloaded.add(raw["name"])
         for i, raw in enumerate(doc.value.get("relationships") or []):
             if ("relationships", i) not in broken and isinstance(raw, dict):
                 relationships.append(_relationship(doc, ("relationships", i), raw))
+        for i, raw in enumerate(doc.value.get("targets") or []):
+            if (
+                ("targets", i) not in broken
+                and ("targets",) not in broken
+                and isinstance(raw, dict)
+            ):
+                targets.append(_target(doc, ("targets", i), raw))
         if "config" in doc.value and ("config",) not in broken:
             configs.append(_config(doc, doc.value["config"] or {}))
     if len(configs) > 1:
@@ -84,7 +121,8 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
                 error(f"'config' is already set in {first}; set it in one file", extra.location)
             )
     config = configs[0] if configs else Config()
-    return Spec(tuple(kpis), tuple(relationships), config), issues
+    spec = Spec(tuple(kpis), tuple(relationships), config, tuple(targets), frozenset(unloaded))
+    return spec, issues
 
 
 def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str | int, ...]]:
@@ -95,7 +133,9 @@ def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str |
     for err in _validator().iter_errors(doc.value):
         path = tuple(err.absolute_path)
         issues.append(_describe(doc, err, path))
-        broken.add(path[:2] if path and path[0] in ("kpis", "relationships") else path[:1])
+        broken.add(
+            path[:2] if path and path[0] in ("kpis", "relationships", "targets") else path[:1]
+        )
     return broken
 
 
@@ -154,7 +194,7 @@ def _kpi(
     if not measures:
         keys = ", ".join(MEASURE_KEYS)
         issues.append(
-            error(f"kpi '{name}': says what to compute with one of: {keys}", doc.at(path))
+            error(f"kpi '{name}': say what it computes with one of: {keys}", doc.at(path))
         )
         return None
     if len(measures) > 1:
@@ -167,7 +207,15 @@ def _kpi(
         return None
     measure = measures[0]
     fields: dict[str, Any] = {}
-    if measure == "ratio":
+    if KIND_KEYS[measure] not in ("simple", "ratio", "derived"):
+        block = raw[measure]
+        fields.update(
+            kind=KIND_KEYS[measure],
+            params={"of": block} if measure == "cumulative" else dict(block),
+        )
+        for key in fields["params"] if measure != "cumulative" else ():
+            locations[f"{measure}.{key}"] = doc.at((*path, measure, key))
+    elif measure == "ratio":
         fields.update(
             kind="ratio",
             numerator=raw["ratio"]["numerator"],
@@ -201,6 +249,13 @@ def _kpi(
         format=raw.get("format", "number"),
         unit=raw.get("unit"),
         direction=raw.get("direction", "higher"),
+        strategic=bool(raw.get("strategic", False)),
+        targets=tuple(
+            _target(doc, (*path, "targets", i), t) for i, t in enumerate(raw.get("targets", []))
+        ),
+        thresholds=_thresholds(raw["status"]) if "status" in raw else None,
+        windows=tuple(_window(w) for w in raw.get("windows", [])),
+        deviation=_deviation(raw["deviation"]) if "deviation" in raw else None,
         locations=locations,
         **fields,
     )
@@ -226,5 +281,47 @@ def _config(doc: LocatedDocument, raw: dict[str, Any]) -> Config:
     return Config(
         week_start=raw.get("week_start", "monday"),
         dialect=raw.get("dialect", "duckdb"),
+        thresholds=_thresholds(raw.get("status", {})),
+        deviation=_deviation(raw.get("deviation", {})),
+        strategic_limit=raw.get("strategic_limit", 10),
         location=doc.key_at(("config",)),
     )
+
+
+def _target(doc: LocatedDocument, path: tuple[str | int, ...], raw: dict[str, Any]) -> Target:
+    where = next(iter(raw["where"].items())) if raw.get("where") else None
+    common: dict[str, Any] = {
+        "location": doc.at(path),
+        "kpi": raw.get("kpi"),
+        "per": raw.get("per"),
+        "where": (where[0], _text(where[1])) if where else None,
+        "valid_from": _text(raw["from"]) if "from" in raw else None,
+        "valid_to": _text(raw["to"]) if "to" in raw else None,
+    }
+    if "series" in raw:
+        series = tuple((_text(k), float(v)) for k, v in raw["series"].items())
+        return Target(kind="series", series=series, **common)
+    if "growth" in raw:
+        return Target(kind="growth", growth=float(raw["growth"]), **common)
+    return Target(kind="value", value=float(raw["value"]) if "value" in raw else None, **common)
+
+
+def _text(value: Any) -> str:
+    """YAML scalars as the marts spell them (dates ISO, booleans lower case)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _thresholds(raw: dict[str, Any]) -> Thresholds:
+    default = Thresholds()
+    return Thresholds(raw.get("on_track", default.on_track), raw.get("at_risk", default.at_risk))
+
+
+def _deviation(raw: dict[str, Any]) -> Deviation:
+    default = Deviation()
+    return Deviation(raw.get("periods", default.periods), raw.get("k", default.k))
+
+
+def _window(text: str) -> Window:
+    return Window(int(text[:-1]), WINDOW_UNITS[text[-1]])

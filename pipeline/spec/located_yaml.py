@@ -85,9 +85,11 @@ def _scalar(node: yaml.Node) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         return str(node.value)
     constructor = yaml.SafeLoader.yaml_constructors.get(node.tag)
-    if constructor is None or node.tag == "tag:yaml.org,2002:str":
+    if constructor is None or node.tag in _AS_TEXT:
         return node.value
     return constructor(_CONSTRUCTOR, node)
 
 
 _CONSTRUCTOR = yaml.SafeLoader("")
+# dates stay text (2025-11-01), checked where they are used
+_AS_TEXT = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp")

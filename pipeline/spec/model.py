@@ -12,7 +12,78 @@ GRAINS = ("day", "week", "month", "quarter", "year")
 CATEGORIES = ("financial", "customer", "sales_marketing", "operational", "people")
 FORMATS = ("number", "currency", "percent", "duration")
 
-Kind = Literal["simple", "ratio", "derived"]
+# simple: an aggregation over a model; ratio and derived: computed from other KPIs;
+# the rest are the entity- and time-aware kinds (see docs/metrics.md)
+Kind = Literal[
+    "simple",
+    "ratio",
+    "derived",
+    "cumulative",
+    "lifetime",
+    "conversion",
+    "retention",
+    "churn",
+    "snapshot",
+]
+ENTITY_KINDS = ("lifetime", "conversion", "retention", "churn", "snapshot")
+WINDOW_UNITS = {"d": "day", "w": "week", "m": "month", "q": "quarter", "y": "year"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target: a constant `value` or a `series` per period of grain `per`, or `growth` on last year."""
+
+    kind: Literal["value", "series", "growth"]
+    location: Location
+    kpi: str | None = None  # set when declared in a targets list apart from the KPI
+    value: float | None = None
+    series: tuple[tuple[str, float], ...] = ()
+    growth: float | None = None
+    per: str | None = None
+    where: tuple[str, str] | None = None  # (dimension, value): a target for one slice
+    valid_from: str | None = None
+    valid_to: str | None = None
+
+    @property
+    def source(self) -> str:
+        """Where the target came from, as shown in the marts."""
+        if self.kind == "growth":
+            what = f"{self.growth or 0:+.0%} on last year"
+        elif self.kind == "series":
+            what = f"series per {self.per}"
+        else:
+            what = f"{self.value or 0:g}" + (f" per {self.per}" if self.per else "")
+        if self.where:
+            what += f" for {self.where[0]} {self.where[1]}"
+        return f"{self.location.file}:{self.location.line} ({what})"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Attainment thresholds: on track at `on_track` or better, at risk from `at_risk`."""
+
+    on_track: float = 1.0
+    at_risk: float = 0.9
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """Flag a value outside the mean ± k standard deviations of the `periods` before it."""
+
+    periods: int = 8
+    k: float = 2.0
+
+
+@dataclass(frozen=True)
+class Window:
+    """A trailing window of `count` periods of `grain` (7d, 28d, 3m…)."""
+
+    count: int
+    grain: str
+
+    @property
+    def name(self) -> str:
+        return f"trailing_{self.count}_{self.grain}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +130,13 @@ class Kpi:
     format: str = "number"
     unit: str | None = None
     direction: Literal["higher", "lower"] = "higher"
+    strategic: bool = False
+    targets: tuple[Target, ...] = ()
+    thresholds: Thresholds | None = None  # None: the project's
+    windows: tuple[Window, ...] = ()
+    deviation: Deviation | None = None  # None: the project's
+    # the kind's own block (cumulative, lifetime, conversion, retention, churn, snapshot)
+    params: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     # where each field was written, for messages pointing at it
     locations: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
 
@@ -67,9 +145,11 @@ class Kpi:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Names of the KPIs this one is computed from (ratio and derived KPIs)."""
+        """Names of the KPIs this one is computed from (ratio and cumulative KPIs)."""
         if self.kind == "ratio":
             return tuple(n for n in (self.numerator, self.denominator) if n)
+        if self.kind == "cumulative":
+            return (str(self.params["of"]),)
         return ()
 
 
@@ -87,6 +167,9 @@ class Relationship:
 class Config:
     week_start: Literal["monday", "sunday", "saturday"] = "monday"
     dialect: str = "duckdb"
+    thresholds: Thresholds = Thresholds()
+    deviation: Deviation = Deviation()
+    strategic_limit: int = 10
     location: Location | None = None
 
 
@@ -97,6 +180,18 @@ class Spec:
     kpis: tuple[Kpi, ...] = ()
     relationships: tuple[Relationship, ...] = ()
     config: Config = Config()
+    targets: tuple[Target, ...] = ()  # declared apart from their KPIs (each names its kpi)
+    unloaded: frozenset[str] = frozenset()  # KPIs too broken to load: already reported
 
     def kpi(self, name: str) -> Kpi | None:
         return next((k for k in self.kpis if k.name == name), None)
+
+    def targets_of(self, kpi: Kpi) -> tuple[Target, ...]:
+        """The KPI's own targets, then those of targets lists, in file order: first applicable wins."""
+        return kpi.targets + tuple(t for t in self.targets if t.kpi == kpi.name)
+
+    def thresholds_of(self, kpi: Kpi) -> Thresholds:
+        return kpi.thresholds or self.config.thresholds
+
+    def deviation_of(self, kpi: Kpi) -> Deviation:
+        return kpi.deviation or self.config.deviation

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import date
 
 from sqlglot import exp
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, Location, did_you_mean, error
-from pipeline.plan import graph
-from pipeline.spec import expressions
-from pipeline.spec.model import Dimension, Kpi, Relationship, Spec
+from pipeline.plan import calendar, graph
+from pipeline.plan.measures import additivity, target_carry
+from pipeline.spec import expressions, kinds
+from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
 
 RATIO_INPUT_AGGS = ("sum", "count", "count_distinct")
 RESERVED_DIMENSIONS = ("total",)
@@ -30,8 +32,10 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
         where = f"kpi '{kpi.name}': "
         if kpi.kind == "simple":
             _simple(kpi, spec, catalog, relations, where, issues)
-        else:
+        elif kpi.kind in ("ratio", "derived"):
             _composite(kpi, spec, names, where, issues)
+        else:
+            issues += kinds.validate(kpi, spec, catalog, relations, names)
         _dimension_names(kpi, where, issues)
     deps = graph.dependency_map(spec)
     for cycle in graph.find_cycles(deps):
@@ -41,7 +45,112 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
             error(f"kpi '{kpi.name}': depends on itself: {' → '.join(cycle)}", kpi.at(field))
         )
     _composite_scope(spec, names, deps, issues)
+    _tracking(spec, names, issues)
     return issues
+
+
+def _tracking(spec: Spec, names: Mapping[str, Kpi], issues: list[Issue]) -> None:
+    """Targets, windows and status thresholds."""
+    for target in spec.targets:
+        if target.kpi not in names and target.kpi not in spec.unloaded:
+            hint = did_you_mean(target.kpi or "", names)
+            issues.append(error(f"target for unknown kpi '{target.kpi}'{hint}", target.location))
+    for kpi in spec.kpis:
+        where = f"kpi '{kpi.name}': "
+        carry = target_carry(kpi, names)
+        for target in spec.targets_of(kpi):
+            _target(kpi, target, carry, spec.config.week_start, where, issues)
+        kind = additivity(kpi, names)
+        for window in kpi.windows:
+            if kind == "none":
+                issues.append(
+                    error(
+                        f"{where}trailing windows need a sum, count, average or a ratio of those"
+                        f" (a {kpi.agg or kpi.kind} KPI does not add up over periods)",
+                        kpi.at("windows"),
+                    )
+                )
+            elif window.grain not in kpi.grains:
+                issues.append(
+                    error(
+                        f"{where}window '{window.name}' needs the KPI tracked by {window.grain}",
+                        kpi.at("windows"),
+                    )
+                )
+        thresholds = spec.thresholds_of(kpi)
+        if thresholds.at_risk >= thresholds.on_track:
+            issues.append(
+                error(f"{where}status threshold at_risk must be below on_track", kpi.at("status"))
+            )
+
+
+def _target(
+    kpi: Kpi, target: Target, carry: str, week_start: str, where: str, issues: list[Issue]
+) -> None:
+    given = [
+        k
+        for k in ("value", "series", "growth")
+        if (getattr(target, k) if k != "series" else target.series) not in (None, ())
+    ]
+    if len(given) != 1:
+        issues.append(
+            error(f"{where}a target has exactly one of value, series or growth", target.location)
+        )
+        return
+    if target.kind != "growth" and target.per is None and carry != "level":
+        issues.append(
+            error(
+                f"{where}a {target.kind} target of a {kpi.agg or kpi.kind} KPI needs 'per': the grain its numbers are for",
+                target.location,
+            )
+        )
+    if carry == "exact" and target.per not in (None, *kpi.grains):
+        issues.append(
+            error(f"{where}target per '{target.per}' is not a grain of the KPI", target.location)
+        )
+    if target.where and target.where[0] not in {d.name for d in kpi.dimensions}:
+        dims = {d.name for d in kpi.dimensions}
+        hint = did_you_mean(target.where[0], dims)
+        issues.append(
+            error(
+                f"{where}target for slice '{target.where[0]}', not a dimension of the KPI{hint}",
+                target.location,
+            )
+        )
+    bounds = []
+    for label, text in (("from", target.valid_from), ("to", target.valid_to)):
+        if text is not None:
+            parsed = _date(text)
+            if parsed is None:
+                issues.append(
+                    error(
+                        f"{where}target '{label}' must be a date (YYYY-MM-DD), not '{text}'",
+                        target.location,
+                    )
+                )
+            bounds.append(parsed)
+    if len(bounds) == 2 and None not in bounds and bounds[0] > bounds[1]:  # type: ignore[operator]
+        issues.append(error(f"{where}target 'from' is after its 'to'", target.location))
+    for key, _ in target.series:
+        day = _date(f"{key}-01" if len(key) == 7 else key)
+        if day is None:
+            issues.append(
+                error(
+                    f"{where}series key '{key}' must be a period's first day (YYYY-MM-DD, or YYYY-MM for a month)",
+                    target.location,
+                )
+            )
+        elif target.per and not calendar.is_period_start(target.per, day, week_start):
+            issues.append(
+                error(f"{where}series key '{key}' does not start a {target.per}", target.location)
+            )
+
+
+def _date(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def _unique_names(spec: Spec, issues: list[Issue]) -> dict[str, Kpi]:
@@ -208,6 +317,8 @@ def _composite(
         for field in ("numerator", "denominator"):
             name = getattr(kpi, field)
             other = names.get(name)
+            if other is None and name in spec.unloaded:
+                continue  # its own errors are reported
             if other is None:
                 hint = did_you_mean(name, names)
                 issues.append(error(f"{where}{field} '{name}' is not a KPI{hint}", kpi.at(field)))
@@ -242,7 +353,7 @@ def _composite(
                     kpi.at("formula"),
                 )
             )
-        elif column.name not in names:
+        elif column.name not in names and column.name not in spec.unloaded:
             hint = did_you_mean(column.name, names)
             issues.append(
                 error(
@@ -277,8 +388,6 @@ def _composite_scope(
 ) -> None:
     """A ratio or derived KPI is tracked only at grains and dimensions all its inputs declare."""
     for kpi in spec.kpis:
-        if kpi.kind == "simple":
-            continue
         for name in dict.fromkeys(deps.get(kpi.name, ())):
             other = names.get(name)
             if other is None:

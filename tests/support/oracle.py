@@ -11,6 +11,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 Row = dict[str, Any]
@@ -118,3 +119,37 @@ def ratio(numerator: dict, denominator: dict) -> dict[tuple[dt.date, str], float
 
 def _day(value: Any) -> dt.date:
     return value.date() if isinstance(value, dt.datetime) else value
+
+
+def slice_label(value: Any) -> str:
+    """How a dimension value is published: NULL as '(null)', booleans as 'true'/'false'."""
+    if value is None:
+        return "(null)"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def exact_aggregate(agg: str, values: Sequence[Any]) -> Fraction | None:
+    """`aggregate` in exact arithmetic (ints, Decimals, Fractions in; a Fraction out), so that
+    ratios and formulas over the results carry no rounding before the final comparison."""
+    present = [v for v in values if v is not None]
+    if agg in ("sum", "count", "count_distinct"):
+        if agg == "count":
+            return Fraction(len(present))
+        if agg == "count_distinct":
+            return Fraction(len(set(present)))
+        return Fraction(sum(present))
+    if not present:
+        return None
+    if agg == "average":
+        return Fraction(sum(present)) / len(present)
+    if agg == "min":
+        return Fraction(min(present))
+    if agg == "max":
+        return Fraction(max(present))
+    ordered = sorted(present)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return Fraction(ordered[middle])
+    return (Fraction(ordered[middle - 1]) + Fraction(ordered[middle])) / 2

@@ -105,8 +105,8 @@ orders_joined as (
         order_sessions.campaign,
         shipments_by_order.shipped_at,
         shipments_by_order.delivered_at,
-        {{ dbt.datediff('orders.ordered_at', 'shipments_by_order.delivered_at', 'second') }}
-        / 3600.0 as fulfilment_hours,
+        {{ duration_between('orders.ordered_at', 'shipments_by_order.delivered_at', 'hours') }}
+        as fulfilment_hours,
         coalesce(order_totals.is_returned, false) as is_returned,
         coalesce(order_totals.has_wrong_item, false) as has_wrong_item
     from orders

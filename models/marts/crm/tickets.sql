@@ -30,10 +30,10 @@ tickets_timed as (
         channel,
         category,
         csat_score,
-        {{ dbt.datediff('created_at', 'first_response_at', 'second') }}
-        / 60.0 as first_response_minutes,
-        {{ dbt.datediff('created_at', 'resolved_at', 'second') }}
-        / 3600.0 as resolution_hours
+        {{ duration_between('created_at', 'first_response_at', 'minutes') }}
+        as first_response_minutes,
+        {{ duration_between('created_at', 'resolved_at', 'hours') }}
+        as resolution_hours
     from tickets
 
 )

@@ -46,9 +46,9 @@ WITH source AS (
     COUNT(in__average_order) AS average_order__count,
     COUNT(DISTINCT in__buyers) AS buyers,
     MAX(in__largest_order) AS largest_order,
-    QUANTILE_CONT(in__typical_order, 0.5
+    QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
-      in__typical_order) AS typical_order
+      CAST(in__typical_order AS DOUBLE)) AS typical_order
   FROM source
   GROUP BY
     GROUPING SETS (

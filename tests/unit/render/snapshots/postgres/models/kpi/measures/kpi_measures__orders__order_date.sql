@@ -47,7 +47,7 @@ WITH source AS (
     COUNT(DISTINCT in__buyers) AS buyers,
     MAX(in__largest_order) AS largest_order,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
-      in__typical_order) AS typical_order
+      CAST(in__typical_order AS DOUBLE PRECISION)) AS typical_order
   FROM source
   GROUP BY
     GROUPING SETS (

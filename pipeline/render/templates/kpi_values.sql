@@ -1,0 +1,357 @@
+-- The long KPI table: observations with their previous period, same period last year,
+-- partial-period comparison, target, attainment, status and deviation flag.
+-- Parsed by sqlglot; `observations`, `catalog`, `target_definitions` are CTEs the compiler
+-- puts in front, and __period_start__/__period_end__/__last_year_start__ are replaced by
+-- the calendar's expressions (pipeline/plan/calendar.py).
+with as_of as (
+    -- the data's last day: the period holding it is the current, partial one
+    select max(period_start) as last_day
+    from observations
+    where grain = 'day'
+),
+
+base as (
+    select
+        o.kpi,
+        o.grain,
+        o.period_start,
+        o.period_end,
+        o.dimension,
+        o.dimension_value,
+        o.value,
+        o.numerator,
+        o.denominator,
+        c.additivity,
+        coalesce(o.period_end > a.last_day, false) as is_partial_period,
+        case when o.period_end > a.last_day then cast(a.last_day - o.period_start + 1 as integer) end as elapsed_days,
+        lag(o.value) over (
+            partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
+        ) as previous_value,
+        lag(o.period_start) over (
+            partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
+        ) as previous_start,
+        lag(o.period_end) over (
+            partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
+        ) as previous_end,
+        row_number() over (
+            partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
+        ) as period_index,
+        __last_year_start__(o.grain, o.period_start) as last_year_start
+    from observations as o
+    inner join catalog as c on o.kpi = c.kpi
+    cross join as_of as a
+),
+
+previous_to_date as (
+    -- the previous period over as many days as the partial period has had
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.dimension,
+        b.dimension_value,
+        case
+            when b.additivity = 'additive' then sum(d.value)
+            else sum(d.numerator) / nullif(sum(d.denominator), 0)
+        end as previous_value_to_date
+    from base as b
+    inner join observations as d
+        on
+            d.kpi = b.kpi
+            and d.grain = 'day'
+            and d.dimension = b.dimension
+            and d.dimension_value = b.dimension_value
+            and d.period_start >= b.previous_start
+            and d.period_start < b.previous_start + b.elapsed_days
+            and d.period_start <= b.previous_end
+    where b.is_partial_period and b.grain <> 'day' and b.additivity in ('additive', 'ratio')
+    group by b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, b.additivity
+),
+
+days as (
+    select cast(series.day as date) as day
+    from (select min(period_start) as first_day, max(period_end) as last_day from observations) as bounds
+    cross join lateral generate_series(
+        cast(bounds.first_day as timestamp), cast(bounds.last_day as timestamp), interval '1 day'
+    ) as series (day)
+),
+
+target_days as (
+    -- constant and series targets, day by day, with the period of `per` each day falls in;
+    -- on each day the first target (in declaration order) that covers it applies
+    select *
+    from (
+        select
+            t.kpi,
+            t.source,
+            t.dimension,
+            t.dimension_value,
+            t.carry,
+            t.value,
+            d.day,
+            __period_start__(t.per, d.day) as per_start,
+            __period_end__(t.per, __period_start__(t.per, d.day)) - __period_start__(t.per, d.day) + 1 as per_days,
+            row_number() over (
+                partition by t.kpi, t.dimension, t.dimension_value, d.day order by t.priority
+            ) as day_rank
+        from target_definitions as t
+        inner join days as d
+            on
+                (t.valid_from is null or d.day >= t.valid_from)
+                and (t.valid_to is null or d.day <= t.valid_to)
+                and (t.kind = 'value' or t.series_start = __period_start__(t.per, d.day))
+        where t.kind in ('value', 'series') and t.carry in ('sum', 'level')
+    ) as ranked
+    where day_rank = 1
+),
+
+target_pieces as (
+    -- each observed period's overlap with each period a target is stated for
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.period_end,
+        b.dimension,
+        b.dimension_value,
+        td.source,
+        td.carry,
+        td.value,
+        td.per_days,
+        count(*) as days,
+        count(case when b.elapsed_days is null or td.day < b.period_start + b.elapsed_days then 1 end) as days_to_date
+    from base as b
+    inner join target_days as td
+        on
+            td.kpi = b.kpi
+            and td.day between b.period_start and b.period_end
+            and (
+                (td.dimension is null and b.dimension = 'total')
+                or (td.dimension = b.dimension and td.dimension_value = b.dimension_value)
+            )
+    group by
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.period_end,
+        b.dimension,
+        b.dimension_value,
+        b.elapsed_days,
+        td.source,
+        td.carry,
+        td.value,
+        td.per_start,
+        td.per_days
+),
+
+spread_targets as (
+    -- amounts and counts: each stated period's share by days (exact when periods align);
+    -- rates and levels: the day-weighted mean; for a partial period, the share due by its last day
+    select
+        kpi,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        0 as tier,
+        0 as priority,
+        string_agg(distinct source, '; ' order by source) as source,
+        case
+            when max(carry) = 'sum' then sum(value * days / per_days)
+            else sum(value * days) / sum(days)
+        end as target,
+        case
+            when max(carry) = 'sum' then sum(value * days_to_date / per_days)
+            else sum(value * days) / sum(days)
+        end as target_to_date
+    from target_pieces
+    group by kpi, grain, period_start, period_end, dimension, dimension_value
+    -- a target applies to a period only when targets cover every day of it
+    having sum(days) = period_end - period_start + 1
+),
+
+exact_targets as (
+    -- targets of KPIs that do not carry to other grains (distinct counts)
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.dimension,
+        b.dimension_value,
+        0 as tier,
+        t.priority,
+        t.source,
+        t.value as target,
+        t.value as target_to_date
+    from base as b
+    inner join target_definitions as t
+        on
+            t.kpi = b.kpi
+            and t.carry = 'exact'
+            and t.per = b.grain
+            and (t.kind = 'value' or t.series_start = b.period_start)
+            and (t.valid_from is null or b.period_start >= t.valid_from)
+            and (t.valid_to is null or b.period_end <= t.valid_to)
+            and (
+                (t.dimension is null and b.dimension = 'total')
+                or (t.dimension = b.dimension and t.dimension_value = b.dimension_value)
+            )
+),
+
+growth_targets as (
+    -- the same period last year, grown by the target's rate
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.dimension,
+        b.dimension_value,
+        1 as tier,
+        t.priority,
+        t.source,
+        ly.value * (1 + t.growth) as target,
+        ly.value * (1 + t.growth) as target_to_date
+    from base as b
+    inner join target_definitions as t
+        on
+            t.kpi = b.kpi
+            and t.kind = 'growth'
+            and (t.valid_from is null or b.period_start >= t.valid_from)
+            and (t.valid_to is null or b.period_end <= t.valid_to)
+            and (
+                (t.dimension is null and b.dimension = 'total')
+                or (t.dimension = b.dimension and t.dimension_value = b.dimension_value)
+            )
+    inner join observations as ly
+        on
+            ly.kpi = b.kpi
+            and ly.grain = b.grain
+            and ly.dimension = b.dimension
+            and ly.dimension_value = b.dimension_value
+            and ly.period_start = b.last_year_start
+),
+
+chosen_targets as (
+    -- value and series targets first, then the first growth target that applies
+    select
+        kpi,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        target,
+        target_to_date,
+        source,
+        row_number() over (
+            partition by kpi, grain, period_start, dimension, dimension_value order by tier, priority
+        ) as rank
+    from (
+        select * from spread_targets
+        union all
+        select * from exact_targets
+        union all
+        select * from growth_targets
+    ) as candidates
+    where target is not null
+),
+
+recent_periods as (
+    -- mean and spread of the periods before, for the deviation flag
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.dimension,
+        b.dimension_value,
+        avg(p.value) as trailing_mean,
+        stddev_samp(p.value) as trailing_stddev
+    from base as b
+    inner join catalog as c on b.kpi = c.kpi
+    inner join base as p
+        on
+            p.kpi = b.kpi
+            and p.grain = b.grain
+            and p.dimension = b.dimension
+            and p.dimension_value = b.dimension_value
+            and p.period_index between b.period_index - c.deviation_periods and b.period_index - 1
+            and not p.is_partial_period
+    group by b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, c.deviation_periods
+    having count(p.value) = c.deviation_periods
+)
+
+select
+    b.kpi,
+    c.label,
+    c.category,
+    c.format,
+    c.unit,
+    c.direction,
+    b.grain,
+    b.period_start,
+    b.period_end,
+    b.dimension,
+    b.dimension_value,
+    b.value,
+    b.numerator,
+    b.denominator,
+    b.is_partial_period,
+    b.previous_value,
+    b.value - b.previous_value as previous_change,
+    (b.value - b.previous_value) / nullif(abs(b.previous_value), 0) as previous_change_rate,
+    ptd.previous_value_to_date,
+    ly.value as last_year_value,
+    b.value - ly.value as last_year_change,
+    (b.value - ly.value) / nullif(abs(ly.value), 0) as last_year_change_rate,
+    ct.target,
+    ct.target_to_date,
+    ct.source as target_source,
+    case
+        when c.direction = 'higher' then b.value / nullif(ct.target, 0)
+        else ct.target / nullif(b.value, 0)
+    end as attainment,
+    b.value - ct.target as target_gap,
+    case
+        when b.value is null or ct.target_to_date is null then null
+        when c.direction = 'higher' and b.value >= c.on_track * ct.target_to_date then 'on_track'
+        when c.direction = 'higher' and b.value >= c.at_risk * ct.target_to_date then 'at_risk'
+        when c.direction = 'higher' then 'off_track'
+        when b.value * c.on_track <= ct.target_to_date then 'on_track'
+        when b.value * c.at_risk <= ct.target_to_date then 'at_risk'
+        else 'off_track'
+    end as status,
+    tr.trailing_mean,
+    tr.trailing_stddev,
+    coalesce(
+        not b.is_partial_period and abs(b.value - tr.trailing_mean) > c.deviation_k * tr.trailing_stddev, false
+    ) as is_deviation
+from base as b
+inner join catalog as c on b.kpi = c.kpi
+left join previous_to_date as ptd
+    on
+        b.kpi = ptd.kpi
+        and b.grain = ptd.grain
+        and b.period_start = ptd.period_start
+        and b.dimension = ptd.dimension
+        and b.dimension_value = ptd.dimension_value
+left join observations as ly
+    on
+        b.kpi = ly.kpi
+        and b.grain = ly.grain
+        and b.dimension = ly.dimension
+        and b.dimension_value = ly.dimension_value
+        and b.last_year_start = ly.period_start
+left join chosen_targets as ct
+    on
+        b.kpi = ct.kpi
+        and b.grain = ct.grain
+        and b.period_start = ct.period_start
+        and b.dimension = ct.dimension
+        and b.dimension_value = ct.dimension_value
+        and ct.rank = 1
+left join recent_periods as tr
+    on
+        b.kpi = tr.kpi
+        and b.grain = tr.grain
+        and b.period_start = tr.period_start
+        and b.dimension = tr.dimension
+        and b.dimension_value = tr.dimension_value

@@ -1,0 +1,150 @@
+-- Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs
+-- whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator.
+-- Parsed by sqlglot; `observations`, `catalog` and `window_definitions` are CTEs the
+-- compiler puts in front; __period_start__ is replaced by the calendar's expression.
+with indexed as (
+    select
+        o.kpi,
+        o.grain,
+        o.period_start,
+        o.period_end,
+        o.dimension,
+        o.dimension_value,
+        o.value,
+        o.numerator,
+        o.denominator,
+        c.additivity,
+        row_number() over (
+            partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
+        ) as period_index
+    from observations as o
+    inner join catalog as c on o.kpi = c.kpi
+    where c.additivity in ('additive', 'ratio')
+),
+
+trailing_windows as (
+    select
+        cur.kpi,
+        w.window_name,
+        cur.grain,
+        cur.period_start,
+        cur.period_end,
+        min(prev.period_start) as window_start,
+        cur.dimension,
+        cur.dimension_value,
+        case
+            when cur.additivity = 'additive' then sum(prev.value)
+            else sum(prev.numerator) / nullif(sum(prev.denominator), 0)
+        end as value,
+        case when cur.additivity = 'ratio' then sum(prev.numerator) end as numerator,
+        case when cur.additivity = 'ratio' then sum(prev.denominator) end as denominator
+    from window_definitions as w
+    inner join indexed as cur on w.kpi = cur.kpi and w.grain = cur.grain
+    inner join indexed as prev
+        on
+            prev.kpi = cur.kpi
+            and prev.grain = cur.grain
+            and prev.dimension = cur.dimension
+            and prev.dimension_value = cur.dimension_value
+            and prev.period_index between cur.period_index - w.periods + 1 and cur.period_index
+    group by
+        cur.kpi,
+        w.window_name,
+        w.periods,
+        cur.grain,
+        cur.period_start,
+        cur.period_end,
+        cur.dimension,
+        cur.dimension_value,
+        cur.additivity
+    -- a window is shown only once it is complete
+    having count(*) = w.periods
+),
+
+days_in_periods as (
+    select
+        d.kpi,
+        p.window_name,
+        d.grain,
+        d.period_start,
+        d.period_end,
+        __period_start__(p.period_grain, d.period_start) as window_start,
+        d.dimension,
+        d.dimension_value,
+        d.value,
+        d.numerator,
+        d.denominator,
+        d.additivity
+    from indexed as d
+    cross join (
+        values
+        ('week_to_date', 'week'),
+        ('month_to_date', 'month'),
+        ('quarter_to_date', 'quarter'),
+        ('year_to_date', 'year')
+    ) as p (window_name, period_grain)
+    where d.grain = 'day'
+),
+
+to_date as (
+    select
+        kpi,
+        window_name,
+        grain,
+        period_start,
+        period_end,
+        window_start,
+        dimension,
+        dimension_value,
+        case
+            when additivity = 'additive'
+                then sum(value) over (
+                    partition by kpi, window_name, dimension, dimension_value, window_start
+                    order by period_start rows between unbounded preceding and current row
+                )
+            else sum(numerator) over (
+                partition by kpi, window_name, dimension, dimension_value, window_start
+                order by period_start rows between unbounded preceding and current row
+            ) / nullif(sum(denominator) over (
+                partition by kpi, window_name, dimension, dimension_value, window_start
+                order by period_start rows between unbounded preceding and current row
+            ), 0)
+        end as value,
+        case when additivity = 'ratio' then sum(numerator) over (
+            partition by kpi, window_name, dimension, dimension_value, window_start
+            order by period_start rows between unbounded preceding and current row
+        ) end as numerator,
+        case when additivity = 'ratio' then sum(denominator) over (
+            partition by kpi, window_name, dimension, dimension_value, window_start
+            order by period_start rows between unbounded preceding and current row
+        ) end as denominator
+    from days_in_periods
+)
+
+select
+    kpi,
+    window_name,
+    grain,
+    period_start,
+    period_end,
+    window_start,
+    dimension,
+    dimension_value,
+    value,
+    numerator,
+    denominator
+from trailing_windows
+union all
+select
+    kpi,
+    window_name,
+    grain,
+    period_start,
+    period_end,
+    window_start,
+    dimension,
+    dimension_value,
+    value,
+    numerator,
+    denominator
+from to_date

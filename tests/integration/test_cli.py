@@ -1,0 +1,104 @@
+"""The `kpi` command as users run it: exit codes, messages, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+KPI = str(Path(sys.executable).with_name("kpi"))
+
+
+def kpi(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KPI, *args], cwd=cwd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's metric files, model YAML and generated models."""
+    shutil.copy(ROOT / "dbt_project.yml", tmp_path)
+    shutil.copytree(ROOT / "metrics", tmp_path / "metrics")
+    shutil.copytree(ROOT / "models", tmp_path / "models")
+    return tmp_path
+
+
+def test_validate_accepts_the_reference_kpis():
+    result = kpi("validate")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "are valid" in result.stderr
+
+
+def test_validate_reports_every_mistake_with_its_place_and_exits_2(project: Path):
+    revenue = project / "metrics/financial/revenue.yml"
+    revenue.write_text(revenue.read_text().replace("sum: net_revenue", "sum: net_revenu"))
+    margins = project / "metrics/financial/margins.yml"
+    margins.write_text(margins.read_text().replace("category: financial", "category: finance", 1))
+    (project / "metrics/broken.yml").write_text("kpis:\n  - name: x\n    category: [\n")
+    result = kpi("validate", cwd=project)
+    assert result.returncode == 2
+    lines = result.stdout.splitlines()
+    assert any(
+        line.startswith("metrics/financial/revenue.yml:")
+        and "error: kpi 'revenue': sum expression: unknown column 'net_revenu' in orders (did you mean 'net_revenue'?)" in line
+        for line in lines
+    ), lines
+    assert any("category 'finance' is not one of" in line for line in lines)
+    assert not any("is not a KPI" in line for line in lines)  # a KPI that failed to load cascades nothing
+    assert any(line.startswith("metrics/broken.yml:4:1: error: invalid YAML") for line in lines), lines
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_compile_check_names_stale_files_and_compile_fixes_them(project: Path):
+    assert kpi("compile", "--check", cwd=project).returncode == 0
+    path = project / "metrics/sales_marketing/web.yml"
+    path.write_text(path.read_text().replace("average: pageviews", "max: pageviews"))
+    (project / "models/kpi/wide/kpi_hourly.sql").write_text("select 1\n")
+    result = kpi("compile", "--check", cwd=project)
+    assert result.returncode == 1
+    assert "stale: models/kpi/measures/kpi_measures__sessions.sql" in result.stdout
+    assert "stale: models/kpi/wide/kpi_hourly.sql" in result.stdout
+    assert kpi("compile", cwd=project).returncode == 0
+    assert not (project / "models/kpi/wide/kpi_hourly.sql").exists()
+    assert kpi("compile", "--check", cwd=project).returncode == 0
+
+
+def test_compile_refuses_an_invalid_project_without_writing(project: Path):
+    before = {p: p.read_bytes() for p in (project / "models/kpi").rglob("*") if p.is_file()}
+    path = project / "metrics/customer/nps.yml"
+    path.write_text(path.read_text().replace("derived: 100 * (promoters - detractors) / nps_responses", "derived: promoters + nps"))
+    result = kpi("compile", cwd=project)
+    assert result.returncode == 2
+    assert "kpi 'nps': depends on itself: nps → nps" in result.stdout
+    assert before == {p: p.read_bytes() for p in (project / "models/kpi").rglob("*") if p.is_file()}
+
+
+def test_list_json_gives_every_kpi_with_its_fields():
+    result = kpi("list", "--json")
+    assert result.returncode == 0
+    rows = json.loads(result.stdout)
+    assert {"revenue", "conversion_rate", "cac", "aov"} <= {r["name"] for r in rows}
+    assert all(set(r) == {"name", "label", "category", "type", "grains", "owner"} for r in rows)
+    assert next(r for r in rows if r["name"] == "aov")["type"] == "ratio"
+
+
+@pytest.mark.dbt
+def test_query_prints_the_kpi_mart_rows_with_targets_and_comparisons(demo_warehouse: Path):
+    env = {"KPI_WAREHOUSE": str(demo_warehouse)}
+    result = kpi("query", "revenue", "--grain", "month", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {"value", "target", "attainment", "status", "previous_value", "last_year_value", "target_source"} <= set(rows[0])
+    assert rows[-1]["target"] == 500000 and rows[-1]["is_partial_period"] is True
+    by_channel = json.loads(kpi("query", "revenue", "--grain", "month", "--by", "channel", "--format", "json", env=env).stdout)
+    assert {r["dimension_value"] for r in by_channel} == {"web", "app", "marketplace"}
+    csv = kpi("query", "aov", "--grain", "year", "--format", "csv", env=env).stdout.splitlines()
+    assert csv[0].startswith("kpi,label,category") and len(csv) == 4  # header + 2024, 2025, 2026
+    wrong = kpi("query", "revenu", "--grain", "month", env=env)
+    assert wrong.returncode == 2 and "did you mean 'revenue'?" in wrong.stderr + wrong.stdout
+    assert "Traceback" not in wrong.stderr
