@@ -11,8 +11,11 @@ $(BIN)/kpi: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/kpi
 
+# The demo's data ends on 2026-11-15: its freshness is judged as of that day.
+DEMO_AS_OF ?= 2026-11-15
+
 demo: $(BIN)/kpi
-	$(BIN)/kpi build
+	$(BIN)/kpi build --as-of $(DEMO_AS_OF)
 
 test: $(BIN)/kpi
 	$(BIN)/kpi compile --check

@@ -11,11 +11,11 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -25,6 +25,9 @@ from pipeline import compiler
 from pipeline.errors import Issue, Level, UserError
 from pipeline.project import DbtError, Project
 from pipeline.spec.load import load
+
+if TYPE_CHECKING:  # the build's modules load GX and dbt: only when a command needs them
+    from pipeline.build import BuildReport
 
 app = typer.Typer(
     help="Metrics-as-code KPI pipeline: metric YAML → dbt KPI marts.",
@@ -134,29 +137,88 @@ def compile_(
         err.print(f"{len(result.files)} generated files, {len(changed)} changed", style="green")
 
 
+AsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Judge freshness and future dates against this time (default: $KPI_AS_OF, else now).",
+    ),
+]
+Wait = Annotated[float, typer.Option(help="Seconds to wait for another build's lock.")]
+
+
+def _report(report: BuildReport) -> None:
+    from pipeline.quality.report import print_report
+
+    print_report(report, err)
+
+
+@contextmanager
+def _pipeline_errors() -> Iterator[None]:
+    """What a build can refuse with, as messages: a held lock, a bad expectations file."""
+    from pipeline.publish import BuildLocked, PublishError
+    from pipeline.quality.spec import SpecError
+
+    try:
+        yield
+    except SpecError as exc:
+        for problem in exc.problems:
+            out.print(problem, style="red", markup=False)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except (BuildLocked, PublishError) as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
 @app.command()
-def build(project_dir: ProjectDir = None) -> None:
-    """The main job: compile the KPIs, load the raw data, build and test every model."""
-    with _user_errors():
+def build(as_of: AsOf = None, wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
+    """The main job: compile the KPIs, load and check the raw data, build, test, publish."""
+    with _user_errors(), _pipeline_errors():
+        from pipeline import build as pipeline_build
+
         project = _project(project_dir)
-        steps: list[tuple[str, Callable[[], Any]]] = [
-            ("compile KPI models", lambda: compiler.write(_compiled(project).files, project.root)),
-            ("load raw data (dbt seed)", lambda: project.dbt(["seed"])),
-            (
-                "build and test models (dbt build)",
-                lambda: project.dbt(["build", "--exclude", "resource_type:seed"]),
-            ),
-        ]
         started = time.perf_counter()
+        with err.status("compiling KPI models…"):
+            changed = compiler.write(_compiled(project).files, project.root)
+        err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
         with err.status("") as status:
-            for label, run in steps:
-                status.update(f"{label}… ({time.perf_counter() - started:.0f} s)")
-                step_started = time.perf_counter()
-                run()
-                err.print(f"[green]✓[/] {label} ({time.perf_counter() - step_started:.1f} s)")
+
+            def progress(stage: str) -> None:
+                status.update(f"{stage}… ({time.perf_counter() - started:.0f} s)")
+                err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
+
+            report = pipeline_build.build(
+                project, as_of=as_of, progress=progress, wait_seconds=wait
+            )
+        _report(report)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
         err.print(
-            f"warehouse: {project.warehouse} (schema analytics) in {time.perf_counter() - started:.0f} s"
+            f"warehouse: {project.warehouse} (BI tools read schema analytics), {time.perf_counter() - started:.0f} s"
         )
+
+
+@app.command()
+def check(as_of: AsOf = None, wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
+    """Load the raw data and run the input expectations alone; publish nothing."""
+    with _user_errors(), _pipeline_errors():
+        from pipeline import build as pipeline_build
+
+        project = _project(project_dir)
+        with err.status("checking the raw data…"):
+            report = pipeline_build.check(project, as_of=as_of, wait_seconds=wait)
+        _report(report)
+        raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def rollback(wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
+    """Publish the previous run again."""
+    with _user_errors(), _pipeline_errors():
+        from pipeline.publish import rollback_warehouse
+
+        project = _project(project_dir)
+        was, now = rollback_warehouse(project.warehouse, wait_seconds=wait)
+        err.print(f"analytics now reads run {now} (was {was})")
 
 
 @app.command("list")
@@ -204,11 +266,21 @@ class DataFormat(StrEnum):
 
 @app.command()
 def generate(
-    out: Annotated[Path | None, typer.Option(help="Folder to write (default: the project's seeds/).")] = None,
-    scale: Annotated[float, typer.Option(help="1 = the committed seeds (about 3,000 orders).")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed writes the same bytes.")] = 42,
-    fmt: Annotated[DataFormat, typer.Option("--format", help="csv (dbt seeds) or parquet.")] = DataFormat.csv,
-    defect: Annotated[str | None, typer.Option(help="Corrupt the written CSVs with a named defect.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write (default: the project's seeds/).")
+    ] = None,
+    scale: Annotated[
+        float, typer.Option(help="1 = the committed seeds (about 3,000 orders).")
+    ] = 1.0,
+    seed: Annotated[
+        int, typer.Option(help="Random seed: the same seed writes the same bytes.")
+    ] = 42,
+    fmt: Annotated[
+        DataFormat, typer.Option("--format", help="csv (dbt seeds) or parquet.")
+    ] = DataFormat.csv,
+    defect: Annotated[
+        str | None, typer.Option(help="Corrupt the written CSVs with a named defect.")
+    ] = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Write the demo business's raw data (Happy Home Goods)."""
@@ -216,9 +288,14 @@ def generate(
         from pipeline import datagen
 
         if defect is not None and defect not in datagen.DEFECTS:
-            _fail(f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}", EXIT_USER_ERROR)
+            _fail(
+                f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}", EXIT_USER_ERROR
+            )
         if fmt is DataFormat.csv and scale != 1.0:
-            _fail("CSV seeds are written at scale 1; use --format parquet for other scales", EXIT_USER_ERROR)
+            _fail(
+                "CSV seeds are written at scale 1; use --format parquet for other scales",
+                EXIT_USER_ERROR,
+            )
         target = out or _project(project_dir).seeds_dir
         started = time.perf_counter()
         with err.status(f"writing {fmt.value} to {target}…"):
@@ -226,10 +303,14 @@ def generate(
                 counts = datagen.write_seeds(target, seed=seed)
             else:
                 counts = datagen.write_parquet(target, scale=scale, seed=seed)
-        err.print(f"{sum(counts.values()):,} rows in {len(counts)} tables, {time.perf_counter() - started:.1f} s")
+        err.print(
+            f"{sum(counts.values()):,} rows in {len(counts)} tables, {time.perf_counter() - started:.1f} s"
+        )
         if defect is not None:
             injected = datagen.inject_defect_into_dir(target, defect)
-            err.print(f"defect {injected.name}: {injected.description} ({injected.rows} rows of {injected.table})")
+            err.print(
+                f"defect {injected.name}: {injected.description} ({injected.rows} rows of {injected.table})"
+            )
 
 
 class OutputFormat(StrEnum):
@@ -264,10 +345,35 @@ def query(
             writer.writerows(rows)
             sys.stdout.write(buffer.getvalue())
         else:
-            table = Table(*columns)
+            shown = [c for c in TABLE_COLUMNS if c in columns and (by or c != "dimension_value")]
+            title = f"{name} by {grain}" + (f" and {by}" if by else "")
+            table = Table(*(TABLE_COLUMNS[c] for c in shown), title=title)
             for row in rows:
-                table.add_row(*("" if v is None else str(v) for v in row))
+                record = dict(zip(columns, row, strict=True))
+                table.add_row(*(_cell(record[c]) for c in shown))
             out.print(table)
+            err.print("[dim]--format csv or json shows every column[/]")
+
+
+TABLE_COLUMNS = {  # column → header of `kpi query --format table`
+    "period_start": "period",
+    "dimension_value": "slice",
+    "value": "value",
+    "is_partial_period": "partial",
+    "previous_change_rate": "vs prev.",
+    "last_year_change_rate": "vs last yr",
+    "target": "target",
+    "attainment": "attained",
+    "status": "status",
+}
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.0f}"
+    return str(value)
 
 
 def main() -> None:  # pragma: no cover - console entry point

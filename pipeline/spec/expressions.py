@@ -7,11 +7,14 @@ row-level expressions (measures, filters) hold no aggregate either.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+
+from pipeline.errors import Location
 
 # sqlglot keeps statements (DROP, COPY, ATTACH, SET…) in these modules.
 _STATEMENT_MODULES = ("sqlglot.expressions.ddl", "sqlglot.expressions.dml")
@@ -55,6 +58,14 @@ def _parse(text: str, dialect: str, what: str, row_level: bool) -> exp.Expr:
     if tree.find(exp.Star):
         raise ExpressionError(f"{what} must not contain '*'")
     return tree
+
+
+def locate(location: Location, text: str, word: str) -> Location:
+    """Where `word` stands inside a one-line expression written at `location`."""
+    match = re.search(rf"\b{re.escape(word)}\b", text)
+    if match is None or "\n" in text[: match.start()]:
+        return location
+    return Location(location.file, location.line, location.col + match.start())
 
 
 def columns(tree: exp.Expr) -> list[exp.Column]:

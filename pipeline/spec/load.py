@@ -213,8 +213,10 @@ def _kpi(
             kind=KIND_KEYS[measure],
             params={"of": block} if measure == "cumulative" else dict(block),
         )
-        for key in fields["params"] if measure != "cumulative" else ():
+        for key, value in fields["params"].items() if measure != "cumulative" else ():
             locations[f"{measure}.{key}"] = doc.at((*path, measure, key))
+            for sub in value if isinstance(value, dict) else ():
+                locations[f"{measure}.{key}.{sub}"] = doc.at((*path, measure, key, sub))
     elif measure == "ratio":
         fields.update(
             kind="ratio",

@@ -5,14 +5,13 @@ Nothing here touches a warehouse: models and columns come from the YAML beside t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 
 from sqlglot import exp
 
 from pipeline.catalog import Catalog, ModelInfo
-from pipeline.errors import Issue, Location, did_you_mean, error
+from pipeline.errors import Issue, did_you_mean, error
 from pipeline.plan import calendar, graph
 from pipeline.plan.measures import additivity, target_carry
 from pipeline.spec import expressions, kinds
@@ -290,16 +289,11 @@ def _row_expression(
         problem = resolve_column(reference, model, catalog, relations)
         if problem:
             issues.append(
-                error(f"{where}{what}: {problem}", _inside(kpi.at(field), text, column.name))
+                error(
+                    f"{where}{what}: {problem}",
+                    expressions.locate(kpi.at(field), text, column.name),
+                )
             )
-
-
-def _inside(location: Location, text: str, word: str) -> Location:
-    """The location of `word` within a one-line expression starting at `location`."""
-    match = re.search(rf"\b{re.escape(word)}\b", text)
-    if match is None or "\n" in text[: match.start()]:
-        return location
-    return Location(location.file, location.line, location.col + match.start())
 
 
 def _composite(
@@ -358,7 +352,7 @@ def _composite(
             issues.append(
                 error(
                     f"{where}formula: '{column.name}' is not a KPI{hint}",
-                    _inside(kpi.at("formula"), kpi.formula, column.name),
+                    expressions.locate(kpi.at("formula"), kpi.formula, column.name),
                 )
             )
 
@@ -392,8 +386,12 @@ def _composite_scope(
             other = names.get(name)
             if other is None:
                 continue
-            role = {kpi.numerator: "its numerator", kpi.denominator: "its denominator"}.get(
-                name, "an input of its formula"
+            role = (
+                "its input"
+                if kpi.kind == "cumulative"
+                else {kpi.numerator: "its numerator", kpi.denominator: "its denominator"}.get(
+                    name, "an input of its formula"
+                )
             )
             missing = [g for g in kpi.grains if g not in other.grains]
             if missing:

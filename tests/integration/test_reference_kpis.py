@@ -89,6 +89,10 @@ def _check_definition(kpi: Kpi, definition: raw_oracle.Definition) -> None:
     elif isinstance(definition, Ratio):
         assert kpi.kind == "ratio", f"{kpi.name}: the oracle has a ratio, metrics/ a {kpi.kind}"
         assert (kpi.numerator, kpi.denominator) == (definition.numerator, definition.denominator)
+    elif isinstance(definition, raw_oracle.Kind):
+        assert kpi.kind == definition.kind, (
+            f"{kpi.name}: the oracle has a {definition.kind}, metrics/ a {kpi.kind}"
+        )
     else:
         assert kpi.kind == "derived", (
             f"{kpi.name}: the oracle has a derived KPI, metrics/ a {kpi.kind}"

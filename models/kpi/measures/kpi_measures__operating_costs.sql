@@ -19,7 +19,7 @@ WITH source AS (
     CASE WHEN GROUPING(dim__cost_category) = 0 THEN 'cost_category' ELSE 'total' END AS dimension,
     CASE
       WHEN GROUPING(dim__cost_category) = 0
-      THEN COALESCE(CAST(dim__cost_category AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__cost_category AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__operating_costs) AS operating_costs
@@ -94,11 +94,11 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
+  CROSS JOIN LATERAL GENERATE_SERIES(
     CAST(bounds.first_day AS TIMESTAMP),
     CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+    INTERVAL '1 DAY'
+  ) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -125,11 +125,11 @@ WITH source AS (
     periods.period_start,
     CASE
       WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
       WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
       WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
     slices.dimension,
     slices.dimension_value

@@ -102,11 +102,11 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
+  CROSS JOIN LATERAL GENERATE_SERIES(
     CAST(bounds.first_day AS TIMESTAMP),
     CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+    INTERVAL '1 DAY'
+  ) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -147,11 +147,11 @@ WITH source AS (
       WHEN periods.grain = 'week'
       THEN periods.period_start + 6
       WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
       WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
       WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
     slices.dimension,
     slices.dimension_value

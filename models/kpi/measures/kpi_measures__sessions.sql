@@ -32,11 +32,11 @@ WITH source AS (
     END AS dimension,
     CASE
       WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
       WHEN GROUPING(dim__medium) = 0
-      THEN COALESCE(CAST(dim__medium AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__medium AS VARCHAR), '(null)')
       WHEN GROUPING(dim__source) = 0
-      THEN COALESCE(CAST(dim__source AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__source AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__converted_sessions) AS converted_sessions,
@@ -157,11 +157,11 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
+  CROSS JOIN LATERAL GENERATE_SERIES(
     CAST(bounds.first_day AS TIMESTAMP),
     CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+    INTERVAL '1 DAY'
+  ) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -202,11 +202,11 @@ WITH source AS (
       WHEN periods.grain = 'week'
       THEN periods.period_start + 6
       WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
       WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
       WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
     slices.dimension,
     slices.dimension_value

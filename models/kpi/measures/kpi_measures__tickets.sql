@@ -48,17 +48,16 @@ WITH source AS (
     END AS dimension,
     CASE
       WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
       WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__complaints) AS complaints,
     COUNT(in__satisfied_ratings) AS satisfied_ratings,
     COUNT(in__csat_ratings) AS csat_ratings,
-    QUANTILE_CONT(in__first_response_time, 0.5
-    ORDER BY
-      in__first_response_time) AS first_response_time,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time,
     COUNT(in__resolved_tickets) AS resolved_tickets,
     COUNT(in__tickets) AS tickets,
     SUM(in__ticket_resolution_time) AS ticket_resolution_time__sum,
@@ -207,11 +206,11 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
+  CROSS JOIN LATERAL GENERATE_SERIES(
     CAST(bounds.first_day AS TIMESTAMP),
     CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+    INTERVAL '1 DAY'
+  ) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -252,11 +251,11 @@ WITH source AS (
       WHEN periods.grain = 'week'
       THEN periods.period_start + 6
       WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
       WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
       WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
     slices.dimension,
     slices.dimension_value

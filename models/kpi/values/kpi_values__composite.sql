@@ -3,6 +3,7 @@
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
 --   metrics/financial/margins.yml
+--   metrics/financial/running_totals.yml
 --   metrics/operational/fulfilment.yml
 --   metrics/sales_marketing/campaigns.yml
 --   metrics/sales_marketing/orders.yml
@@ -132,6 +133,17 @@ WITH kpi__accurate_orders AS (
   FROM {{ ref('kpi_values__email_campaigns') }}
   WHERE
     kpi = 'email_sends'
+), kpi__headcount AS (
+  SELECT
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    value
+  FROM {{ ref('kpi_values__headcount') }}
+  WHERE
+    kpi = 'headcount'
 ), kpi__items_sold AS (
   SELECT
     grain,
@@ -304,9 +316,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
   FULL OUTER JOIN kpi__orders_placed AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -317,9 +329,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
   FULL OUTER JOIN kpi__new_customers AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -332,9 +344,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__ad_clicks AS numerator_kpi
   FULL OUTER JOIN kpi__ad_impressions AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -345,9 +357,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__converted_sessions AS numerator_kpi
   FULL OUTER JOIN kpi__sessions AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -358,9 +370,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
   FULL OUTER JOIN kpi__leads AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -373,9 +385,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__satisfied_ratings AS numerator_kpi
   FULL OUTER JOIN kpi__csat_ratings AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -386,9 +398,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__email_opens AS numerator_kpi
   FULL OUTER JOIN kpi__email_sends AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -401,9 +413,9 @@ WITH kpi__accurate_orders AS (
     dimension_value,
     CAST((
       kpi__revenue.value - kpi__cogs.value
-    ) AS DOUBLE) / NULLIF(kpi__revenue.value, 0) AS value,
-    CAST(NULL AS DOUBLE) AS numerator,
-    CAST(NULL AS DOUBLE) AS denominator
+    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
   FULL OUTER JOIN kpi__cogs
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -416,9 +428,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__converted_leads AS numerator_kpi
   FULL OUTER JOIN kpi__leads AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -431,9 +443,9 @@ WITH kpi__accurate_orders AS (
     dimension_value,
     CAST((
       kpi__revenue.value - kpi__cogs.value - kpi__operating_costs.value - kpi__marketing_spend.value
-    ) AS DOUBLE) / NULLIF(kpi__revenue.value, 0) AS value,
-    CAST(NULL AS DOUBLE) AS numerator,
-    CAST(NULL AS DOUBLE) AS denominator
+    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
   FULL OUTER JOIN kpi__marketing_spend
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -452,9 +464,9 @@ WITH kpi__accurate_orders AS (
     dimension_value,
     CAST(100 * (
       kpi__promoters.value - kpi__detractors.value
-    ) AS DOUBLE) / NULLIF(kpi__nps_responses.value, 0) AS value,
-    CAST(NULL AS DOUBLE) AS numerator,
-    CAST(NULL AS DOUBLE) AS denominator
+    ) AS DOUBLE PRECISION) / NULLIF(kpi__nps_responses.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__nps_responses
   FULL OUTER JOIN kpi__promoters
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -467,9 +479,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__accurate_orders AS numerator_kpi
   FULL OUTER JOIN kpi__shipped_orders AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -480,9 +492,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__new_customers AS numerator_kpi
   FULL OUTER JOIN kpi__orders_placed AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -495,9 +507,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__returned_items AS numerator_kpi
   FULL OUTER JOIN kpi__items_sold AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -508,14 +520,29 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
   FULL OUTER JOIN kpi__active_customers AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
   WHERE
     dimension IN ('total', 'segment')
+), kpi__revenue_per_employee AS (
+  SELECT
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    CAST(kpi__revenue.value AS DOUBLE PRECISION) / NULLIF(kpi__headcount.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
+  FROM kpi__revenue
+  FULL OUTER JOIN kpi__headcount
+    USING (grain, period_start, period_end, dimension, dimension_value)
+  WHERE
+    grain IN ('month', 'quarter', 'year') AND dimension = 'total'
 ), kpi__ticket_resolution_rate AS (
   SELECT
     grain,
@@ -523,9 +550,9 @@ WITH kpi__accurate_orders AS (
     period_end,
     dimension,
     dimension_value,
-    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
-    CAST(numerator_kpi.value AS DOUBLE) AS numerator,
-    CAST(denominator_kpi.value AS DOUBLE) AS denominator
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
+    CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__resolved_tickets AS numerator_kpi
   FULL OUTER JOIN kpi__tickets AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
@@ -709,6 +736,18 @@ SELECT
   numerator,
   denominator
 FROM kpi__revenue_per_customer
+UNION ALL
+SELECT
+  'revenue_per_employee' AS kpi,
+  grain,
+  period_start,
+  period_end,
+  dimension,
+  dimension_value,
+  value,
+  numerator,
+  denominator
+FROM kpi__revenue_per_employee
 UNION ALL
 SELECT
   'ticket_resolution_rate' AS kpi,

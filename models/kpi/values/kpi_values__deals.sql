@@ -11,7 +11,7 @@ SELECT
   period_end,
   CASE dimension WHEN 'leads.source' THEN 'source' ELSE dimension END AS dimension,
   dimension_value,
-  CAST(won_deal_value AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(won_deal_value AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__deals') }}

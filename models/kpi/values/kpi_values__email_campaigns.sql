@@ -11,9 +11,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(email_opens AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(email_opens AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__email_campaigns') }}
 UNION ALL
 SELECT
@@ -23,7 +23,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(email_sends AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(email_sends AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__email_campaigns') }}

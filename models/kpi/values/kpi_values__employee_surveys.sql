@@ -11,7 +11,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(employee_satisfaction__sum AS DOUBLE) / NULLIF(CAST(employee_satisfaction__count AS DOUBLE), 0) AS value,
-  CAST(employee_satisfaction__sum AS DOUBLE) AS numerator,
-  CAST(employee_satisfaction__count AS DOUBLE) AS denominator
+  CAST(employee_satisfaction__sum AS DOUBLE PRECISION) / NULLIF(CAST(employee_satisfaction__count AS DOUBLE PRECISION), 0) AS value,
+  CAST(employee_satisfaction__sum AS DOUBLE PRECISION) AS numerator,
+  CAST(employee_satisfaction__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__employee_surveys') }}

@@ -11,9 +11,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(converted_leads AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(converted_leads AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__leads') }}
 UNION ALL
 SELECT
@@ -23,7 +23,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(leads AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(leads AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__leads') }}

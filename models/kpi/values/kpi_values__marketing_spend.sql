@@ -11,9 +11,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(ad_clicks AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(ad_clicks AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__marketing_spend') }}
 UNION ALL
 SELECT
@@ -23,9 +23,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(ad_impressions AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(ad_impressions AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__marketing_spend') }}
 UNION ALL
 SELECT
@@ -35,7 +35,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(marketing_spend AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(marketing_spend AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__marketing_spend') }}

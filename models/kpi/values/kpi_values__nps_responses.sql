@@ -11,9 +11,9 @@ SELECT
   period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
-  CAST(detractors AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(detractors AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__nps_responses') }}
 UNION ALL
 SELECT
@@ -23,9 +23,9 @@ SELECT
   period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
-  CAST(nps_responses AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(nps_responses AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__nps_responses') }}
 UNION ALL
 SELECT
@@ -35,7 +35,7 @@ SELECT
   period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
-  CAST(promoters AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(promoters AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__nps_responses') }}

@@ -11,7 +11,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(operating_costs AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(operating_costs AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__operating_costs') }}

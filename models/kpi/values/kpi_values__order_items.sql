@@ -11,9 +11,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(items_sold AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(items_sold AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__order_items') }}
 UNION ALL
 SELECT
@@ -23,7 +23,7 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(returned_items AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(returned_items AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__order_items') }}

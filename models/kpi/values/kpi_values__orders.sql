@@ -14,9 +14,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(accurate_orders AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(accurate_orders AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension = 'total'
@@ -34,9 +34,9 @@ SELECT
     ELSE dimension
   END AS dimension,
   dimension_value,
-  CAST(active_customers AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(active_customers AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'customers.segment', 'customers.region')
@@ -54,9 +54,9 @@ SELECT
     ELSE dimension
   END AS dimension,
   dimension_value,
-  CAST(revenue AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(revenue AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 UNION ALL
 SELECT
@@ -72,9 +72,9 @@ SELECT
     ELSE dimension
   END AS dimension,
   dimension_value,
-  CAST(orders_placed AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(orders_placed AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 UNION ALL
 SELECT
@@ -90,9 +90,9 @@ SELECT
     ELSE dimension
   END AS dimension,
   dimension_value,
-  CAST(new_customers AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(new_customers AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'channel', 'customers.segment', 'customers.region')
@@ -104,9 +104,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(cogs AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(cogs AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -118,9 +118,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(fulfilment_time__sum AS DOUBLE) / NULLIF(CAST(fulfilment_time__count AS DOUBLE), 0) AS value,
-  CAST(fulfilment_time__sum AS DOUBLE) AS numerator,
-  CAST(fulfilment_time__count AS DOUBLE) AS denominator
+  CAST(fulfilment_time__sum AS DOUBLE PRECISION) / NULLIF(CAST(fulfilment_time__count AS DOUBLE PRECISION), 0) AS value,
+  CAST(fulfilment_time__sum AS DOUBLE PRECISION) AS numerator,
+  CAST(fulfilment_time__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -132,9 +132,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(gross_sales AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(gross_sales AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -146,9 +146,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(shipped_orders AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(shipped_orders AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension = 'total'
@@ -160,9 +160,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(refunds AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(refunds AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
 WHERE
   dimension IN ('total', 'channel')

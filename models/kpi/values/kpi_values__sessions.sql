@@ -11,9 +11,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(converted_sessions AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(converted_sessions AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
 UNION ALL
 SELECT
@@ -23,9 +23,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(sessions AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(sessions AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
 UNION ALL
 SELECT
@@ -35,9 +35,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(pages_per_session__sum AS DOUBLE) / NULLIF(CAST(pages_per_session__count AS DOUBLE), 0) AS value,
-  CAST(pages_per_session__sum AS DOUBLE) AS numerator,
-  CAST(pages_per_session__count AS DOUBLE) AS denominator
+  CAST(pages_per_session__sum AS DOUBLE PRECISION) / NULLIF(CAST(pages_per_session__count AS DOUBLE PRECISION), 0) AS value,
+  CAST(pages_per_session__sum AS DOUBLE PRECISION) AS numerator,
+  CAST(pages_per_session__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
 WHERE
   dimension IN ('total', 'source', 'device')
@@ -49,9 +49,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(visit_duration__sum AS DOUBLE) / NULLIF(CAST(visit_duration__count AS DOUBLE), 0) AS value,
-  CAST(visit_duration__sum AS DOUBLE) AS numerator,
-  CAST(visit_duration__count AS DOUBLE) AS denominator
+  CAST(visit_duration__sum AS DOUBLE PRECISION) / NULLIF(CAST(visit_duration__count AS DOUBLE PRECISION), 0) AS value,
+  CAST(visit_duration__sum AS DOUBLE PRECISION) AS numerator,
+  CAST(visit_duration__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
 WHERE
   dimension IN ('total', 'source', 'device')

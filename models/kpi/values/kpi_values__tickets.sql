@@ -12,9 +12,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(complaints AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(complaints AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -26,9 +26,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(satisfied_ratings AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(satisfied_ratings AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -40,9 +40,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(csat_ratings AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(csat_ratings AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -54,9 +54,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(first_response_time AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(first_response_time AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 WHERE
   dimension IN ('total', 'channel')
@@ -68,9 +68,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(resolved_tickets AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(resolved_tickets AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 UNION ALL
 SELECT
@@ -80,9 +80,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(tickets AS DOUBLE) AS value,
-  CAST(NULL AS DOUBLE) AS numerator,
-  CAST(NULL AS DOUBLE) AS denominator
+  CAST(tickets AS DOUBLE PRECISION) AS value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 UNION ALL
 SELECT
@@ -92,9 +92,9 @@ SELECT
   period_end,
   dimension AS dimension,
   dimension_value,
-  CAST(ticket_resolution_time__sum AS DOUBLE) / NULLIF(CAST(ticket_resolution_time__count AS DOUBLE), 0) AS value,
-  CAST(ticket_resolution_time__sum AS DOUBLE) AS numerator,
-  CAST(ticket_resolution_time__count AS DOUBLE) AS denominator
+  CAST(ticket_resolution_time__sum AS DOUBLE PRECISION) / NULLIF(CAST(ticket_resolution_time__count AS DOUBLE PRECISION), 0) AS value,
+  CAST(ticket_resolution_time__sum AS DOUBLE PRECISION) AS numerator,
+  CAST(ticket_resolution_time__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
 WHERE
   dimension IN ('total', 'channel')

@@ -4,10 +4,14 @@
 --   metrics/customer/service.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
+--   metrics/financial/running_totals.yml
 --   metrics/operational/fulfilment.yml
+--   metrics/operational/levels.yml
 --   metrics/people/employees.yml
+--   metrics/people/headcount.yml
 --   metrics/sales_marketing/campaigns.yml
 --   metrics/sales_marketing/orders.yml
+--   metrics/sales_marketing/pipeline.yml
 --   metrics/sales_marketing/web.yml
 -- One row per day, one column per KPI (totals).
 -- Do not edit: change the metric files and run `kpi compile`.
@@ -39,15 +43,19 @@ SELECT
   MAX(CASE WHEN kpi = 'fulfilment_time' THEN value END) AS fulfilment_time,
   MAX(CASE WHEN kpi = 'gross_profit_margin' THEN value END) AS gross_profit_margin,
   MAX(CASE WHEN kpi = 'gross_sales' THEN value END) AS gross_sales,
+  MAX(CASE WHEN kpi = 'headcount' THEN value END) AS headcount,
   MAX(CASE WHEN kpi = 'hires' THEN value END) AS hires,
+  MAX(CASE WHEN kpi = 'inventory_on_hand' THEN value END) AS inventory_on_hand,
   MAX(CASE WHEN kpi = 'items_sold' THEN value END) AS items_sold,
   MAX(CASE WHEN kpi = 'lead_conversion_rate' THEN value END) AS lead_conversion_rate,
+  MAX(CASE WHEN kpi = 'lead_to_won_rate' THEN value END) AS lead_to_won_rate,
   MAX(CASE WHEN kpi = 'leads' THEN value END) AS leads,
   MAX(CASE WHEN kpi = 'leavers' THEN value END) AS leavers,
   MAX(CASE WHEN kpi = 'marketing_spend' THEN value END) AS marketing_spend,
   MAX(CASE WHEN kpi = 'new_customers' THEN value END) AS new_customers,
   MAX(CASE WHEN kpi = 'nps' THEN value END) AS nps,
   MAX(CASE WHEN kpi = 'nps_responses' THEN value END) AS nps_responses,
+  MAX(CASE WHEN kpi = 'open_tickets' THEN value END) AS open_tickets,
   MAX(CASE WHEN kpi = 'order_accuracy' THEN value END) AS order_accuracy,
   MAX(CASE WHEN kpi = 'orders_by_new_customers_share' THEN value END) AS orders_by_new_customers_share,
   MAX(CASE WHEN kpi = 'orders_placed' THEN value END) AS orders_placed,
@@ -60,6 +68,7 @@ SELECT
   MAX(CASE WHEN kpi = 'returned_items' THEN value END) AS returned_items,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
   MAX(CASE WHEN kpi = 'revenue_per_customer' THEN value END) AS revenue_per_customer,
+  MAX(CASE WHEN kpi = 'revenue_to_date' THEN value END) AS revenue_to_date,
   MAX(CASE WHEN kpi = 'satisfied_ratings' THEN value END) AS satisfied_ratings,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,
   MAX(CASE WHEN kpi = 'shipped_orders' THEN value END) AS shipped_orders,

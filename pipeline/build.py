@@ -1,0 +1,660 @@
+"""One build: seed -> gate -> dbt build into the run schema -> audit -> publish.
+
+Each stage is a plain function; `build` chains them under the warehouse lock and
+returns a `BuildReport`. The published marts (`analytics`) change only in the last
+stage, in one transaction; any failure or kill before it leaves them as they were.
+
+Test hooks (environment): `KPI_STAGE_FILE=path` appends each stage name to `path` as
+it starts; `KPI_PAUSE_AT=stage` makes the build sleep at that point (`gate`: inside
+the gate's write transaction, `dbt`: just before dbt builds the run, `audit`: after
+dbt, `swap`: inside the publish transaction) so a test can kill it there.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from pipeline import publish
+from pipeline.project import DbtError, Project
+from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
+from pipeline.quality.spec import TableSpec, load_specs
+from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
+
+Progress = Callable[[str], None]
+
+DEFAULT_CHUNK_ROWS = 250_000
+SAMPLE_ROWS = 1_000
+
+
+class GateError(RuntimeError):
+    """The gate could not account for every raw row, or a raw table is missing."""
+
+
+@dataclass
+class BuildReport:
+    run_id: str
+    status: str  # published | blocked | failed | checked
+    as_of: datetime
+    gate: GateResult | None = None
+    audit_failures: list[publish.AuditFailure] = field(default_factory=list)
+    error: str | None = None
+    published_run: str | None = None
+    previous_run: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    report_path: Path | None = None
+    data_docs: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status in ("published", "checked") else 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "exit_code": self.exit_code,
+            "as_of": self.as_of.isoformat(),
+            "error": self.error,
+            "published_run": self.published_run,
+            "previous_run": self.previous_run,
+            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
+            "audit_failures": [
+                {"check": f.name, "offending_rows": f.offending, "detail": f.detail}
+                for f in self.audit_failures
+            ],
+            "notes": self.notes,
+            "gate": self.gate.to_dict() if self.gate else None,
+            "data_docs": str(self.data_docs) if self.data_docs else None,
+        }
+
+
+# --- as-of ----------------------------------------------------------------------------
+
+
+def resolve_as_of(value: str | date | datetime | None = None) -> datetime:
+    """The reference time of freshness and not-in-the-future checks (naive UTC).
+
+    `value`, else env KPI_AS_OF, else now. A date alone (2026-11-15) means the end of
+    that day, so that the whole day's data is neither "in the future" nor stale.
+    """
+    if value is None:
+        value = os.environ.get("KPI_AS_OF") or None
+    if value is None:
+        return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, date):
+        return datetime.combine(value + timedelta(days=1), dtime()) - timedelta(microseconds=1)
+    text = value.strip()
+    if len(text) == 10:
+        return resolve_as_of(date.fromisoformat(text))
+    return resolve_as_of(datetime.fromisoformat(text))
+
+
+# --- stage hooks ------------------------------------------------------------------------
+
+
+def _stage(name: str, progress: Progress | None) -> None:
+    if progress is not None:
+        progress(name)
+    marker = os.environ.get("KPI_STAGE_FILE")
+    if marker:
+        with open(marker, "a", encoding="utf-8") as handle:
+            handle.write(name + "\n")
+
+
+def _pause(point: str) -> None:
+    if os.environ.get("KPI_PAUSE_AT") == point:
+        _stage(f"paused:{point}", None)
+        while True:  # until killed
+            time.sleep(1)
+
+
+# --- reading raw tables (the gate's input) ------------------------------------------
+
+
+def raw_tables(con: duckdb.DuckDBPyConnection, schema: str = publish.RAW_SCHEMA) -> list[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1",
+        [schema],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        [schema, table],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def read_sample(con: duckdb.DuckDBPyConnection, table: str, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
+    return con.execute(f"SELECT * FROM {publish.RAW_SCHEMA}.{_q(table)} LIMIT {int(rows)}").df()
+
+
+def read_profile(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: Sequence[str]
+) -> pd.DataFrame:
+    """One row of exact aggregates: row_count and the max of every freshness column."""
+    parts = ["count(*) AS row_count"]
+    for e in spec.expectations:
+        col = e.columns[0] if e.columns else ""
+        if e.kind == "freshness" and col in columns:
+            parts.append(f"max({_q(col)})::TIMESTAMP AS {_q(max_column(col))}")
+    try:
+        return con.execute(
+            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+        ).df()
+    except duckdb.Error:  # a retyped freshness column: the schema checks report it
+        return con.execute(
+            f"SELECT count(*) AS row_count FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+        ).df()
+
+
+def chunk_query(spec: TableSpec, parts: int, part: int, usable_refs: Sequence[str]) -> str:
+    """SQL of one chunk: rows whose key hashes to `part`, with the derived columns.
+
+    Rows sharing a key land in the same chunk, so uniqueness checked per chunk is exact.
+    A foreign key is an orphan when no row of the parent that passed the gate has it.
+    """
+    t = f"{publish.RAW_SCHEMA}.{_q(spec.name)}"
+    select = [f"t.rowid AS {ROW}", "t.*"]
+    joins = []
+    cross = [c for e in spec.expectations if e.kind == "in_order" for c in e.columns if "." in c]
+    for i, ref in enumerate(spec.references):
+        if ref.column not in usable_refs:
+            continue
+        extra = sorted({c.split(".", 1)[1] for c in cross if c.split(".", 1)[0] == ref.table})
+        where = next(
+            (e.params.get("where") for e in spec.expectations
+             if e.kind == "references" and e.params["column"] == ref.column),
+            None,
+        )
+        cols = "".join(f", any_value({_q(c)}) FILTER (WHERE ok) AS {_q(c)}" for c in extra)
+        inner = "".join(f", {_q(c)}" for c in extra)
+        parent = (
+            f"SELECT k, bool_or(ok) AS passed{cols} FROM ("
+            f"SELECT {_q(ref.to)} AS k, p.rowid NOT IN (SELECT row FROM __gate_quarantine "
+            f"WHERE table_name = '{ref.table}') AS ok{inner} "
+            f"FROM {publish.RAW_SCHEMA}.{_q(ref.table)} p "
+            f"{'WHERE (' + where + ')' if where else ''}) GROUP BY k"
+        )
+        alias = f"p{i}"
+        joins.append(f"LEFT JOIN ({parent}) {alias} ON t.{_q(ref.column)} = {alias}.k")
+        select.append(
+            f"CASE WHEN t.{_q(ref.column)} IS NOT NULL AND {alias}.k IS NULL "
+            f"THEN t.{_q(ref.column)} END AS {_q(orphan_column(ref.column))}"
+        )
+        select.append(
+            f"CASE WHEN {alias}.k IS NOT NULL AND NOT {alias}.passed "
+            f"THEN t.{_q(ref.column)} END AS {_q(cascade_column(ref.column))}"
+        )
+        for c in extra:
+            select.append(f"{alias}.{_q(c)} AS {_q(ref_column(ref.table + '.' + c))}")
+    key = ", ".join(f"t.{_q(c)}" for c in spec.key)
+    return (
+        f"SELECT {', '.join(select)} FROM {t} AS t {' '.join(joins)} "
+        f"WHERE hash({key}) % {parts} = {part}"
+    )
+
+
+def read_chunks(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    raw_rows: int,
+    chunk_rows: int,
+    usable_refs: Sequence[str],
+) -> Iterator[pd.DataFrame]:
+    parts = max(1, math.ceil(raw_rows / max(1, chunk_rows)))
+    for part in range(parts):
+        frame = con.execute(chunk_query(spec, parts, part, usable_refs)).df()
+        yield frame.set_index(ROW, drop=False)
+
+
+# --- stages ---------------------------------------------------------------------------
+
+
+def seed(project: Project, progress: Progress | None = None) -> str | None:
+    """Load seeds/ into the `raw` schema (replacing the tables) with `dbt seed`.
+
+    When dbt cannot load a CSV with its declared column types (a retyped column: text
+    in a DECIMAL column), the CSVs are loaded by `load_raw_csvs` instead, keeping such
+    columns as text, so that the gate can say which column drifted and show sample
+    values. Returns dbt's error in that case (None when dbt seed succeeded).
+    """
+    _stage("seed", progress)
+    try:
+        project.dbt(["seed", "--full-refresh"])
+        return None
+    except DbtError as error:
+        con = publish.connect(project.warehouse)
+        try:
+            load_raw_csvs(con, project.seeds_dir)
+        finally:
+            con.close()
+        return str(error)
+
+
+def seed_column_types(seeds_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
+    """seed name -> (relation name, column_types), from the YAML files of seeds/."""
+    from ruamel.yaml import YAML
+
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for path in sorted(seeds_dir.rglob("*.yml")):
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        for entry in data.get("seeds") or []:
+            config = entry.get("config") or {}
+            types = config.get("column_types") or {}
+            name = str(entry["name"])
+            out[name] = (str(config.get("alias") or name), {str(k): str(v) for k, v in types.items()})
+    return out
+
+
+def load_raw_csvs(
+    con: duckdb.DuckDBPyConnection, seeds_dir: Path, tables: Sequence[str] | None = None
+) -> list[str]:
+    """Load the seed CSVs (all, or those of `tables`) into `raw`, replacing the tables.
+
+    A column gets its declared `column_types` type when every value converts, else
+    stays text (VARCHAR), so that the gate reports a retyped column with samples.
+    """
+    types = seed_column_types(seeds_dir)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {publish.RAW_SCHEMA}")
+    loaded = []
+    for path in sorted(seeds_dir.rglob("*.csv")):
+        table, declared_types = types.get(path.stem, (path.stem, {}))
+        if tables is not None and table not in tables:
+            continue
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE __seed_text AS SELECT * FROM "
+            f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
+        )
+        columns = [str(r[0]) for r in con.execute("DESCRIBE __seed_text").fetchall()]
+        typed = [c for c in columns if c in declared_types]
+        fits: dict[str, bool] = {}
+        if typed:
+            row = con.execute(
+                "SELECT " + ", ".join(
+                    f"count(*) FILTER ({_q(c)} IS NOT NULL AND "
+                    f"TRY_CAST({_q(c)} AS {declared_types[c]}) IS NULL) = 0"
+                    for c in typed
+                ) + " FROM __seed_text"
+            ).fetchone()
+            fits = dict(zip(typed, row or (), strict=True))
+        select = [
+            f"CAST({_q(c)} AS {declared_types[c]}) AS {_q(c)}" if fits.get(c) else _q(c)
+            for c in columns
+        ]
+        con.execute(
+            f"CREATE OR REPLACE TABLE {publish.RAW_SCHEMA}.{_q(table)} AS "
+            f"SELECT {', '.join(select)} FROM __seed_text"
+        )
+        loaded.append(table)
+    con.execute("DROP TABLE IF EXISTS __seed_text")
+    return loaded
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def run_gate(
+    con: duckdb.DuckDBPyConnection,
+    specs: Sequence[TableSpec],
+    *,
+    run_id: str,
+    as_of: datetime,
+    baselines: Mapping[str, int],
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> GateResult:
+    """Validate every raw table (parents first). Reads only; leaves `__gate_quarantine`.
+
+    `__gate_quarantine` (a temporary table of this connection) lists the quarantined
+    rowids per table, so children's foreign keys are checked against passed rows only.
+    """
+    _stage("gate", progress)
+    con.execute("CREATE OR REPLACE TEMP TABLE __gate_quarantine (table_name VARCHAR, row BIGINT)")
+    present = set(raw_tables(con))
+    validator = Validator()
+    outcomes: list[TableOutcome] = []
+    schema_blocked: set[str] = set()
+    for spec in specs:
+        if progress is not None:
+            progress(f"gate: {spec.name}")
+        if spec.name not in present:
+            raise GateError(f"raw table {publish.RAW_SCHEMA}.{spec.name} does not exist "
+                            f"(declared at {spec.location}); did `dbt seed` load it?")
+        columns = _columns(con, publish.RAW_SCHEMA, spec.name)
+        usable_refs = [
+            r.column for r in spec.references
+            if r.table not in schema_blocked and r.column in columns
+        ]
+        sample = read_sample(con, spec.name)
+        profile = read_profile(con, spec, columns)
+        raw_rows = int(profile["row_count"].iloc[0])
+
+        def chunks(spec: TableSpec = spec, raw_rows: int = raw_rows,
+                   usable: list[str] = usable_refs) -> Iterator[pd.DataFrame]:
+            return read_chunks(con, spec, raw_rows, chunk_rows, usable)
+
+        outcome = validate_table(
+            spec, sample=sample, profile=profile, chunks=chunks, as_of=as_of,
+            baseline=baselines.get(spec.name), validator=validator,
+        )
+        for e in outcome.expectations:
+            if e.kind in ("references", "cascade") and e.table == spec.name:
+                column = spec.expectation(e.id).params["column"]
+                if column not in usable_refs and e.action != "skipped":
+                    e.action, e.success, e.note = "skipped", False, "parent table failed its schema checks"
+        if not all(e.success for e in outcome.expectations if e.level == "schema"):
+            schema_blocked.add(spec.name)
+        if outcome.quarantine:
+            rows = pd.DataFrame({"table_name": spec.name, "row": sorted(outcome.quarantine)})
+            con.register("__gate_rows", rows)
+            con.execute("INSERT INTO __gate_quarantine SELECT table_name, row FROM __gate_rows")
+            con.unregister("__gate_rows")
+        outcomes.append(outcome)
+    return GateResult(run_id=run_id, as_of=as_of, tables=outcomes)
+
+
+def write_gate_outputs(
+    con: duckdb.DuckDBPyConnection, gate: GateResult, run_id: str
+) -> None:
+    """In one transaction: the validated copy of every raw table, quarantine rows, counts.
+
+    raw rows = passed + quarantined is checked per table; a mismatch aborts the run.
+    """
+    target = publish.input_schema(run_id)
+    by_table = {t.table: t for t in gate.tables}
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(f"CREATE SCHEMA {_q(target)}")
+        for table in raw_tables(con):
+            outcome = by_table.get(table)
+            raw = f"{publish.RAW_SCHEMA}.{_q(table)}"
+            con.execute(
+                f"CREATE TABLE {_q(target)}.{_q(table)} AS SELECT * FROM {raw} t "
+                f"WHERE t.rowid NOT IN (SELECT row FROM __gate_quarantine WHERE table_name = ?) "
+                f"ORDER BY t.rowid",
+                [table],
+            )
+            quarantined = 0
+            if outcome is not None and outcome.quarantine:
+                records = pd.DataFrame(
+                    [
+                        {"row": row, "expectation": eid, "reason": reason}
+                        for row, reasons in sorted(outcome.quarantine.items())
+                        for eid, reason in reasons
+                    ]
+                )
+                con.register("__gate_records", records)
+                con.execute(
+                    f"INSERT INTO {publish.QUARANTINE_TABLE} "
+                    f"SELECT ?, ?, ?, q.row, q.expectation, q.reason, to_json(t), ? "
+                    f"FROM {raw} t JOIN __gate_records q ON t.rowid = q.row",
+                    [run_id, outcome.source, table, now],
+                )
+                con.unregister("__gate_records")
+                quarantined = outcome.quarantined_rows
+            row = con.execute(f"SELECT count(*) FROM {raw}").fetchone()
+            raw_rows = int(row[0]) if row else 0
+            row = con.execute(f"SELECT count(*) FROM {_q(target)}.{_q(table)}").fetchone()
+            passed = int(row[0]) if row else 0
+            if raw_rows != passed + quarantined:
+                raise GateError(
+                    f"{table}: {raw_rows} raw rows but {passed} passed + {quarantined} quarantined"
+                )
+            con.execute(
+                f"INSERT INTO {publish.COUNTS_TABLE} VALUES (?, ?, ?, ?, ?)",
+                [run_id, table, raw_rows, passed, quarantined],
+            )
+        _pause("gate")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -> None:
+    """dbt build (models and their tests) into run_<id>, reading run_<id>_input."""
+    _stage("dbt", progress)
+    _pause("dbt")
+    run_project = Project(
+        project.root, env={**project.env, "KPI_SCHEMA": publish.run_schema(run_id)}
+    )
+    run_project.dbt([
+        "build",
+        "--exclude-resource-type", "seed",
+        "--vars", json.dumps({"raw_schema": publish.input_schema(run_id)}),
+    ])
+
+
+# --- reports ----------------------------------------------------------------------------
+
+
+def write_reports(report: BuildReport, reports_dir: Path, *, data_docs: bool = True) -> None:
+    """run_<id>.json and last_run.json; Great Expectations Data Docs under data_docs/."""
+    from pipeline.quality.report import write_data_docs
+
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    if data_docs and report.gate is not None:
+        try:
+            report.data_docs = write_data_docs(report.gate, reports_dir / "gx")
+        except Exception as error:  # the docs are a convenience; never fail a build on them
+            report.error = (report.error or "") + f" (Data Docs not written: {error})"
+    text = json.dumps(report.to_dict(), indent=2, default=str)
+    path = reports_dir / f"run_{report.run_id}.json"
+    path.write_text(text, encoding="utf-8")
+    (reports_dir / "last_run.json").write_text(text, encoding="utf-8")
+    report.report_path = path
+
+
+# --- the build ------------------------------------------------------------------------
+
+
+def build(
+    project: Project,
+    *,
+    as_of: str | date | datetime | None = None,
+    progress: Progress | None = None,
+    wait_seconds: float = 0.0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    reports_dir: Path | None = None,
+    data_docs: bool = True,
+    do_seed: bool = True,
+) -> BuildReport:
+    """seed -> gate -> dbt build into run_<id> -> audit -> publish, under the build lock.
+
+    Raises publish.BuildLocked when another build holds the lock past `wait_seconds`,
+    and quality.spec.SpecError for mistakes in the expectations files (before any work).
+    Every other failure is reported in the BuildReport (status blocked or failed).
+    """
+    reference = resolve_as_of(as_of)
+    specs = load_specs(project.models_dir)
+    reports_dir = reports_dir or project.root / "target" / "kpi"
+    warehouse = project.warehouse
+    with publish.build_lock(warehouse, wait_seconds=wait_seconds):
+        run_id = publish.new_run_id()
+        report = BuildReport(run_id=run_id, status="failed", as_of=reference)
+        clock = time.monotonic()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            report.timings[stage] = now - clock
+            clock = now
+
+        con = publish.connect(warehouse)
+        try:
+            publish.abandon_unfinished(con)
+            publish.start_run(con, run_id, as_of=reference)
+            baselines = publish.baseline_counts(con)
+        finally:
+            con.close()
+        try:
+            if do_seed:
+                seed_error = seed(project, progress)
+                if seed_error:
+                    report.notes.append(
+                        "dbt seed could not load the CSVs with their declared types; they "
+                        f"were loaded with text columns where needed ({seed_error[:300]})"
+                    )
+                lap("seed")
+            con = publish.connect(warehouse)
+            try:
+                report.gate = run_gate(
+                    con, specs, run_id=run_id, as_of=reference, baselines=baselines,
+                    chunk_rows=chunk_rows, progress=progress,
+                )
+                if report.gate.blocked:
+                    report.status = "blocked"
+                    blocked = [t.table for t in report.gate.tables if t.status == "blocked"]
+                    report.error = f"the gate blocked the run: {', '.join(blocked)}"
+                    publish.set_status(con, run_id, "blocked", report.error)
+                    return report
+                write_gate_outputs(con, report.gate, run_id)
+                publish.set_status(con, run_id, "gated")
+            finally:
+                con.close()
+            lap("gate")
+            dbt_build(project, run_id, progress)
+            lap("dbt")
+            _stage("audit", progress)
+            _pause("audit")
+            con = publish.connect(warehouse)
+            try:
+                report.audit_failures = publish.audit(con, run_id)
+                lap("audit")
+                if report.audit_failures:
+                    report.error = "audit failed: " + "; ".join(
+                        f"{f.name} ({f.offending} rows{': ' + f.detail if f.detail else ''})"
+                        for f in report.audit_failures
+                    )
+                    publish.set_status(con, run_id, "failed", report.error)
+                    return report
+                _stage("swap", progress)
+                publish.swap(con, run_id, pause=_pause)
+                publish.cleanup(con)
+                lap("publish")
+                report.status = "published"
+                report.published_run = run_id
+                report.previous_run = publish.previous_run(con)
+            finally:
+                con.close()
+            return report
+        except (DbtError, GateError, duckdb.Error) as error:
+            report.status = "failed"
+            report.error = str(error)
+            con = publish.connect(warehouse)
+            try:
+                publish.set_status(con, run_id, "failed", report.error[:2000])
+            finally:
+                con.close()
+            return report
+        finally:
+            write_reports(report, reports_dir, data_docs=data_docs)
+
+
+def check(
+    project: Project,
+    *,
+    as_of: str | date | datetime | None = None,
+    progress: Progress | None = None,
+    wait_seconds: float = 0.0,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    reports_dir: Path | None = None,
+    data_docs: bool = True,
+    do_seed: bool = True,
+) -> BuildReport:
+    """`kpi check`: seed and run the gate only; nothing but `raw` is written.
+
+    Status `checked` when nothing blocks, else `blocked`; the volume baseline is the
+    published run's counts, as in a build.
+    """
+    reference = resolve_as_of(as_of)
+    specs = load_specs(project.models_dir)
+    reports_dir = reports_dir or project.root / "target" / "kpi"
+    with publish.build_lock(project.warehouse, wait_seconds=wait_seconds, what="check"):
+        report = BuildReport(run_id=publish.new_run_id(), status="checked", as_of=reference)
+        try:
+            if do_seed:
+                seed_error = seed(project, progress)
+                if seed_error:
+                    report.notes.append(
+                        "dbt seed could not load the CSVs with their declared types; they "
+                        f"were loaded with text columns where needed ({seed_error[:300]})"
+                    )
+            con = publish.connect(project.warehouse)
+            try:
+                publish.ensure_meta(con)
+                baselines = publish.baseline_counts(con)
+                report.gate = run_gate(
+                    con, specs, run_id=report.run_id, as_of=reference, baselines=baselines,
+                    chunk_rows=chunk_rows, progress=progress,
+                )
+            finally:
+                con.close()
+            if report.gate.blocked:
+                report.status = "blocked"
+                report.error = "the gate would block a build"
+        except (DbtError, GateError, duckdb.Error) as error:
+            report.status = "failed"
+            report.error = str(error)
+        write_reports(report, reports_dir, data_docs=data_docs)
+        return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m pipeline.build [--as-of DATE] [--wait S] [--check]`: for tests and scripts."""
+    import argparse
+
+    from pipeline.quality.report import print_report
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.build")
+    parser.add_argument("--as-of")
+    parser.add_argument("--wait", type=float, default=0.0)
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--no-seed", action="store_true")
+    parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
+    args = parser.parse_args(argv)
+    project = Project.find()
+    run = check if args.check else build
+    try:
+        report = run(
+            project, as_of=args.as_of, wait_seconds=args.wait, chunk_rows=args.chunk_rows,
+            data_docs=not args.no_docs, do_seed=not args.no_seed,
+            progress=lambda s: print(f"· {s}", file=sys.stderr),
+        )
+    except publish.BuildLocked as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 75
+    print_report(report)
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

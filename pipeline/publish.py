@@ -1,0 +1,502 @@
+"""Write-audit-publish on DuckDB: run schemas, audit, one-transaction swap, rollback, lock.
+
+Layout of the warehouse (one DuckDB file):
+
+- `raw`: the raw tables, as `dbt seed` loads them (never read by BI tools).
+- `run_<id>_input`: the gate's validated copy of every raw table for run `<id>`
+  (raw minus the quarantined rows); the dbt sources of that run read it.
+- `run_<id>`: everything dbt builds for run `<id>` (staging views, marts, KPI marts).
+- `analytics`: what BI tools read: one view per table of the published run
+  (`SELECT * FROM run_<id>.<table>`), plus `analytics._kpi_published`.
+- `kpi_meta`: `_kpi_runs` (one row per build: status, timestamps, gate summary) and
+  `_kpi_row_counts` (raw / passed / quarantined rows per table and run, the volume
+  baseline).
+- `quarantine`: `quarantined_rows`, the rows the gate set aside, with the reason.
+
+A run is published by replacing the views of `analytics` in a single DuckDB
+transaction, so a reader sees either the old complete marts or the new complete
+marts; a process killed at any point leaves the published views as they were (an
+uncommitted transaction is rolled back when the file is next opened). The previous
+published run is kept for `rollback`; older runs are dropped.
+
+Only one build may write at a time: `build_lock` takes an exclusive `fcntl` lock on
+`<warehouse>.lock` (released by the kernel even when the process is killed).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import secrets
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+PUBLISHED_SCHEMA = "analytics"
+META_SCHEMA = "kpi_meta"
+QUARANTINE_SCHEMA = "quarantine"
+RAW_SCHEMA = "raw"
+RUNS_TABLE = f"{META_SCHEMA}._kpi_runs"
+COUNTS_TABLE = f"{META_SCHEMA}._kpi_row_counts"
+QUARANTINE_TABLE = f"{QUARANTINE_SCHEMA}.quarantined_rows"
+PUBLISHED_MARKER = "_kpi_published"
+
+_RUN_ID = re.compile(r"^r\d{8}t\d{6}_[0-9a-f]{6}$")
+
+
+class PublishError(RuntimeError):
+    """The audit failed, or there is nothing to publish / roll back to."""
+
+
+class BuildLocked(RuntimeError):
+    """Another build holds the warehouse lock."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    status: str
+    started_at: datetime | None
+    finished_at: datetime | None
+    published_at: datetime | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class AuditCheck:
+    """A sanity query on the run schema: it returns the number of offending rows."""
+
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True)
+class AuditFailure:
+    name: str
+    offending: int
+    detail: str = ""
+
+
+# --- names --------------------------------------------------------------------------
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S")
+    return f"r{stamp}_{secrets.token_hex(3)}"
+
+
+def run_schema(run_id: str) -> str:
+    _check_id(run_id)
+    return f"run_{run_id}"
+
+
+def input_schema(run_id: str) -> str:
+    return f"{run_schema(run_id)}_input"
+
+
+def _check_id(run_id: str) -> None:
+    if not _RUN_ID.match(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+# --- lock ---------------------------------------------------------------------------
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+@contextmanager
+def build_lock(warehouse: Path, *, wait_seconds: float = 0.0, what: str = "build") -> Iterator[Path]:
+    """Hold the warehouse's exclusive build lock; wait up to `wait_seconds`, then refuse."""
+    path = lock_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "{}"
+                    try:
+                        info = json.loads(holder)
+                    except json.JSONDecodeError:
+                        info = {}
+                    raise BuildLocked(
+                        f"another kpi {info.get('what', 'build')} is running on {warehouse} "
+                        f"(pid {info.get('pid', '?')}, since {info.get('since', '?')}); "
+                        f"wait for it to finish or retry with a longer wait "
+                        f"(waited {wait_seconds:g} s; lock file {path})"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({
+            "pid": os.getpid(), "what": what,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }))
+        handle.flush()
+        yield path
+    finally:
+        handle.close()  # closing the descriptor releases the flock
+
+
+# --- bookkeeping --------------------------------------------------------------------
+
+
+def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(warehouse), read_only=read_only)
+
+
+def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
+    for schema in (META_SCHEMA, QUARANTINE_SCHEMA, PUBLISHED_SCHEMA):
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
+            run_id VARCHAR PRIMARY KEY,
+            status VARCHAR NOT NULL,
+            started_at TIMESTAMP,
+            finished_at TIMESTAMP,
+            published_at TIMESTAMP,
+            as_of TIMESTAMP,
+            detail VARCHAR
+        )""")
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (
+            run_id VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            raw_rows BIGINT NOT NULL,
+            passed_rows BIGINT NOT NULL,
+            quarantined_rows BIGINT NOT NULL,
+            PRIMARY KEY (run_id, table_name)
+        )""")
+    con.execute(f"""
+        CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
+            run_id VARCHAR NOT NULL,
+            source VARCHAR NOT NULL,
+            table_name VARCHAR NOT NULL,
+            row_number BIGINT NOT NULL,
+            expectation VARCHAR NOT NULL,
+            reason VARCHAR NOT NULL,
+            row_json VARCHAR,
+            quarantined_at TIMESTAMP NOT NULL
+        )""")
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, *, as_of: datetime) -> None:
+    ensure_meta(con)
+    con.execute(
+        f"INSERT INTO {RUNS_TABLE} (run_id, status, started_at, as_of) VALUES (?, 'building', ?, ?)",
+        [run_id, _now(), as_of],
+    )
+
+
+def set_status(
+    con: duckdb.DuckDBPyConnection, run_id: str, status: str, detail: str | None = None
+) -> None:
+    con.execute(
+        f"UPDATE {RUNS_TABLE} SET status = ?, finished_at = ?, detail = coalesce(?, detail) "
+        "WHERE run_id = ?",
+        [status, _now(), detail, run_id],
+    )
+
+
+def runs(con: duckdb.DuckDBPyConnection) -> list[RunRecord]:
+    if not _has_table(con, META_SCHEMA, "_kpi_runs"):
+        return []
+    rows = con.execute(
+        f"SELECT run_id, status, started_at, finished_at, published_at, detail "
+        f"FROM {RUNS_TABLE} ORDER BY started_at, run_id"
+    ).fetchall()
+    return [RunRecord(*row) for row in rows]
+
+
+def published_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    for record in reversed(runs(con)):
+        if record.status == "published":
+            return record.run_id
+    return None
+
+
+def previous_run(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The run `rollback` goes back to: the latest run published before the current one."""
+    current = published_run(con)
+    candidates = [
+        r for r in runs(con)
+        if r.status == "superseded" and r.run_id != current and r.published_at is not None
+        and _has_schema(con, run_schema(r.run_id))
+    ]
+    candidates.sort(key=lambda r: r.published_at or datetime.min)
+    return candidates[-1].run_id if candidates else None
+
+
+def baseline_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Raw row counts per table of the published run (the volume checks' baseline)."""
+    current = published_run(con)
+    if current is None or not _has_table(con, META_SCHEMA, "_kpi_row_counts"):
+        return {}
+    rows = con.execute(
+        f"SELECT table_name, raw_rows FROM {COUNTS_TABLE} WHERE run_id = ?", [current]
+    ).fetchall()
+    return {str(name): int(count) for name, count in rows}
+
+
+def abandon_unfinished(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Mark runs left half-done by a killed build as aborted and drop their schemas.
+
+    Only call this while holding the build lock: no other build is running then.
+    """
+    ensure_meta(con)
+    finished = ("published", "superseded", "rolled_back", "aborted", "failed", "blocked")
+    dead = [r.run_id for r in runs(con) if r.status not in finished]
+    for run_id in dead:
+        set_status(con, run_id, "aborted", "the build stopped before it finished")
+    keep = {published_run(con), previous_run(con)} - {None}
+    for record in runs(con):
+        if record.run_id not in keep and record.status in ("aborted", "failed", "blocked"):
+            _drop_run(con, record.run_id)
+    # schemas of runs nobody recorded (killed between CREATE SCHEMA and the insert)
+    known = {r.run_id for r in runs(con)}
+    for schema in _schemas(con):
+        match = re.match(r"^run_(r\d{8}t\d{6}_[0-9a-f]{6})(_input)?$", schema)
+        if match and match.group(1) not in known:
+            con.execute(f"DROP SCHEMA IF EXISTS {_q(schema)} CASCADE")
+    return dead
+
+
+# --- audit --------------------------------------------------------------------------
+
+
+def run_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
+    """The tables (not views) dbt built in the run's schema: what gets published."""
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name",
+        [run_schema(run_id)],
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def default_audit_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[AuditCheck]:
+    """KPI sanity checks on the run's tables, beyond dbt's tests (which ran during dbt build).
+
+    - every table that would be published has rows;
+    - `kpi_values` (the long KPI table, with `kpi_catalog`): one row per KPI, grain,
+      period and slice; no NaN or infinite values; counts (`simple` KPIs of format
+      `number`) and durations never negative; rates (`ratio` KPIs of format `percent`,
+      a part over its whole) within [0, 1];
+    - the wide KPI tables (`kpi_daily`, `kpi_weekly`, ...): one row per period.
+    """
+    schema = run_schema(run_id)
+    tables = run_tables(con, run_id)
+    checks: list[AuditCheck] = []
+
+    def rel(table: str) -> str:
+        return f"{_q(schema)}.{_q(table)}"
+
+    for table in tables:
+        checks.append(AuditCheck(
+            f"{table}: has rows",
+            f"SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM {rel(table)}",
+        ))
+    if "kpi_values" in tables:
+        values = rel("kpi_values")
+        checks.append(AuditCheck(
+            "kpi_values: one row per (kpi, grain, period_start, dimension, dimension_value)",
+            f"SELECT count(*) FROM (SELECT 1 FROM {values} "
+            "GROUP BY kpi, grain, period_start, dimension, dimension_value HAVING count(*) > 1)",
+        ))
+        checks.append(AuditCheck(
+            "kpi_values: no NaN or infinite values",
+            f"SELECT count(*) FROM {values} WHERE isnan(value) OR isinf(value)",
+        ))
+        if "kpi_catalog" in tables:
+            catalog = rel("kpi_catalog")
+            joined = f"{values} v JOIN {catalog} c USING (kpi)"
+            checks.append(AuditCheck(
+                "kpi_values: no negative counts or durations",
+                f"SELECT count(*) FROM {joined} WHERE c.kind = 'simple' "
+                "AND c.format IN ('number', 'duration') AND v.value < 0",
+            ))
+            checks.append(AuditCheck(
+                "kpi_values: rates within [0, 1]",
+                f"SELECT count(*) FROM {joined} WHERE c.kind = 'ratio' "
+                "AND c.format = 'percent' AND (v.value < 0 OR v.value > 1)",
+            ))
+    for table in tables:
+        if re.fullmatch(r"kpi_(daily|weekly|monthly|quarterly|yearly)", table):
+            checks.append(AuditCheck(
+                f"{table}: one row per period_start",
+                f"SELECT count(*) FROM (SELECT 1 FROM {rel(table)} "
+                "GROUP BY period_start HAVING count(*) > 1)",
+            ))
+    return checks
+
+
+def audit(
+    con: duckdb.DuckDBPyConnection, run_id: str, checks: Sequence[AuditCheck] | None = None
+) -> list[AuditFailure]:
+    """Run the sanity checks on the run schema; return the failures (empty: all passed)."""
+    if not run_tables(con, run_id):
+        return [AuditFailure("run schema", 1, f"{run_schema(run_id)} holds no tables")]
+    failures = []
+    for check in checks if checks is not None else default_audit_checks(con, run_id):
+        try:
+            row = con.execute(check.sql).fetchone()
+            offending = int(row[0]) if row and row[0] is not None else 0
+        except duckdb.Error as error:
+            failures.append(AuditFailure(check.name, -1, str(error).splitlines()[0]))
+            continue
+        if offending:
+            failures.append(AuditFailure(check.name, offending))
+    return failures
+
+
+# --- publish, rollback, cleanup -----------------------------------------------------
+
+
+def swap(con: duckdb.DuckDBPyConnection, run_id: str, *, pause: Any = None) -> None:
+    """Point `analytics` at the run's tables in one transaction; mark runs accordingly."""
+    tables = run_tables(con, run_id)
+    if not tables:
+        raise PublishError(f"{run_schema(run_id)} holds no tables: nothing to publish")
+    schema = run_schema(run_id)
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name, kind in con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?",
+            [PUBLISHED_SCHEMA],
+        ).fetchall():
+            what = "VIEW" if kind == "VIEW" else "TABLE"
+            con.execute(f"DROP {what} IF EXISTS {PUBLISHED_SCHEMA}.{_q(name)} CASCADE")
+        for table in tables:
+            con.execute(
+                f"CREATE VIEW {PUBLISHED_SCHEMA}.{_q(table)} AS "
+                f"SELECT * FROM {_q(schema)}.{_q(table)}"
+            )
+        now = _now()
+        con.execute(
+            f"CREATE VIEW {PUBLISHED_SCHEMA}.{PUBLISHED_MARKER} AS SELECT "
+            f"'{run_id}' AS run_id, TIMESTAMP '{now.isoformat(sep=' ')}' AS published_at"
+        )
+        if pause is not None:
+            pause("swap")
+        con.execute(
+            f"UPDATE {RUNS_TABLE} SET status = 'superseded' WHERE status = 'published'"
+        )
+        con.execute(
+            f"UPDATE {RUNS_TABLE} SET status = 'published', published_at = ?, finished_at = ? "
+            "WHERE run_id = ?",
+            [now, now, run_id],
+        )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def cleanup(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Drop the schemas of every run but the published one and the previous one."""
+    keep = {published_run(con), previous_run(con)} - {None}
+    dropped = []
+    for record in runs(con):
+        if record.run_id in keep:
+            continue
+        if _has_schema(con, run_schema(record.run_id)) or _has_schema(con, input_schema(record.run_id)):
+            _drop_run(con, record.run_id)
+            dropped.append(record.run_id)
+    return dropped
+
+
+def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """Publish the previous run again; return (rolled back from, now published)."""
+    current = published_run(con)
+    previous = previous_run(con)
+    if current is None or previous is None:
+        raise PublishError("nothing to roll back to: no previous published run is kept")
+    swap(con, previous)
+    con.execute(
+        f"UPDATE {RUNS_TABLE} SET status = 'rolled_back', detail = ? WHERE run_id = ?",
+        [f"rolled back to {previous} at {_now().isoformat()}", current],
+    )
+    return current, previous
+
+
+def rollback_warehouse(warehouse: Path, *, wait_seconds: float = 0.0) -> tuple[str, str]:
+    """`kpi rollback`: take the lock, publish the previous run again."""
+    with build_lock(warehouse, wait_seconds=wait_seconds, what="rollback"):
+        con = connect(warehouse)
+        try:
+            ensure_meta(con)
+            return rollback(con)
+        finally:
+            con.close()
+
+
+def published_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """md5 of every published mart's rows (order-independent): equal means unchanged.
+
+    The `_kpi_published` marker (which run, since when) is left out.
+    """
+    out: dict[str, str] = {}
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
+        "AND table_name <> ? ORDER BY 1",
+        [PUBLISHED_SCHEMA, PUBLISHED_MARKER],
+    ).fetchall()
+    for (name,) in rows:
+        relation = f"{PUBLISHED_SCHEMA}.{_q(str(name))}"
+        digest = con.execute(
+            f"SELECT count(*) || ':' || coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
+            f"FROM (SELECT md5(CAST(t AS VARCHAR)) AS h FROM {relation} AS t)"
+        ).fetchone()
+        out[str(name)] = str(digest[0]) if digest else ""
+    return out
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _drop_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    con.execute(f"DROP SCHEMA IF EXISTS {_q(run_schema(run_id))} CASCADE")
+    con.execute(f"DROP SCHEMA IF EXISTS {_q(input_schema(run_id))} CASCADE")
+
+
+def _schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database()"
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
+def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
+    return schema in _schemas(con)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -1,0 +1,127 @@
+"""Reports of a gate run: terminal (rich), JSON (BuildReport.to_dict), GX Data Docs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.quality.gate import GateResult, jsonable
+
+if TYPE_CHECKING:
+    from pipeline.build import BuildReport
+
+_STYLE = {
+    "passed": "green", "warned": "yellow", "quarantined": "magenta",
+    "blocked": "bold red", "skipped": "dim", "published": "bold green",
+    "checked": "bold green", "failed": "bold red",
+}
+
+
+def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None:
+    """Per table: status and counts; each failed expectation with its count, %, samples, policy."""
+    summary = Table(title=f"Input gate (as-of {gate.as_of.isoformat(sep=' ')})", show_lines=False)
+    for column in ("table", "status", "raw rows", "passed", "quarantined", "failed checks"):
+        summary.add_column(column, justify="right" if column[0] in "rpqf" and column != "failed checks" else "left")
+    for t in gate.tables:
+        style = _STYLE.get(t.status, "")
+        failed = [e for e in t.failed if e.action != "skipped"]
+        summary.add_row(
+            f"{t.source}.{t.table}", f"[{style}]{t.status}[/]", f"{t.raw_rows:,}",
+            f"{t.passed_rows:,}", f"{t.quarantined_rows:,}", str(len(failed)),
+        )
+    console.print(summary)
+    for t in gate.tables:
+        failed = t.failed
+        if not [e for e in failed if e.action != "skipped"]:
+            continue
+        console.print(f"\n[bold]{t.source}.{t.table}[/]")
+        skipped: dict[str, int] = {}
+        for e in failed:
+            style = _STYLE.get(e.action, "")
+            if e.action == "skipped":
+                skipped[e.note] = skipped.get(e.note, 0) + 1
+                continue
+            if e.level == "row":
+                counts = f"{e.unexpected_count:,} rows ({e.unexpected_percent:.3g}%)"
+            else:
+                counts = f"observed {jsonable(e.observed)}"
+            console.print(
+                f"  [{style}]{e.action.upper()}[/] {e.id}: {e.description} — {counts}; "
+                f"policy {e.policy}  [dim]{e.location}[/]"
+            )
+            if e.note:
+                console.print(f"      {e.note}")
+            for row in e.samples[:samples]:
+                plain = {k: v for k, v in row.items() if not k.startswith("__") or k.startswith("__orphan")}
+                console.print(f"      [dim]e.g. {json.dumps(plain, default=str)}[/]")
+        for why, count in skipped.items():
+            console.print(f"  [dim]{count} expectation(s) not evaluated: {why}[/]")
+
+
+def print_report(report: BuildReport, console: Console | None = None) -> None:
+    console = console or Console(stderr=False, highlight=False)
+    if report.gate is not None:
+        render_gate(report.gate, console)
+    for note in report.notes:
+        console.print(f"[yellow]note[/] {note}")
+    for failure in report.audit_failures:
+        console.print(f"[bold red]AUDIT[/] {failure.name}: {failure.offending} rows {failure.detail}")
+    style = _STYLE.get(report.status, "")
+    console.print(f"\nrun {report.run_id}: [{style}]{report.status}[/]"
+                  + (f" — {report.error}" if report.error else ""))
+    if report.status == "published":
+        console.print(f"analytics now reads run {report.published_run}"
+                      + (f" (rollback target: {report.previous_run})" if report.previous_run else ""))
+    elif report.status in ("blocked", "failed"):
+        console.print("the published marts are unchanged")
+    if report.report_path:
+        console.print(f"[dim]report: {report.report_path}[/]")
+    if report.data_docs:
+        console.print(f"[dim]Data Docs: {report.data_docs}[/]")
+
+
+def write_data_docs(gate: GateResult, root: Path) -> Path:
+    """Great Expectations Data Docs (HTML) of the gate's suites and results; the index path."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    root.mkdir(parents=True, exist_ok=True)
+    context: Any = gx.get_context(mode="file", project_root_dir=str(root))
+    run_id = RunIdentifier(run_name=gate.run_id, run_time=gate.as_of)
+    for t in gate.tables:
+        result = t.gx_result
+        if result is None:
+            continue
+        suite_name = f"raw.{t.table}"
+        suite = gx.ExpectationSuite(
+            name=suite_name,
+            expectations=[r.expectation_config.to_domain_obj() for r in result.results],
+        )
+        with contextlib.suppress(Exception):  # absent on a first run
+            context.suites.delete(suite_name)
+        context.suites.add(suite)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite_name),
+            run_id=run_id,
+            batch_identifier=f"raw.{t.table}",
+        )
+        context.validation_results_store.set(key, result)
+    context.build_data_docs()
+    sites = context.get_docs_sites_urls()
+    index = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    for site in sites:
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            index = Path(url[len("file://"):])
+    return index

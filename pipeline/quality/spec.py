@@ -1,0 +1,438 @@
+"""Expectations as code: load, validate and expand the `_<source>__expectations.yml` files.
+
+The files live beside the dbt sources they guard (`models/staging/<source>/`), are
+listed in `.dbtignore` so dbt never parses them, and are checked twice: against the
+JSON Schema `expectations.schema.json` (shape), then by `_semantics` (columns that
+exist, policies a check can have, parent tables that exist). Every mistake is
+reported as `file:line: message`.
+
+A table's spec expands into `Expectation`s, one per Great Expectations expectation:
+`orders.not_null.customer_id`, `shipments.in_order.shipped_at.delivered_at`, ...
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+Policy = Literal["block", "warn", "quarantine"]
+Level = Literal["schema", "row", "table"]
+
+SPEC_GLOB = "staging/*/_*__expectations.yml"
+TYPES = ("integer", "number", "string", "date", "timestamp", "boolean")
+ROW_KINDS = (
+    "unique", "not_null", "references", "between", "accepted_values", "not_in_future", "in_order",
+)
+TABLE_KINDS = ("freshness", "volume", "not_empty")
+KINDS = ROW_KINDS + TABLE_KINDS
+DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
+
+_AGE = re.compile(
+    r"^\s*(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE
+)
+
+
+class SpecError(ValueError):
+    """One or more mistakes in expectations files, each as `file:line: message`."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """One expectation on one raw table; compiled into exactly one GX expectation."""
+
+    id: str
+    table: str
+    kind: str  # a KINDS value, or "columns" / "type" for the table's schema
+    policy: Policy
+    level: Level
+    columns: tuple[str, ...]
+    params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    description: str = ""
+    max_quarantine_percent: float = DEFAULT_MAX_QUARANTINE_PERCENT
+    location: str = ""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A foreign key: `column` of this table must be a `to` key of `table`."""
+
+    column: str
+    table: str
+    to: str
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    source: str
+    name: str
+    key: tuple[str, ...]
+    columns: Mapping[str, str] = field(hash=False, compare=False)
+    expectations: tuple[Expectation, ...] = ()
+    location: str = ""
+
+    @property
+    def references(self) -> tuple[Reference, ...]:
+        return tuple(
+            Reference(e.params["column"], e.params["table"], e.params["to"])
+            for e in self.expectations
+            if e.kind == "references"
+        )
+
+    def expectation(self, expectation_id: str) -> Expectation:
+        for e in self.expectations:
+            if e.id == expectation_id:
+                return e
+        raise KeyError(expectation_id)
+
+
+def parse_age(text: str) -> timedelta:
+    """'36h', '2 days', '1w', '90 min' -> timedelta."""
+    match = _AGE.match(text)
+    if not match:
+        raise ValueError(f"not an age: {text!r} (use e.g. 36h, 2d, 1w, 90min)")
+    amount, unit = int(match.group(1)), match.group(2).lower()
+    if unit.startswith("m"):
+        return timedelta(minutes=amount)
+    if unit.startswith("h"):
+        return timedelta(hours=amount)
+    if unit.startswith("d"):
+        return timedelta(days=amount)
+    return timedelta(weeks=amount)
+
+
+def spec_files(models_dir: Path) -> list[Path]:
+    return sorted(models_dir.glob(SPEC_GLOB))
+
+
+def load_specs(models_dir: Path) -> list[TableSpec]:
+    """Every table spec under models/staging/*/, validated across files; raise SpecError."""
+    problems: list[str] = []
+    tables: list[TableSpec] = []
+    for path in spec_files(models_dir):
+        try:
+            name = path.relative_to(models_dir.parent)
+        except ValueError:
+            name = path
+        try:
+            tables.extend(parse_spec(path.read_text(encoding="utf-8"), str(name)))
+        except SpecError as error:
+            problems.extend(error.problems)
+    problems.extend(_cross_file(tables))
+    if problems:
+        raise SpecError(problems)
+    return order_tables(tables)
+
+
+def parse_spec(text: str, filename: str = "<string>") -> list[TableSpec]:
+    """One expectations file's text -> its table specs; raise SpecError with file:line."""
+    try:
+        data = YAML(typ="rt").load(text)
+    except YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 1
+        raise SpecError([f"{filename}:{line}: invalid YAML: {error}"]) from None
+    if data is None:
+        raise SpecError([f"{filename}:1: empty expectations file"])
+    problems = [
+        f"{filename}:{_line(data, list(err.absolute_path))}: {_describe(err)}"
+        for err in sorted(_validator().iter_errors(_plain(data)), key=lambda e: list(e.path))
+    ]
+    if problems:
+        raise SpecError(problems)
+    tables, problems = _semantics(data, filename)
+    if problems:
+        raise SpecError(problems)
+    return tables
+
+
+def order_tables(tables: Iterable[TableSpec]) -> list[TableSpec]:
+    """Parents before children (references), then by name: quarantine cascades downwards."""
+    by_name = {t.name: t for t in tables}
+    done: list[TableSpec] = []
+    seen: set[str] = set()
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        if name in seen or name not in by_name:
+            return
+        if name in trail:
+            raise SpecError([f"{by_name[name].location}: reference cycle {' -> '.join(trail)}"])
+        for ref in by_name[name].references:
+            if ref.table != name:
+                visit(ref.table, (*trail, name))
+        seen.add(name)
+        done.append(by_name[name])
+
+    for name in sorted(by_name):
+        visit(name, ())
+    return done
+
+
+# --- validation helpers -------------------------------------------------------------
+
+
+def _validator() -> jsonschema.Draft202012Validator:
+    text = resources.files("pipeline.quality").joinpath("expectations.schema.json").read_text()
+    return jsonschema.Draft202012Validator(json.loads(text))
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line(root: Any, path: Sequence[Any]) -> int:
+    """1-based line of the deepest node of `path` that ruamel knows."""
+    node, line = root, getattr(getattr(root, "lc", None), "line", 0)
+    for step in path:
+        if isinstance(node, CommentedMap) and step in node:
+            line = node.lc.key(step)[0]
+            node = node[step]
+        elif isinstance(node, CommentedSeq) and isinstance(step, int) and step < len(node):
+            line = node.lc.item(step)[0]
+            node = node[step]
+        else:
+            break
+    return line + 1
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+    if error.validator == "oneOf" and isinstance(error.instance, Mapping):
+        kinds = [k for k in error.instance if k in KINDS]
+        if not kinds:
+            return f"{where}: a check needs one of {', '.join(KINDS)}"
+        return f"{where}: a check has exactly one kind, found {', '.join(kinds)}"
+    if error.validator == "additionalProperties":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def _loc(filename: str, node: Any, key: Any = None) -> str:
+    if key is not None and isinstance(node, CommentedMap) and key in node:
+        return f"{filename}:{node.lc.key(key)[0] + 1}"
+    return f"{filename}:{getattr(getattr(node, 'lc', None), 'line', 0) + 1}"
+
+
+def _as_list(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list[str]]:
+    problems: list[str] = []
+    source = str(data["source"])
+    out: list[TableSpec] = []
+    for table_name, body in data["tables"].items():
+        where = _loc(filename, data["tables"], table_name)
+        columns = {str(k): str(v) for k, v in body["columns"].items()}
+        key = tuple(_as_list(body["key"]))
+        for col in key:
+            if col not in columns:
+                problems.append(f"{where}: {table_name}.key: unknown column {col!r}")
+        expectations: list[Expectation] = [
+            Expectation(
+                id=f"{table_name}.columns",
+                table=table_name, kind="columns", policy="block", level="schema",
+                columns=tuple(columns),
+                params={"column_set": list(columns)},
+                description=f"columns are exactly {', '.join(columns)}",
+                location=where,
+            ),
+            *(
+                Expectation(
+                    id=f"{table_name}.type.{col}",
+                    table=table_name, kind="type", policy="block", level="schema",
+                    columns=(col,), params={"type": typ},
+                    description=f"{col} is of type {typ}",
+                    location=where,
+                )
+                for col, typ in columns.items()
+            ),
+        ]
+        checks: Any = body.get("checks") or CommentedSeq()
+        for index, check in enumerate(checks):
+            line = f"{filename}:{checks.lc.item(index)[0] + 1}"
+            made, bad = _expand(table_name, columns, check, line)
+            expectations.extend(made)
+            problems.extend(bad)
+        seen: set[str] = set()
+        for e in expectations:
+            if e.id in seen:
+                problems.append(f"{e.location}: duplicate expectation id {e.id!r} (set `id:`)")
+            seen.add(e.id)
+        out.append(
+            TableSpec(source, str(table_name), key, columns, tuple(expectations), where)
+        )
+    return out, problems
+
+
+def _expand(
+    table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: str
+) -> tuple[list[Expectation], list[str]]:
+    kind = next(k for k in check if k in KINDS)
+    value = check[kind]
+    level: Level = "table" if kind in TABLE_KINDS else "row"
+    policy: Policy = check.get("policy") or ("block" if level == "table" else "quarantine")
+    problems: list[str] = []
+    if level == "table" and policy == "quarantine":
+        problems.append(f"{line}: {kind} is about the whole table: policy block or warn")
+    common: dict[str, Any] = {
+        "table": table,
+        "kind": kind,
+        "policy": policy,
+        "level": level,
+        "max_quarantine_percent": float(
+            check.get("max_quarantine_percent", DEFAULT_MAX_QUARANTINE_PERCENT)
+        ),
+        "location": line,
+    }
+    given_id = check.get("id")
+    given_description = check.get("description")
+
+    def make(suffix: str, cols: Sequence[str], params: dict[str, Any], text: str) -> Expectation:
+        return Expectation(
+            id=given_id or f"{table}.{kind}{'.' if suffix else ''}{suffix}",
+            columns=tuple(cols),
+            params=params,
+            description=given_description or text,
+            **common,
+        )
+
+    def known(cols: Iterable[str]) -> bool:
+        missing = [c for c in cols if c not in columns]
+        for col in missing:
+            problems.append(f"{line}: {kind}: {table} has no column {col!r} (see columns:)")
+        return not missing
+
+    made: list[Expectation] = []
+    if kind in ("not_null", "not_in_future"):
+        cols = _as_list(value)
+        if known(cols):
+            if given_id and len(cols) > 1:
+                problems.append(f"{line}: `id:` needs a single column")
+            for col in cols:
+                if kind == "not_in_future" and columns[col] not in ("date", "timestamp"):
+                    problems.append(f"{line}: not_in_future: {col} is not a date or timestamp")
+                text = "is not null" if kind == "not_null" else "is not after the as-of time"
+                made.append(make(col, [col], {}, f"{col} {text}"))
+    elif kind == "unique":
+        cols = _as_list(value)
+        if known(cols):
+            made.append(make(".".join(cols), cols, {}, f"({', '.join(cols)}) is unique"))
+    elif kind == "references":
+        col, parent = value["column"], value["table"]
+        to = value.get("to", col)
+        if known([col]):
+            params = {"column": col, "table": parent, "to": to, "where": value.get("where")}
+            made.append(make(col, [col], params, f"{col} references {parent}.{to}"))
+            # implied: a row whose parent was quarantined follows it into quarantine
+            made.append(Expectation(
+                id=f"{table}.cascade.{col}", table=table, kind="cascade",
+                policy="quarantine", level="row", columns=(col,), params=params,
+                description=f"the {parent} row that {col} references passed the gate",
+                max_quarantine_percent=100.0, location=line,
+            ))
+    elif kind == "between":
+        col = value["column"]
+        if known([col]):
+            lo, hi = value.get("min"), value.get("max")
+            if lo is not None and hi is not None and lo > hi:
+                problems.append(f"{line}: between: min {lo} > max {hi}")
+            params = {
+                "min": lo, "max": hi,
+                "strict_min": bool(value.get("strict_min", False)),
+                "strict_max": bool(value.get("strict_max", False)),
+            }
+            low = "" if lo is None else f"{lo} {'<' if params['strict_min'] else '≤'} "
+            high = "" if hi is None else f" {'<' if params['strict_max'] else '≤'} {hi}"
+            made.append(make(col, [col], params, f"{low}{col}{high}"))
+    elif kind == "accepted_values":
+        col = value["column"]
+        if known([col]):
+            values = list(value["values"])
+            made.append(make(col, [col], {"values": values}, f"{col} in {values}"))
+    elif kind == "in_order":
+        cols = [str(c) for c in value]
+        local = [c for c in cols if "." not in c]
+        if known(local):
+            for a, b in itertools.pairwise(cols):
+                made.append(
+                    make(f"{a}.{b}", [a, b], {"earlier": a, "later": b}, f"{a} ≤ {b}")
+                )
+            if given_id and len(made) > 1:
+                problems.append(f"{line}: `id:` needs exactly two columns")
+    elif kind == "freshness":
+        col = value["column"]
+        if known([col]):
+            try:
+                age = parse_age(str(value["max_age"]))
+            except ValueError as error:
+                problems.append(f"{line}: freshness: {error}")
+            else:
+                made.append(
+                    make(col, [col], {"max_age": age, "max_age_text": str(value["max_age"])},
+                         f"newest {col} no older than {value['max_age']} before as-of")
+                )
+    elif kind == "volume":
+        params = {"max_drop": value.get("max_drop"), "max_growth": value.get("max_growth")}
+        parts = []
+        if params["max_drop"] is not None:
+            parts.append(f"-{params['max_drop']:.0%}")
+        if params["max_growth"] is not None:
+            parts.append(f"+{params['max_growth']:.0%}")
+        made.append(
+            make("", [], params, f"row count within {' / '.join(parts)} of the last published run")
+        )
+    elif kind == "not_empty":
+        made.append(make("", [], {}, "the table has at least one row"))
+    return made, problems
+
+
+def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
+    problems: list[str] = []
+    by_name: dict[str, TableSpec] = {}
+    for t in tables:
+        if t.name in by_name:
+            problems.append(f"{t.location}: table {t.name!r} also declared at {by_name[t.name].location}")
+        by_name[t.name] = t
+    for t in tables:
+        for e in t.expectations:
+            if e.kind == "references":
+                parent = by_name.get(e.params["table"])
+                if parent is None:
+                    problems.append(f"{e.location}: references unknown table {e.params['table']!r}")
+                elif e.params["to"] not in parent.columns:
+                    problems.append(
+                        f"{e.location}: {parent.name} has no column {e.params['to']!r}"
+                    )
+            if e.kind == "in_order":
+                for col in e.columns:
+                    if "." in col:
+                        parent_name, parent_col = col.split(".", 1)
+                        refs = [r for r in t.references if r.table == parent_name]
+                        if not refs:
+                            problems.append(
+                                f"{e.location}: in_order uses {col}: declare a `references` "
+                                f"to {parent_name} in {t.name} first"
+                            )
+                        elif parent_name in by_name and parent_col not in by_name[parent_name].columns:
+                            problems.append(f"{e.location}: {parent_name} has no column {parent_col!r}")
+    return problems

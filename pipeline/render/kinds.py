@@ -1,0 +1,797 @@
+"""SQL of the entity- and time-aware KPI kinds: one values model per KPI, with the columns
+of the long table (see sql.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
+
+Every kind follows the same frame: a `source` scan of its model (one row per model row,
+days as DATE), `labelled` copies of it for the unsliced total and each dimension, the
+data's `bounds`, a dense `days` series, the `periods` of each declared grain, the observed
+`slices` and their product `spine`, which the kind's own CTEs are left-joined to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+
+from pipeline.plan.calendar import period_end, period_start
+from pipeline.plan.planner import TOTAL, Plan, Step
+from pipeline.render.sql import (
+    DATE,
+    DOUBLE,
+    KEYS,
+    NULL_VALUE,
+    TIMESTAMP,
+    VARCHAR,
+    _and,
+    _in,
+    _join,
+    _union,
+    _with,
+    coalesce,
+    col,
+    lit,
+    ref_table,
+    select,
+)
+from pipeline.spec import expressions
+
+SLICE_KEYS = ("dimension", "dimension_value")
+Ctes = list[tuple[str, exp.Expr]]
+
+
+def values(step: Step, plan: Plan) -> exp.Expr:
+    build = {
+        "cumulative": _cumulative,
+        "lifetime": _lifetime,
+        "conversion": _conversion,
+        "retention": _activity,
+        "churn": _activity,
+        "snapshot": _snapshot,
+    }[step.kpi.kind]
+    return build(step, plan)
+
+
+# --- small builders ---------------------------------------------------------------------
+
+
+def _alias(expression: exp.Expr, name: str) -> exp.Expr:
+    return exp.alias_(expression, name, copy=False)
+
+
+def _eq(left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    return exp.EQ(this=left, expression=right)
+
+
+def _not_null(expression: exp.Expr) -> exp.Expr:
+    return exp.Not(this=exp.Is(this=expression, expression=exp.Null()))
+
+
+def _is_null(expression: exp.Expr) -> exp.Expr:
+    return exp.Is(this=expression, expression=exp.Null())
+
+
+def _plus(day: exp.Expr, days: int) -> exp.Expr:
+    return exp.Add(this=day, expression=lit(days)) if days else day
+
+
+def _double(expression: exp.Expr) -> exp.Expr:
+    return exp.cast(expression, DOUBLE, copy=False)
+
+
+def _divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
+    return exp.Div(
+        this=_double(numerator), expression=exp.Nullif(this=denominator, expression=lit(0))
+    )
+
+
+def _zero(expression: exp.Expr) -> exp.Expr:
+    return coalesce(expression, lit(0))
+
+
+def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
+    return _and(*(_eq(col(k, left), col(k, right)) for k in keys))
+
+
+def _running_sum(value: exp.Expr, partition: Sequence[exp.Expr], order: exp.Expr) -> exp.Expr:
+    """Σ value over the rows up to this one (in `order`), per partition."""
+    return exp.Window(
+        this=exp.Sum(this=value),
+        partition_by=list(partition) or None,
+        order=exp.Order(expressions=[exp.Ordered(this=order)]),
+        spec=exp.WindowSpec(
+            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
+        ),
+    )
+
+
+def _params(step: Step, key: str | None = None) -> dict[str, object]:
+    params = step.kpi.params if key is None else step.kpi.params[key]
+    assert isinstance(params, dict)
+    return params
+
+
+def _parse(text: object, plan: Plan, what: str) -> exp.Expr:
+    return expressions.parse(str(text), plan.dialect, what=what)
+
+
+def _kept(params: dict[str, object], plan: Plan) -> exp.Expr:
+    """TRUE for rows the filter keeps (a NULL filter result rejects the row)."""
+    if params.get("filter") is None:
+        return exp.true()
+    return coalesce(_parse(params["filter"], plan, "filter"), exp.false())
+
+
+def _day(params: dict[str, object], key: str) -> exp.Expr:
+    return exp.cast(col(str(params[key])), DATE)
+
+
+def _source(model: str, columns: dict[str, exp.Expr], present: str) -> exp.Select:
+    """One row per model row whose `present` column is set; dimension columns as dim__<name>."""
+    return (
+        select(*(_alias(e, name) for name, e in columns.items()))
+        .from_(ref_table(model, model), copy=False)
+        .where(_not_null(col(present)), copy=False)
+    )
+
+
+def _dimension_columns(step: Step) -> dict[str, exp.Expr]:
+    return {f"dim__{d.name}": col(d.column_name) for d in step.kpi.dimensions}
+
+
+def _labelled(step: Step, columns: Sequence[str]) -> exp.Expr:
+    """The source once for the total and once per dimension, with the slice as two columns."""
+    branches = [select(_alias(lit(TOTAL), "dimension"), _alias(lit(TOTAL), "dimension_value"))]
+    for dim in step.kpi.dimensions:
+        label = coalesce(exp.cast(col(f"dim__{dim.name}"), VARCHAR), lit(NULL_VALUE))
+        branches.append(
+            select(_alias(lit(dim.name), "dimension"), _alias(label, "dimension_value"))
+        )
+    for branch in branches:
+        branch.select(*(col(c) for c in columns), copy=False).from_("source", copy=False)
+    return _union(branches)
+
+
+def _bounds(first: exp.Expr, last: exp.Expr, table: str = "source") -> exp.Select:
+    return select(
+        _alias(exp.Min(this=first), "first_day"), _alias(exp.Max(this=last), "last_day")
+    ).from_(table, copy=False)
+
+
+def _frame(step: Step, plan: Plan, *, previous: bool = False) -> Ctes:
+    """days, periods (with `previous_start` when asked), slices and spine, from `bounds`."""
+    series = exp.Lateral(
+        this=exp.ExplodingGenerateSeries(
+            start=exp.cast(col("first_day", "bounds"), TIMESTAMP),
+            end=exp.cast(col("last_day", "bounds"), TIMESTAMP),
+            step=exp.Interval(this=lit("1"), unit=exp.var("day")),
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
+    )
+    days = _join(
+        select(_alias(exp.cast(col("day", "series"), DATE), "date_day")).from_(
+            "bounds", copy=False
+        ),
+        series,
+        kind="CROSS",
+    )
+    branches = []
+    for grain in step.kpi.grains:
+        start = period_start(grain, col("date_day"), plan.week_start)
+        columns = [
+            _alias(lit(grain), "grain"),
+            _alias(start, "period_start"),
+            _alias(period_end(grain, start.copy()), "period_end"),
+        ]
+        if previous:
+            before = exp.Sub(this=start.copy(), expression=lit(1))
+            columns.append(_alias(period_start(grain, before, plan.week_start), "previous_start"))
+        branches.append(select(*columns).distinct(copy=False).from_("days", copy=False))
+    slices = select(*(col(k) for k in SLICE_KEYS)).distinct(copy=False).from_("labelled")
+    spine = _join(
+        select(
+            *(col(k, "periods") for k in ("grain", "period_start", "period_end")),
+            *(col(k, "slices") for k in SLICE_KEYS),
+        ).from_("periods", copy=False),
+        exp.table_("slices"),
+        kind="CROSS",
+    )
+    return [
+        ("days", days),
+        ("periods", _union(branches)),
+        ("slices", slices),
+        ("spine", spine),
+    ]
+
+
+def _grain_branches(
+    step: Step,
+    plan: Plan,
+    day: str,
+    table: str,
+    group: Sequence[str],
+    aggregates: dict[str, exp.Expr],
+    where: exp.Expr | None = None,
+) -> exp.Expr:
+    """For each grain: `aggregates` grouped by the period holding `day` and `group` columns."""
+    branches = []
+    for grain in step.kpi.grains:
+        start = period_start(grain, col(day), plan.week_start)
+        query = (
+            select(
+                _alias(lit(grain), "grain"),
+                _alias(start, "period_start"),
+                *(col(c) for c in group),
+                *(_alias(a.copy(), name) for name, a in aggregates.items()),
+            )
+            .from_(table, copy=False)
+            .group_by(start.copy(), *(col(c) for c in group), copy=False)
+        )
+        branches.append(query.where(where.copy(), copy=False) if where is not None else query)
+    return _union(branches)
+
+
+def _final(
+    step: Step,
+    ctes: Ctes,
+    joined: Sequence[tuple[str, exp.Expr]],
+    value: exp.Expr,
+    numerator: exp.Expr,
+    denominator: exp.Expr,
+) -> exp.Expr:
+    """The values model: the spine with the kind's CTEs left-joined to it."""
+    query = select(
+        _alias(lit(step.kpi.name), "kpi"),
+        *(col(k, "spine") for k in KEYS),
+        _alias(_double(value), "value"),
+        _alias(_double(numerator), "numerator"),
+        _alias(_double(denominator), "denominator"),
+    ).from_("spine", copy=False)
+    for table, on in joined:
+        query = _join(query, exp.table_(table), side="LEFT", on=on)
+    return _with(query, ctes)
+
+
+# --- cumulative -------------------------------------------------------------------------
+
+
+def _cumulative(step: Step, plan: Plan) -> exp.Expr:
+    """The input's values per period, summed over the periods of the same grain up to this
+    one: the input is additive, so this is the sum of its days up to the period's end."""
+    name = str(step.kpi.params["of"])
+    dimensions = [TOTAL, *(d for d, _ in step.dimensions)]
+    running = _running_sum(
+        col("value"), [col(c) for c in ("grain", *SLICE_KEYS)], col("period_start")
+    )
+    return (
+        select(
+            _alias(lit(step.kpi.name), "kpi"),
+            *(col(k) for k in KEYS),
+            _alias(_double(running), "value"),
+            _alias(_double(exp.null()), "numerator"),
+            _alias(_double(exp.null()), "denominator"),
+        )
+        .from_(ref_table(plan.step(name).values_model), copy=False)
+        .where(
+            _and(
+                _eq(col("kpi"), lit(name)),
+                _in("grain", step.kpi.grains),
+                _in("dimension", dimensions),
+            ),
+            copy=False,
+        )
+    )
+
+
+# --- lifetime value ---------------------------------------------------------------------
+
+
+def _lifetime(step: Step, plan: Plan) -> exp.Expr:
+    params = _params(step)
+    model = str(params["model"])
+    source = _source(
+        model,
+        {
+            "date_day": _day(params, "time"),
+            "entity": col(str(params["entity"])),
+            "amount": _parse(params["sum"], plan, "sum expression"),
+            "kept": _kept(params, plan),
+        },
+        str(params["time"]),
+    )
+    rows = (
+        select(col("date_day"), col("entity"), col("amount"))
+        .from_("source", copy=False)
+        .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
+    )
+    firsts = (
+        select(col("entity"), _alias(exp.Min(this=col("date_day")), "first_day"))
+        .from_("rows", copy=False)
+        .group_by(col("entity"), copy=False)
+    )
+    ctes: Ctes = [
+        ("source", source),
+        ("labelled", _labelled(step, ["date_day"])),
+        ("bounds", _bounds(col("date_day"), col("date_day"))),
+        *_frame(step, plan),
+        ("rows", rows),
+        ("firsts", firsts),
+    ]
+    horizon = params.get("horizon_days")
+    if horizon is None:
+        return _life_to_date(step, ctes)
+    assert isinstance(horizon, int)
+    return _cohorts(step, plan, ctes, horizon)
+
+
+def _life_to_date(step: Step, ctes: Ctes) -> exp.Expr:
+    """Running totals per day of the amount and of entities seen, read at each period's
+    last day (or the data's last day, for the period still running)."""
+    amounts = (
+        select(col("date_day"), _alias(exp.Sum(this=col("amount")), "amount"))
+        .from_("rows", copy=False)
+        .group_by(col("date_day"), copy=False)
+    )
+    newcomers = (
+        select(_alias(col("first_day"), "date_day"), _alias(exp.Count(this=exp.Star()), "entities"))
+        .from_("firsts", copy=False)
+        .group_by(col("first_day"), copy=False)
+    )
+    running = select(
+        col("date_day", "days"),
+        _alias(
+            _running_sum(_zero(col("amount", "amounts")), (), col("date_day", "days")), "amount"
+        ),
+        _alias(
+            _running_sum(_zero(col("entities", "newcomers")), (), col("date_day", "days")),
+            "entities",
+        ),
+    ).from_("days", copy=False)
+    running = _join(
+        running, exp.table_("amounts"), side="LEFT", on=_on("days", "amounts", ["date_day"])
+    )
+    running = _join(
+        running, exp.table_("newcomers"), side="LEFT", on=_on("days", "newcomers", ["date_day"])
+    )
+    ctes += [("amounts", amounts), ("newcomers", newcomers), ("running", running)]
+    read_on = exp.Least(this=col("period_end", "spine"), expressions=[col("last_day", "bounds")])
+    return _final(
+        step,
+        ctes,
+        [
+            ("bounds", exp.true()),
+            ("running", _eq(col("date_day", "running"), read_on)),
+        ],
+        _divide(col("amount", "running"), col("entities", "running")),
+        col("amount", "running"),
+        col("entities", "running"),
+    )
+
+
+def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
+    """Entities by the period of their first row; each one's amount over [first day,
+    first day + horizon); NULL until the horizon of the period's last entity has elapsed."""
+    within = (
+        select(
+            col("entity", "firsts"),
+            col("first_day", "firsts"),
+            _alias(_zero(exp.Sum(this=col("amount", "rows"))), "amount"),
+        )
+        .from_("firsts", copy=False)
+        .group_by(col("entity", "firsts"), col("first_day", "firsts"), copy=False)
+    )
+    within = _join(
+        within,
+        exp.table_("rows"),
+        kind="INNER",
+        on=_and(
+            _eq(col("entity", "rows"), col("entity", "firsts")),
+            exp.LT(
+                this=col("date_day", "rows"), expression=_plus(col("first_day", "firsts"), horizon)
+            ),
+        ),
+    )
+    cohorts = _grain_branches(
+        step,
+        plan,
+        "first_day",
+        "within",
+        (),
+        {"amount": exp.Sum(this=col("amount")), "entities": exp.Count(this=exp.Star())},
+    )
+    ctes += [("within", within), ("cohorts", cohorts)]
+    elapsed = exp.LTE(
+        this=_plus(col("period_end", "spine"), horizon - 1), expression=col("last_day", "bounds")
+    )
+    return _final(
+        step,
+        ctes,
+        [("bounds", exp.true()), ("cohorts", _on("spine", "cohorts", ["grain", "period_start"]))],
+        exp.Case(
+            ifs=[
+                exp.If(
+                    this=elapsed,
+                    true=_divide(col("amount", "cohorts"), col("entities", "cohorts")),
+                )
+            ]
+        ),
+        exp.Case(ifs=[exp.If(this=elapsed.copy(), true=_zero(col("amount", "cohorts")))]),
+        _zero(col("entities", "cohorts")),
+    )
+
+
+# --- conversion -------------------------------------------------------------------------
+
+
+def _conversion(step: Step, plan: Plan) -> exp.Expr:
+    """Base rows of the period, and those of them followed by an event of the same entity
+    on the base's day or up to `within_days` days later."""
+    base, event = _params(step, "base"), _params(step, "event")
+    within = step.kpi.params["within_days"]
+    assert isinstance(within, int)
+    source = _source(
+        str(base["model"]),
+        {
+            "date_day": _day(base, "time"),
+            "entity": col(str(base["entity"])),
+            "kept": _kept(base, plan),
+            **_dimension_columns(step),
+        },
+        str(base["time"]),
+    )
+    events = (
+        select(_alias(col(str(event["entity"])), "entity"), _alias(_day(event, "time"), "date_day"))
+        .distinct(copy=False)
+        .from_(ref_table(str(event["model"]), str(event["model"])), copy=False)
+        .where(
+            _and(
+                _not_null(col(str(event["time"]))),
+                _not_null(col(str(event["entity"]))),
+                _kept(event, plan),
+            ),
+            copy=False,
+        )
+    )
+    converted = (
+        select(col("entity", "source"), col("date_day", "source"))
+        .distinct(copy=False)
+        .from_("source", copy=False)
+        .where(col("kept", "source"), copy=False)
+    )
+    converted = _join(
+        converted,
+        exp.table_("events"),
+        kind="INNER",
+        on=_and(
+            _eq(col("entity", "events"), col("entity", "source")),
+            exp.GTE(this=col("date_day", "events"), expression=col("date_day", "source")),
+            exp.LTE(
+                this=col("date_day", "events"), expression=_plus(col("date_day", "source"), within)
+            ),
+        ),
+    )
+    flagged = select(
+        *(col(c, "labelled") for c in ("date_day", *SLICE_KEYS)),
+        _alias(col("entity", "converted"), "converted_entity"),
+    ).from_("labelled", copy=False)
+    flagged = _join(
+        flagged,
+        exp.table_("converted"),
+        side="LEFT",
+        on=_on("labelled", "converted", ["entity", "date_day"]),
+    ).where(col("kept", "labelled"), copy=False)
+    counts = _grain_branches(
+        step,
+        plan,
+        "date_day",
+        "flagged",
+        SLICE_KEYS,
+        {
+            "base_rows": exp.Count(this=exp.Star()),
+            "converted_rows": exp.Count(this=col("converted_entity")),
+        },
+    )
+    ctes: Ctes = [
+        ("source", source),
+        ("labelled", _labelled(step, ["date_day", "entity", "kept"])),
+        ("bounds", _bounds(col("date_day"), col("date_day"))),
+        *_frame(step, plan),
+        ("events", events),
+        ("converted", converted),
+        ("flagged", flagged),
+        ("counts", counts),
+    ]
+    return _final(
+        step,
+        ctes,
+        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
+        _divide(col("converted_rows", "counts"), col("base_rows", "counts")),
+        _zero(col("converted_rows", "counts")),
+        _zero(col("base_rows", "counts")),
+    )
+
+
+# --- retention and churn ----------------------------------------------------------------
+
+
+def _activity_source(step: Step, plan: Plan, params: dict[str, object]) -> Ctes:
+    """source and labelled rows of an activity or snapshot block, and the data's bounds:
+    rows at `time`, or intervals from `start` to `end` (NULL end: still running)."""
+    extra: dict[str, exp.Expr] = {}
+    if "entity" in params:
+        extra["entity"] = col(str(params["entity"]))
+    for key in ("sum", "count"):
+        if key in params:
+            extra["amount"] = _amount(key, params[key], plan)
+    columns = {**extra, "kept": _kept(params, plan), **_dimension_columns(step)}
+    if params.get("time") is not None:
+        source = _source(
+            str(params["model"]), {"date_day": _day(params, "time"), **columns}, str(params["time"])
+        )
+        bounds = _bounds(col("date_day"), col("date_day"))
+        carried = ["date_day", *extra, "kept"]
+    else:
+        source = _source(
+            str(params["model"]),
+            {"start_day": _day(params, "start"), "end_day": _day(params, "end"), **columns},
+            str(params["start"]),
+        )
+        last = exp.Greatest(
+            this=col("start_day"), expressions=[coalesce(col("end_day"), col("start_day"))]
+        )
+        bounds = _bounds(col("start_day"), last)
+        carried = ["start_day", "end_day", *extra, "kept"]
+    return [("source", source), ("labelled", _labelled(step, carried)), ("bounds", bounds)]
+
+
+def _amount(key: str, text: object, plan: Plan) -> exp.Expr:
+    """What a row adds to a level: its sum expression, or 1 when counted."""
+    if key == "sum":
+        return _parse(text, plan, "sum expression")
+    if text == "*":
+        return lit(1)
+    counted = _parse(text, plan, "count expression")
+    return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
+
+
+def _activity(step: Step, plan: Plan) -> exp.Expr:
+    """Entities active in the previous period of the grain, and how many of them are active
+    in this one (retention) or not (churn)."""
+    params = _params(step)
+    ctes = _activity_source(step, plan, params)
+    ctes += _frame(step, plan, previous=True)
+    kept = _and(col("kept"), _not_null(col("entity")))
+    if params.get("time") is not None:
+        branches = []
+        for grain in step.kpi.grains:
+            start = period_start(grain, col("date_day"), plan.week_start)
+            branches.append(
+                select(
+                    _alias(lit(grain), "grain"),
+                    _alias(start, "period_start"),
+                    *(col(c) for c in (*SLICE_KEYS, "entity")),
+                )
+                .distinct(copy=False)
+                .from_("labelled", copy=False)
+                .where(kept.copy(), copy=False)
+            )
+        active = _union(branches)
+    else:
+        # an interval [start, end] overlaps the period (ignored when it ends before it starts)
+        overlaps = _and(
+            exp.LTE(this=col("start_day", "labelled"), expression=col("period_end", "periods")),
+            exp.Or(
+                this=_is_null(col("end_day", "labelled")),
+                expression=_and(
+                    exp.GTE(
+                        this=col("end_day", "labelled"), expression=col("period_start", "periods")
+                    ),
+                    exp.GTE(
+                        this=col("end_day", "labelled"), expression=col("start_day", "labelled")
+                    ),
+                ),
+            ),
+        )
+        active = _join(
+            select(
+                col("grain", "periods"),
+                col("period_start", "periods"),
+                *(col(c, "labelled") for c in (*SLICE_KEYS, "entity")),
+            )
+            .distinct(copy=False)
+            .from_("labelled", copy=False),
+            exp.table_("periods"),
+            kind="INNER",
+            on=overlaps,
+        ).where(_and(col("kept", "labelled"), _not_null(col("entity", "labelled"))), copy=False)
+    counts = (
+        select(
+            col("grain", "periods"),
+            col("period_start", "periods"),
+            *(col(c, "earlier") for c in SLICE_KEYS),
+            _alias(exp.Count(this=exp.Star()), "previous_entities"),
+            _alias(exp.Count(this=col("entity", "later")), "retained_entities"),
+        )
+        .from_("periods", copy=False)
+        .group_by(
+            col("grain", "periods"),
+            col("period_start", "periods"),
+            *(col(c, "earlier") for c in SLICE_KEYS),
+            copy=False,
+        )
+    )
+    counts = _join(
+        counts,
+        exp.table_("active", alias="earlier"),
+        kind="INNER",
+        on=_and(
+            _eq(col("grain", "earlier"), col("grain", "periods")),
+            _eq(col("period_start", "earlier"), col("previous_start", "periods")),
+        ),
+    )
+    counts = _join(
+        counts,
+        exp.table_("active", alias="later"),
+        side="LEFT",
+        on=_and(
+            _eq(col("grain", "later"), col("grain", "periods")),
+            _eq(col("period_start", "later"), col("period_start", "periods")),
+            *(_eq(col(c, "later"), col(c, "earlier")) for c in (*SLICE_KEYS, "entity")),
+        ),
+    )
+    ctes += [("active", active), ("counts", counts)]
+    previous = _zero(col("previous_entities", "counts"))
+    retained = _zero(col("retained_entities", "counts"))
+    numerator = (
+        retained if step.kpi.kind == "retention" else exp.Sub(this=previous, expression=retained)
+    )
+    return _final(
+        step,
+        ctes,
+        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
+        _divide(numerator.copy(), previous.copy()),
+        numerator,
+        previous,
+    )
+
+
+# --- snapshot ---------------------------------------------------------------------------
+
+
+def _snapshot(step: Step, plan: Plan) -> exp.Expr:
+    """A daily level per slice, then each period's level on its last day with data (or the
+    average of its days' levels)."""
+    params = _params(step)
+    ctes = _activity_source(step, plan, params)
+    ctes += _frame(step, plan)
+    kept_amount = exp.Case(ifs=[exp.If(this=col("kept"), true=col("amount"))])
+    if params.get("time") is not None:
+        # days with rows are the snapshot days; a slice without rows that day is at 0
+        data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
+        sums = (
+            select(
+                *(col(c) for c in ("date_day", *SLICE_KEYS)),
+                _alias(exp.Sum(this=kept_amount), "level"),
+            )
+            .from_("labelled", copy=False)
+            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+        )
+        levels = _join(
+            select(
+                col("date_day", "data_days"),
+                *(col(c, "slices") for c in SLICE_KEYS),
+                _alias(_zero(col("level", "sums")), "level"),
+            ).from_("data_days", copy=False),
+            exp.table_("slices"),
+            kind="CROSS",
+        )
+        levels = _join(
+            levels,
+            exp.table_("sums"),
+            side="LEFT",
+            on=_and(
+                _eq(col("date_day", "sums"), col("date_day", "data_days")),
+                *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
+            ),
+        )
+        ctes += [("data_days", data_days), ("sums", sums), ("levels", levels)]
+    else:
+        # an interval adds its amount on its start day and takes it back the day after its end
+        ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
+        valid = exp.Or(
+            this=_is_null(col("end_day")),
+            expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
+        )
+        starts = (
+            select(
+                _alias(col("start_day"), "date_day"),
+                *(col(c) for c in SLICE_KEYS),
+                _alias(kept_amount, "delta"),
+            )
+            .from_("labelled", copy=False)
+            .where(valid, copy=False)
+        )
+        ends = (
+            select(
+                _alias(_plus(col("end_day"), 1), "date_day"),
+                *(col(c) for c in SLICE_KEYS),
+                _alias(exp.Neg(this=kept_amount.copy()), "delta"),
+            )
+            .from_("labelled", copy=False)
+            .where(ended, copy=False)
+        )
+        changes = (
+            select(
+                *(col(c) for c in ("date_day", *SLICE_KEYS)),
+                _alias(exp.Sum(this=col("delta")), "delta"),
+            )
+            .from_(
+                exp.Subquery(
+                    this=_union([starts, ends]),
+                    alias=exp.TableAlias(this=exp.to_identifier("deltas")),
+                ),
+                copy=False,
+            )
+            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+        )
+        level = _running_sum(
+            _zero(col("delta", "changes")),
+            [col(c, "slices") for c in SLICE_KEYS],
+            col("date_day", "days"),
+        )
+        levels = _join(
+            select(
+                col("date_day", "days"),
+                *(col(c, "slices") for c in SLICE_KEYS),
+                _alias(level, "level"),
+            ).from_("days", copy=False),
+            exp.table_("slices"),
+            kind="CROSS",
+        )
+        levels = _join(
+            levels,
+            exp.table_("changes"),
+            side="LEFT",
+            on=_and(
+                _eq(col("date_day", "changes"), col("date_day", "days")),
+                *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
+            ),
+        )
+        ctes += [("changes", changes), ("levels", levels)]
+    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
+    if params.get("take", "last") == "average":
+        averages = _grain_branches(
+            step,
+            plan,
+            "date_day",
+            "levels",
+            SLICE_KEYS,
+            {"total": exp.Sum(this=col("level")), "days": exp.Count(this=exp.Star())},
+        )
+        ctes.append(("averages", averages))
+        return _final(
+            step,
+            ctes,
+            [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
+            _divide(col("total", "averages"), col("days", "averages")),
+            col("total", "averages"),
+            col("days", "averages"),
+        )
+    snapshot_days = "data_days" if params.get("time") is not None else "days"
+    last_days = _grain_branches(
+        step, plan, "date_day", snapshot_days, (), {"last_day": exp.Max(this=col("date_day"))}
+    )
+    ctes.append(("last_days", last_days))
+    return _final(
+        step,
+        ctes,
+        [
+            ("last_days", _on("spine", "last_days", ["grain", "period_start"])),
+            (
+                "levels",
+                _and(_eq(col("date_day", "levels"), col("last_day", "last_days")), *slice_on),
+            ),
+        ],
+        col("level", "levels"),
+        exp.null(),
+        exp.null(),
+    )

@@ -1,0 +1,201 @@
+"""Validation of the entity- and time-aware KPI kinds: cumulative, lifetime value,
+conversion, retention, churn and snapshot (their SQL lives in pipeline/render/kinds.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pipeline.catalog import Catalog, ModelInfo
+from pipeline.errors import Issue, Location, did_you_mean, error
+from pipeline.plan.measures import ADDITIVE
+from pipeline.spec import expressions
+from pipeline.spec.model import Kpi, Relationship, Spec
+
+BLOCK_KEY = {  # kind → the KPI key holding its block
+    "cumulative": "cumulative",
+    "lifetime": "lifetime_value",
+    "conversion": "conversion",
+    "retention": "retention",
+    "churn": "churn",
+    "snapshot": "snapshot",
+}
+# simple KPIs' fields, which these kinds take inside their block
+TOP_LEVEL = ("model", "time", "filter")
+
+
+def validate(
+    kpi: Kpi,
+    spec: Spec,
+    catalog: Catalog,
+    relations: Mapping[str, Mapping[str, Relationship]],
+    names: Mapping[str, Kpi],
+) -> list[Issue]:
+    """Every problem of the KPI's block; these kinds read one model each (no relationships)."""
+    check = _Check(kpi, spec, catalog)
+    key = BLOCK_KEY[kpi.kind]
+    for field in TOP_LEVEL:
+        if getattr(kpi, field) is not None:
+            check.fail(f"a {kpi.kind} KPI takes no '{field}'; set it inside '{key}'", field)
+    if kpi.kind == "cumulative":
+        check.cumulative(names)
+    elif kpi.kind == "conversion":
+        base = check.block("conversion.base", _dict(kpi.params["base"]), ("time", "entity"))
+        check.block("conversion.event", _dict(kpi.params["event"]), ("time", "entity"))
+        check.dimensions(base, "conversion.base")
+    elif kpi.kind == "lifetime":
+        check.block(key, kpi.params, ("time", "entity"), ("sum",))
+        for dim in kpi.dimensions:
+            check.fail(
+                f"dimension '{dim.name}': a lifetime KPI takes no dimensions (an entity's value"
+                " spans its rows); define one KPI per segment with a filter",
+                location=dim.location,
+            )
+    else:
+        expression_keys = ("sum", "count") if kpi.kind == "snapshot" else ()
+        if check.span(key):
+            temporal = ("time",) if "time" in kpi.params else ("start", "end")
+            columns = (*temporal, "entity") if kpi.kind != "snapshot" else temporal
+            model = check.block(key, kpi.params, columns, expression_keys)
+            check.dimensions(model, key)
+        if kpi.kind == "snapshot":
+            given = [k for k in ("sum", "count") if k in kpi.params]
+            if len(given) == 2:
+                check.fail(
+                    "a snapshot sums or counts its rows: 'sum' and 'count' both given; keep one",
+                    f"{key}.count",
+                )
+            elif not given:
+                check.fail(
+                    "a snapshot needs 'sum' or 'count': what each row adds to the daily level", key
+                )
+    return check.issues
+
+
+def _dict(value: object) -> dict[str, object]:
+    assert isinstance(value, dict)
+    return value
+
+
+class _Check:
+    def __init__(self, kpi: Kpi, spec: Spec, catalog: Catalog) -> None:
+        self.kpi = kpi
+        self.spec = spec
+        self.catalog = catalog
+        self.issues: list[Issue] = []
+
+    def fail(self, message: str, field: str = "", location: Location | None = None) -> None:
+        where = location or self._at(field)
+        self.issues.append(error(f"kpi '{self.kpi.name}': {message}", where))
+
+    def _at(self, field: str) -> Location:
+        """A sub-key's location, else its block's, else the KPI's."""
+        while field:
+            if field in self.kpi.locations:
+                return self.kpi.locations[field]
+            field = field.rpartition(".")[0]
+        return self.kpi.location
+
+    def cumulative(self, names: Mapping[str, Kpi]) -> None:
+        name = str(self.kpi.params["of"])
+        other = names.get(name)
+        if other is None:
+            self.fail(f"cumulative '{name}' is not a KPI{did_you_mean(name, names)}", "cumulative")
+            return
+        if other.kind != "simple" or other.agg not in ADDITIVE:
+            shown = other.agg if other.kind == "simple" else other.kind
+            self.fail(
+                f"cumulative '{name}' is a {shown} KPI; a running total reads a sum or count KPI",
+                "cumulative",
+            )
+
+    def span(self, key: str) -> bool:
+        """Rows at `time`, or intervals from `start` to `end`: exactly one of the two."""
+        params = self.kpi.params
+        if "time" in params and ("start" in params or "end" in params):
+            extra = "start" if "start" in params else "end"
+            self.fail(
+                f"'time' and '{extra}' both given: rows are placed by 'time' or by 'start' and 'end'",
+                f"{key}.{extra}",
+            )
+            return False
+        if ("start" in params) != ("end" in params):
+            given, missing = ("start", "end") if "start" in params else ("end", "start")
+            self.fail(
+                f"'{given}' needs '{missing}': an interval runs from 'start' to 'end' (NULL end: still running)",
+                f"{key}.{given}",
+            )
+            return False
+        if "time" not in params and "start" not in params:
+            self.fail(f"'{key}' needs 'time', or 'start' and 'end'", key)
+            return False
+        return True
+
+    def block(
+        self,
+        at: str,
+        params: Mapping[str, object],
+        columns: tuple[str, ...],
+        expression_keys: tuple[str, ...] = (),
+    ) -> ModelInfo | None:
+        """The block's model, its columns (dates where placing rows in time) and expressions."""
+        name = str(params["model"])
+        model = self.catalog.get(name)
+        if model is None:
+            self.fail(
+                f"unknown model '{name}'{did_you_mean(name, self.catalog.models)}", f"{at}.model"
+            )
+            return None
+        for key in columns:
+            column = str(params[key])
+            if column not in model.columns:
+                hint = did_you_mean(column, model.columns)
+                self.fail(f"unknown column '{column}' in {name}{hint}", f"{at}.{key}")
+            elif key != "entity" and model.columns[column] and not model.is_temporal(column):
+                self.fail(
+                    f"{key} column '{column}' is {model.columns[column]}, not a date or timestamp",
+                    f"{at}.{key}",
+                )
+        for key in (*expression_keys, "filter"):
+            text = params.get(key)
+            if text is not None and not (key == "count" and text == "*"):
+                self.expression(
+                    model,
+                    f"{at}.{key}",
+                    str(text),
+                    f"{key} expression" if key != "filter" else "filter",
+                )
+        return model
+
+    def expression(self, model: ModelInfo, at: str, text: str, what: str) -> None:
+        try:
+            tree = expressions.parse(text, self.spec.config.dialect, what=what)
+        except expressions.ExpressionError as exc:
+            self.fail(str(exc), at)
+            return
+        for column in expressions.columns(tree):
+            if column.table and column.table != model.name:
+                problem = f"'{column.table}.{column.name}': a {self.kpi.kind} KPI reads columns of {model.name} only"
+            elif column.name not in model.columns:
+                problem = f"unknown column '{column.name}' in {model.name}{did_you_mean(column.name, model.columns)}"
+            else:
+                continue
+            self.fail(
+                f"{what}: {problem}", location=expressions.locate(self._at(at), text, column.name)
+            )
+
+    def dimensions(self, model: ModelInfo | None, at: str) -> None:
+        """Dimensions are columns of the kind's own model (its rows carry them)."""
+        if model is None:
+            return
+        for dim in self.kpi.dimensions:
+            if dim.model not in (None, model.name):
+                self.fail(
+                    f"dimension '{dim.name}': a {self.kpi.kind} KPI slices by columns of {model.name} only",
+                    location=dim.location,
+                )
+            elif dim.column_name not in model.columns:
+                hint = did_you_mean(dim.column_name, model.columns)
+                self.fail(
+                    f"dimension '{dim.name}': unknown column '{dim.column_name}' in {model.name}{hint}",
+                    location=dim.location,
+                )

@@ -1,0 +1,233 @@
+"""The input gate against every defect the generator can inject: the right expectation
+catches it, the right policy acts, and the published marts are unchanged.
+
+The demo is built and published once per session (`published_demo`); each test works
+on a copy of that warehouse, with the defect injected into a copy of seeds/ and loaded
+into `raw` (the build then runs with `do_seed=False`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pipeline import publish
+from pipeline.build import build, check, load_raw_csvs
+from pipeline.datagen import inject_defect_into_dir
+from pipeline.project import Project
+
+REPO = Path(__file__).resolve().parents[2]
+AS_OF = "2026-11-15"
+
+pytestmark = pytest.mark.dbt
+
+# defect -> (the expectation that catches it, its policy)
+EXPECTED = {
+    "duplicate_keys": ("orders.unique.order_id", "block"),
+    "null_keys": ("order_items.not_null.order_item_id", "block"),
+    "orphan_foreign_keys": ("order_items.references.order_id", "block"),
+    "negative_amounts": ("order_items.between.unit_price", "block"),
+    "out_of_range_scores": ("nps_responses.between.score", "quarantine"),
+    "unknown_status": ("orders.accepted_values.status", "quarantine"),
+    "future_dates": ("orders.not_in_future.ordered_at", "quarantine"),
+    "timestamps_out_of_order": ("shipments.in_order.shipped_at.delivered_at", "block"),
+    "missing_column": ("tickets.columns", "block"),
+    "renamed_column": ("orders.columns", "block"),
+    "retyped_column": ("order_items.type.unit_price", "block"),
+    "empty_table": ("returns.not_empty", "block"),
+    "stale_table": ("sessions.freshness.started_at", "block"),
+    "volume_drop": ("sessions.volume", "block"),
+}
+ACTION = {"block": "blocked", "quarantine": "quarantined", "warn": "warned"}
+
+_DEMO: dict[str, Path] = {}
+
+
+def project_for(warehouse: Path) -> Project:
+    return Project(REPO, env={
+        "KPI_WAREHOUSE": str(warehouse),
+        "DBT_TARGET_PATH": str(warehouse.parent / "target"),
+        "DBT_LOG_PATH": str(warehouse.parent / "logs"),
+    })
+
+
+@pytest.fixture(scope="session")
+def published_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse with the demo's raw data and one published run (built once)."""
+    if "path" not in _DEMO:
+        if not any((REPO / "seeds").rglob("*.csv")):
+            pytest.skip("no seed CSVs in seeds/ (run `kpi generate` first)")
+        warehouse = tmp_path_factory.mktemp("published_demo") / "wh.duckdb"
+        con = publish.connect(warehouse)
+        load_raw_csvs(con, REPO / "seeds")
+        con.close()
+        report = build(project_for(warehouse), as_of=AS_OF, do_seed=False,
+                       reports_dir=warehouse.parent / "reports")
+        assert report.status == "published", report.error
+        con = publish.connect(warehouse)
+        con.execute("CHECKPOINT")
+        con.close()
+        _DEMO["path"] = warehouse
+    return _DEMO["path"]
+
+
+def copy_warehouse(source: Path, target: Path) -> Path:
+    """Copy a DuckDB file with its write-ahead log (committed work not yet checkpointed)."""
+    shutil.copy(source, target)
+    wal = source.with_name(source.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, target.with_name(target.name + ".wal"))
+    return target
+
+
+def fingerprint(warehouse: Path) -> dict[str, str]:
+    con = publish.connect(warehouse)
+    try:
+        return publish.published_fingerprint(con)
+    finally:
+        con.close()
+
+
+def with_defects(published_demo: Path, folder: Path, *names: str) -> tuple[Path, list]:
+    """A copy of the demo warehouse whose `raw` tables hold the defects (and only them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    warehouse = copy_warehouse(published_demo, folder / "wh.duckdb")
+    seeds = folder / "seeds"
+    shutil.copytree(REPO / "seeds", seeds)
+    defects = [inject_defect_into_dir(seeds, name) for name in names]
+    con = publish.connect(warehouse)
+    load_raw_csvs(con, seeds, tables=sorted({d.table for d in defects}))
+    con.close()
+    return warehouse, defects
+
+
+# Defects on different tables are injected together and built once per group, so that
+# the matrix costs a few builds; each test still checks its own defect.
+BLOCK_GROUPS = [
+    ["duplicate_keys", "missing_column", "retyped_column", "empty_table", "stale_table"],
+    ["renamed_column", "volume_drop", "negative_amounts"],
+    ["null_keys", "timestamps_out_of_order"],
+    ["orphan_foreign_keys"],
+]
+QUARANTINE = [d for d, (_, p) in EXPECTED.items() if p == "quarantine"]
+_BUILDS: dict[tuple[str, ...], tuple] = {}
+
+
+def built_with(published_demo: Path, tmp_path_factory, names: list[str]):
+    """(warehouse, defects, report, fingerprint before) of one build with the defects."""
+    key = tuple(names)
+    if key not in _BUILDS:
+        folder = tmp_path_factory.mktemp("defects")
+        warehouse, defects = with_defects(published_demo, folder, *names)
+        before = fingerprint(warehouse)
+        report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                       reports_dir=folder / "reports")
+        _BUILDS[key] = (warehouse, dict(zip(names, defects, strict=True)), report, before)
+    return _BUILDS[key]
+
+
+def test_the_demo_is_published_and_documented(published_demo):
+    report = json.loads((published_demo.parent / "reports" / "last_run.json").read_text())
+    assert report["status"] == "published" and report["gate"]["status"] == "passed"
+    assert Path(report["data_docs"]).is_file()
+    con = publish.connect(published_demo)
+    counts = con.execute(
+        f"SELECT sum(raw_rows), sum(passed_rows), sum(quarantined_rows) FROM {publish.COUNTS_TABLE}"
+    ).fetchone()
+    con.close()
+    assert counts[0] == counts[1] and counts[2] == 0
+
+
+@pytest.mark.parametrize(
+    ("group", "defect"), [(i, d) for i, names in enumerate(BLOCK_GROUPS) for d in names]
+)
+def test_a_blocking_defect_stops_the_build(published_demo, tmp_path_factory, group, defect):
+    expectation, policy = EXPECTED[defect]
+    warehouse, defects, report, before = built_with(
+        published_demo, tmp_path_factory, BLOCK_GROUPS[group]
+    )
+    assert report.status == "blocked" and report.exit_code == 1
+    assert report.gate is not None
+    outcome = report.gate.outcome(expectation)
+    assert (outcome.policy, outcome.action) == (policy, "blocked"), outcome
+    assert report.gate.table(defects[defect].table).status == "blocked"
+    assert fingerprint(warehouse) == before  # byte for byte (md5 of every row)
+    saved = json.loads(report.report_path.read_text())
+    assert saved["status"] == "blocked" and saved["exit_code"] == 1
+    con = publish.connect(warehouse)
+    assert publish.published_run(con) == publish.runs(con)[0].run_id  # still the demo's
+    con.close()
+
+
+@pytest.mark.parametrize("defect", QUARANTINE)
+def test_a_quarantine_defect_sets_its_rows_aside(published_demo, tmp_path_factory, defect):
+    expectation, policy = EXPECTED[defect]
+    warehouse, defects, report, _ = built_with(published_demo, tmp_path_factory, QUARANTINE)
+    assert report.status == "published", report.error
+    outcome = report.gate.outcome(expectation)
+    assert (outcome.policy, outcome.action) == (policy, "quarantined")
+    assert outcome.unexpected_count >= defects[defect].rows
+    assert outcome.samples, "the report shows sample rows"
+    con = publish.connect(warehouse)
+    stored = con.execute(
+        f"SELECT count(DISTINCT row_number), min(reason), min(row_json) "
+        f"FROM {publish.QUARANTINE_TABLE} WHERE run_id = ? AND expectation = ?",
+        [report.run_id, expectation],
+    ).fetchone()
+    con.close()
+    assert stored[0] >= defects[defect].rows
+    assert stored[1] and stored[2].startswith("{")
+
+
+def test_quarantine_accounts_for_every_row_and_keeps_the_marts_clean(
+    published_demo, tmp_path_factory
+):
+    warehouse, _, report, before = built_with(published_demo, tmp_path_factory, QUARANTINE)
+    assert report.status == "published", report.error
+    con = publish.connect(warehouse)
+    run_id = report.run_id
+    bad = con.execute(
+        f"SELECT table_name FROM {publish.COUNTS_TABLE} WHERE run_id = ? "
+        "AND raw_rows <> passed_rows + quarantined_rows", [run_id],
+    ).fetchall()
+    assert bad == []  # no row disappears silently
+    quarantined = con.execute(
+        f"SELECT sum(quarantined_rows) FROM {publish.COUNTS_TABLE} WHERE run_id = ?", [run_id]
+    ).fetchone()[0]
+    stored = con.execute(
+        f"SELECT count(DISTINCT (table_name, row_number)) FROM {publish.QUARANTINE_TABLE} "
+        "WHERE run_id = ?", [run_id],
+    ).fetchone()[0]
+    assert quarantined == stored > 0
+    for sql in (
+        "SELECT count(*) FROM analytics.orders WHERE status = 'on_hold'",
+        "SELECT count(*) FROM analytics.nps_responses WHERE score > 10",
+        "SELECT count(*) FROM analytics.orders WHERE ordered_at > TIMESTAMP '2026-11-16'",
+    ):
+        assert con.execute(sql).fetchone()[0] == 0, sql
+    con.close()
+    # the previous marts were kept intact: rollback restores them byte for byte
+    publish.rollback_warehouse(warehouse)
+    assert fingerprint(warehouse) == before
+
+
+def test_check_runs_the_gate_alone_and_writes_nothing(published_demo, tmp_path):
+    warehouse, _ = with_defects(published_demo, tmp_path, "unknown_status")
+    before = fingerprint(warehouse)
+    con = publish.connect(warehouse)
+    runs_before = len(publish.runs(con))
+    con.close()
+    report = check(project_for(warehouse), as_of=AS_OF, do_seed=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "checked" and report.exit_code == 0
+    assert report.gate.outcome("orders.accepted_values.status").action == "quarantined"
+    assert report.data_docs is not None and report.data_docs.is_file()
+    assert any(report.data_docs.parent.joinpath("validations").rglob("*.html"))
+    con = publish.connect(warehouse)
+    assert len(publish.runs(con)) == runs_before
+    assert con.execute(f"SELECT count(*) FROM {publish.QUARANTINE_TABLE}").fetchone()[0] == 0
+    con.close()
+    assert fingerprint(warehouse) == before

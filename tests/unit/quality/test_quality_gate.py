@@ -1,0 +1,234 @@
+"""The gate on small frames: real Great Expectations, real DuckDB (in memory), no dbt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline.build import read_chunks, run_gate
+from pipeline.quality.gate import Validator, validate_table
+from pipeline.quality.spec import parse_spec
+from pipeline.quality.suite import ROW
+
+AS_OF = datetime(2026, 11, 15, 23, 59, 59)
+
+SPEC = """\
+version: 1
+source: shop
+tables:
+  customers:
+    key: customer_id
+    columns: {customer_id: integer, signed_up_at: timestamp}
+    checks:
+      - unique: customer_id
+        policy: block
+      - freshness: {column: signed_up_at, max_age: 30d}
+      - not_empty: true
+  orders:
+    key: order_id
+    columns:
+      order_id: integer
+      customer_id: integer
+      ordered_at: timestamp
+      shipped_at: timestamp
+      status: string
+      amount: number
+    checks:
+      - unique: order_id
+        max_quarantine_percent: 50
+      - not_null: [order_id]
+      - references: {column: customer_id, table: customers}
+        max_quarantine_percent: 30
+      - accepted_values: {column: status, values: [placed, shipped]}
+        max_quarantine_percent: 30
+      - between: {column: amount, min: 0}
+        policy: warn
+      - not_in_future: [ordered_at]
+        max_quarantine_percent: 30
+      - in_order: [customers.signed_up_at, ordered_at, shipped_at]
+        max_quarantine_percent: 30
+      - volume: {max_drop: 0.5}
+"""
+
+
+@pytest.fixture(scope="module")
+def validator() -> Validator:
+    return Validator()
+
+
+@pytest.fixture()
+def specs():
+    return {t.name: t for t in parse_spec(SPEC, "x.yml")}
+
+
+def _orders(rows: list[tuple]) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        rows, columns=["order_id", "customer_id", "ordered_at", "shipped_at", "status", "amount"]
+    )
+    for column in ("ordered_at", "shipped_at"):
+        frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+CLEAN = [
+    (1, 10, "2026-11-01", "2026-11-02", "placed", 5.0),
+    (2, 10, "2026-11-03", "2026-11-04", "shipped", 7.5),
+    (3, 11, "2026-11-05", None, "placed", 0.0),
+    (4, 11, "2026-11-06", "2026-11-07", "placed", 1.0),
+]
+
+
+def _warehouse(orders: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA raw")
+    customers = pd.DataFrame(  # noqa: F841 - read by DuckDB below
+        {"customer_id": [10, 11], "signed_up_at": pd.to_datetime(["2026-10-01", "2026-11-05"])}
+    )
+    con.execute("CREATE TABLE raw.customers AS SELECT * FROM customers")
+    con.register("orders_frame", orders)
+    con.execute("CREATE TABLE raw.orders AS SELECT * FROM orders_frame")
+    return con
+
+
+def _gate(orders: pd.DataFrame, specs, baselines=None, chunk_rows=2):
+    con = _warehouse(orders)
+    ordered = [specs["customers"], specs["orders"]]
+    return run_gate(con, ordered, run_id="t", as_of=AS_OF, baselines=baselines or {},
+                    chunk_rows=chunk_rows), con
+
+
+def test_clean_data_passes(specs):
+    gate, _ = _gate(_orders(CLEAN), specs, baselines={"orders": 4})
+    assert gate.status == "passed", gate.to_dict()
+    orders = gate.table("orders")
+    assert orders.chunks == 2 and orders.passed_rows == 4
+
+
+def test_each_policy(specs):
+    rows = [
+        *CLEAN,
+        (5, 99, "2026-11-07", "2026-11-08", "placed", 1.0),     # orphan customer
+        (6, 10, "2026-11-07", "2026-11-08", "on_hold", 1.0),    # unknown status
+        (7, 10, "2027-11-07", None, "placed", -3.0),            # future, negative (warn)
+        (8, 10, "2026-11-07", "2026-11-01", "placed", 1.0),     # shipped before ordered
+        (9, 11, "2026-11-04", None, "placed", 1.0),             # ordered before signup
+    ]
+    gate, _ = _gate(_orders(rows), specs)
+    orders = gate.table("orders")
+    action = {e.id: e.action for e in orders.expectations}
+    assert action["orders.references.customer_id"] == "quarantined"
+    assert action["orders.accepted_values.status"] == "quarantined"
+    assert action["orders.not_in_future.ordered_at"] == "quarantined"
+    assert action["orders.between.amount"] == "warned"
+    assert action["orders.in_order.ordered_at.shipped_at"] == "quarantined"
+    assert action["orders.in_order.customers.signed_up_at.ordered_at"] == "quarantined"
+    assert action["orders.volume"] == "skipped"  # no baseline
+    # rowids are the raw positions: rows 5..9 are rowids 4..8; the warned row 7 is also
+    # in the future, so it is quarantined for that reason only
+    assert sorted(orders.quarantine) == [4, 5, 6, 7, 8]
+    reasons = dict(orders.quarantine[5])
+    assert "got status='on_hold'" in reasons["orders.accepted_values.status"]
+    assert orders.raw_rows == orders.passed_rows + orders.quarantined_rows
+    warned = gate.outcome("orders.between.amount")
+    assert warned.unexpected_count == 1
+    assert warned.samples and warned.samples[0]["order_id"] == 7
+    assert not gate.blocked and gate.status == "quarantined"
+
+
+def test_duplicates_in_different_positions_meet_in_one_chunk(specs):
+    rows = [*CLEAN, (1, 10, "2026-11-01", "2026-11-02", "placed", 5.0)]
+    con = _warehouse(_orders(rows))
+    con.execute("CREATE TEMP TABLE __gate_quarantine (table_name VARCHAR, row BIGINT)")
+    chunks = list(read_chunks(con, specs["orders"], 5, 1, ["customer_id"]))
+    assert len(chunks) == 5 and sum(len(c) for c in chunks) == 5
+    assert any((c["order_id"] == 1).sum() == 2 for c in chunks)
+    gate, _ = _gate(_orders(rows), specs, chunk_rows=1)
+    unique = gate.outcome("orders.unique.order_id")
+    assert unique.action == "quarantined" and unique.unexpected_count == 2
+
+
+def test_a_block_stops_and_sets_nothing_aside(specs):
+    customers_dup = _orders(CLEAN)
+    gate, con = _gate(customers_dup, specs)
+    con.execute("INSERT INTO raw.customers VALUES (10, TIMESTAMP '2026-11-15')")
+    gate = run_gate(con, [specs["customers"], specs["orders"]], run_id="t", as_of=AS_OF,
+                    baselines={})
+    assert gate.blocked
+    outcome = gate.outcome("customers.unique.customer_id")
+    assert (outcome.action, outcome.policy, outcome.unexpected_count) == ("blocked", "block", 2)
+    assert gate.table("customers").quarantine == {}
+
+
+def test_quarantine_over_its_limit_blocks(specs):
+    rows = [(i, 10, "2026-11-01", None, "unknown", 1.0) for i in range(1, 5)]
+    gate, _ = _gate(_orders(rows), specs)
+    outcome = gate.outcome("orders.accepted_values.status")
+    assert outcome.action == "blocked" and "over the quarantine limit" in outcome.note
+    assert gate.table("orders").quarantine == {}
+
+
+def test_schema_drift_blocks_and_skips_the_rest(specs, validator):
+    frame = _orders(CLEAN).rename(columns={"ordered_at": "order_timestamp"})
+    profile = pd.DataFrame({"row_count": [4]})
+    outcome = validate_table(
+        specs["orders"], sample=frame, profile=profile, chunks=lambda: iter([]), as_of=AS_OF,
+        validator=validator,
+    )
+    columns = next(e for e in outcome.expectations if e.id == "orders.columns")
+    assert columns.action == "blocked"
+    assert columns.note == "missing: ordered_at; unexpected: order_timestamp"
+    assert outcome.status == "blocked"
+    skipped = {e.id for e in outcome.expectations if e.action == "skipped"}
+    assert "orders.not_in_future.ordered_at" in skipped
+
+
+def test_retyped_column_blocks(specs, validator):
+    frame = _orders(CLEAN)
+    frame["amount"] = frame["amount"].map(lambda v: f"{v:.2f} USD").astype("str")
+    outcome = validate_table(
+        specs["orders"], sample=frame, profile=pd.DataFrame({"row_count": [4]}),
+        chunks=lambda: iter([]), as_of=AS_OF, validator=validator,
+    )
+    retyped = next(e for e in outcome.expectations if e.id == "orders.type.amount")
+    assert retyped.action == "blocked"
+    assert {e.id for e in outcome.expectations if e.action == "blocked"} == {"orders.type.amount"}
+
+
+def test_table_level_checks(specs, validator):
+    customers = specs["customers"]
+    sample = pd.DataFrame({"customer_id": [1], "signed_up_at": pd.to_datetime(["2026-10-01"])})
+    stale = pd.DataFrame({"row_count": [1], "max__signed_up_at": pd.to_datetime(["2026-09-01"])})
+    outcome = validate_table(customers, sample=sample, profile=stale,
+                             chunks=lambda: iter([sample.assign(**{ROW: [0]}).set_index(ROW, drop=False)]),
+                             as_of=AS_OF, validator=validator)
+    fresh = next(e for e in outcome.expectations if e.kind == "freshness")
+    assert fresh.action == "blocked" and "max age 30d" in fresh.note
+    empty = pd.DataFrame({"row_count": [0], "max__signed_up_at": [pd.NaT]})
+    outcome = validate_table(customers, sample=sample.iloc[0:0], profile=empty,
+                             chunks=lambda: iter([]), as_of=AS_OF, validator=validator)
+    assert next(e for e in outcome.expectations if e.kind == "not_empty").action == "blocked"
+
+
+def test_volume_band(specs):
+    gate, _ = _gate(_orders(CLEAN[:1]), specs, baselines={"orders": 4})
+    volume = gate.outcome("orders.volume")
+    assert volume.action == "blocked" and volume.observed == 1
+    assert "baseline 4 rows" in volume.note
+    gate, _ = _gate(_orders(CLEAN[:2]), specs, baselines={"orders": 4})
+    assert gate.outcome("orders.volume").action == "passed"
+
+
+def test_report_is_json_ready(specs):
+    import json
+
+    gate, _ = _gate(_orders([*CLEAN, (5, 99, "2026-11-07", None, "placed", 1.0)]), specs)
+    data = json.loads(json.dumps(gate.to_dict()))
+    orphan = next(
+        e for t in data["tables"] for e in t["expectations"]
+        if e["id"] == "orders.references.customer_id"
+    )
+    assert orphan["unexpected_count"] == 1 and orphan["action"] == "quarantined"
+    assert orphan["samples"][0]["__orphan__customer_id"] == 99

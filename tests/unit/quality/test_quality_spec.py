@@ -1,0 +1,133 @@
+"""Expectations files: the repository's files load and match the raw contract; mistakes
+are reported with file:line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from pipeline.datagen.schema import ACCEPTED_VALUES, FOREIGN_KEYS, TABLES
+from pipeline.quality.spec import SpecError, load_specs, order_tables, parse_age, parse_spec
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return {t.name: t for t in load_specs(REPO / "models")}
+
+
+def test_every_raw_table_has_its_contract(specs):
+    assert set(specs) == {t.name for t in TABLES}
+    for table in TABLES:
+        spec = specs[table.name]
+        assert list(spec.columns) == table.column_names, table.name
+        assert spec.key == table.key
+        ids = {e.id for e in spec.expectations}
+        assert f"{table.name}.columns" in ids
+        assert f"{table.name}.unique.{'.'.join(table.key)}" in ids
+        assert f"{table.name}.not_empty" in ids and f"{table.name}.volume" in ids
+
+
+def test_foreign_keys_and_accepted_values_are_declared(specs):
+    for table, column, parent, to in FOREIGN_KEYS:
+        e = specs[table].expectation(f"{table}.references.{column}")
+        assert (e.params["table"], e.params["to"]) == (parent, to)
+    for (table, column), values in ACCEPTED_VALUES.items():
+        e = specs[table].expectation(f"{table}.accepted_values.{column}")
+        assert e.params["values"] == list(values)
+
+
+def test_policies_of_the_defect_expectations(specs):
+    policy = {e.id: e.policy for t in specs.values() for e in t.expectations}
+    assert policy["orders.unique.order_id"] == "block"
+    assert policy["order_items.not_null.order_item_id"] == "block"  # part of an order
+    assert policy["orders.accepted_values.status"] == "quarantine"
+    assert policy["order_items.cascade.order_id"] == "quarantine"
+    assert policy["nps_responses.between.score"] == "quarantine"
+    assert policy["sessions.freshness.started_at"] == "block"
+    assert policy["email_campaigns.in_order.clicks.opens"] == "warn"
+
+
+def test_parents_come_before_children(specs):
+    ordered = [t.name for t in order_tables(specs.values())]
+    for table, _, parent, _ in FOREIGN_KEYS:
+        assert ordered.index(parent) < ordered.index(table)
+
+
+def test_location_is_relative_to_the_project(specs):
+    assert specs["orders"].location.startswith("models/staging/shop/_shop__expectations.yml:")
+
+
+GOOD = """\
+version: 1
+source: shop
+tables:
+  orders:
+    key: order_id
+    columns:
+      order_id: integer
+      ordered_at: timestamp
+    checks:
+      - unique: order_id
+"""
+
+
+def test_a_minimal_file():
+    [table] = parse_spec(GOOD, "x.yml")
+    assert [e.id for e in table.expectations] == [
+        "orders.columns", "orders.type.order_id", "orders.type.ordered_at", "orders.unique.order_id",
+    ]
+    assert table.expectation("orders.unique.order_id").policy == "quarantine"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (GOOD.replace("      - unique: order_id", "      - unique: order_idd"),
+         "x.yml:10: unique: orders has no column 'order_idd'"),
+        (GOOD.replace("      - unique: order_id", "      - unique: order_id\n        polcy: warn"),
+         "x.yml:10: tables.orders.checks.0: Additional properties"),
+        (GOOD.replace("      - unique: order_id", "      - freshness: {column: ordered_at, "
+                      "max_age: 2d}\n        policy: quarantine"),
+         "x.yml:10: freshness is about the whole table: policy block or warn"),
+        (GOOD.replace("ordered_at: timestamp", "ordered_at: datetime"),
+         "x.yml:8: tables.orders.columns.ordered_at: 'datetime' is not one of"),
+        (GOOD.replace("      - unique: order_id", "      - freshness: {column: ordered_at, "
+                      "max_age: 2 fortnights}"),
+         "x.yml:10: freshness: not an age"),
+        (GOOD.replace("      - unique: order_id", "      - unique: order_id\n        not_null: x"),
+         "x.yml:10: tables.orders.checks.0: a check has exactly one kind, found unique, not_null"),
+        (GOOD.replace("version: 1", "version: 2"), "x.yml:1: version: 1 was expected"),
+        (GOOD + "   bad: [", "x.yml:"),
+    ],
+)
+def test_mistakes_are_reported_at_their_line(text, message):
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "x.yml")
+    assert any(p.startswith(message) for p in info.value.problems), info.value.problems
+
+
+def test_cross_file_mistakes(tmp_path):
+    folder = tmp_path / "models" / "staging" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "_shop__expectations.yml").write_text(
+        GOOD + "      - references: {column: order_id, table: customers}\n"
+        "      - in_order: [products.launched_on, ordered_at]\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_specs(tmp_path / "models")
+    text = str(info.value)
+    assert "staging/shop/_shop__expectations.yml:11: references unknown table 'customers'" in text
+    assert "in_order uses products.launched_on: declare a `references`" in text
+
+
+def test_parse_age():
+    assert parse_age("36h") == timedelta(hours=36)
+    assert parse_age("2 days") == timedelta(days=2)
+    assert parse_age("1w") == timedelta(weeks=1)
+    assert parse_age("90min") == timedelta(minutes=90)
+    with pytest.raises(ValueError):
+        parse_age("soon")
