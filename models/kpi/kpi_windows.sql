@@ -20,7 +20,7 @@
 
 /* Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs */
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */
-/* Parsed by sqlglot; `observations`, `catalog` and `window_definitions` are CTEs the */
+/* Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the */
 /* compiler puts in front; __period_start__ is replaced by the calendar's expression. */
 WITH observations AS (
   SELECT
@@ -333,6 +333,8 @@ WITH observations AS (
     CAST(grain AS VARCHAR) AS grain,
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
+    ('active_customers', 'trailing_28_day', 'day', 28),
+    ('active_customers', 'trailing_3_month', 'month', 3),
     ('aov', 'trailing_28_day', 'day', 28),
     ('conversion_rate', 'trailing_7_day', 'day', 7),
     ('conversion_rate', 'trailing_28_day', 'day', 28),
@@ -343,6 +345,18 @@ WITH observations AS (
     ('revenue', 'trailing_3_month', 'month', 3),
     ('sessions', 'trailing_7_day', 'day', 7),
     ('sessions', 'trailing_28_day', 'day', 28)) AS window_definitions(kpi, window_name, grain, periods)
+), distinct_windows AS (
+  SELECT
+    'active_customers' AS kpi,
+    window_name,
+    grain,
+    period_start,
+    period_end,
+    window_start,
+    dimension,
+    dimension_value,
+    value
+  FROM {{ ref('kpi_windows__active_customers') }}
 ), indexed AS (
   SELECT
     o.kpi,
@@ -511,3 +525,18 @@ SELECT
   numerator,
   denominator
 FROM to_date
+UNION ALL
+/* distinct counts, recounted from rows in their own models */
+SELECT
+  kpi,
+  window_name,
+  grain,
+  period_start,
+  period_end,
+  window_start,
+  dimension,
+  dimension_value,
+  value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
+FROM distinct_windows

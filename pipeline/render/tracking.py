@@ -16,18 +16,23 @@ from sqlglot import exp
 
 from pipeline.plan import calendar
 from pipeline.plan.measures import target_carry
-from pipeline.plan.planner import Plan
+from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
+    KEYS,
+    NULL_VALUE,
     VALUE_COLUMNS,
     VARCHAR,
+    coalesce,
     col,
     lit,
     ref_table,
     select,
     typed_values,
 )
+from pipeline.render.sql import _and as and_
+from pipeline.render.sql import _join as join
 from pipeline.spec.model import GRAINS, Spec
 
 TEMPLATE_DIALECT = "postgres"
@@ -78,6 +83,7 @@ def kpi_windows(spec: Spec, plan: Plan) -> exp.Expr:
         ("observations", _observations(plan)),
         ("catalog", select(exp.Star()).from_(ref_table("kpi_catalog"), copy=False)),
         ("window_definitions", _window_definitions(spec)),
+        ("distinct_windows", _distinct_windows(plan)),
     ]
     return _fill(_template("kpi_windows").copy(), ctes, plan.week_start)
 
@@ -88,6 +94,30 @@ def _observations(plan: Plan) -> exp.Expr:
     branches = [
         select(*(col(c) for c in VALUE_COLUMNS)).from_(ref_table(m), copy=False) for m in models
     ]
+    query: exp.Expr = branches[0]
+    for branch in branches[1:]:
+        query = exp.union(query, branch, distinct=False, copy=False)
+    return query
+
+
+def distinct_window_steps(plan: Plan) -> list[Step]:
+    """Distinct-count KPIs with windows: each gets a model recounting them from rows."""
+    return [s for s in plan.steps if s.kpi.kind == "simple" and s.kpi.agg == "count_distinct" and s.kpi.windows]
+
+
+def _distinct_windows(plan: Plan) -> exp.Expr:
+    columns = ("window_name", "grain", "period_start", "period_end", "window_start", "dimension", "dimension_value", "value")
+    branches = [
+        select(exp.alias_(lit(s.kpi.name), "kpi", copy=False), *(col(c) for c in columns)).from_(
+            ref_table(distinct_windows_model(s.kpi.name)), copy=False
+        )
+        for s in distinct_window_steps(plan)
+    ]
+    if not branches:
+        empty = [("kpi", VARCHAR), ("window_name", VARCHAR), ("grain", VARCHAR), ("period_start", DATE),
+                 ("period_end", DATE), ("window_start", DATE), ("dimension", VARCHAR),
+                 ("dimension_value", VARCHAR), ("value", DOUBLE)]
+        return typed_values(empty, [], "distinct_windows")
     query: exp.Expr = branches[0]
     for branch in branches[1:]:
         query = exp.union(query, branch, distinct=False, copy=False)
@@ -169,3 +199,58 @@ def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str)
     with_ = template.args["with_"]  # every template starts with a WITH
     with_.set("expressions", [*generated, *with_.expressions])
     return template
+
+
+def distinct_windows_model(kpi: str) -> str:
+    return f"kpi_windows__{kpi}"
+
+
+def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
+    """Windows of one distinct-count KPI, recounted from its rows."""
+    assert step.group is not None
+    group, kpi = step.group, step.kpi
+    measure = next(m for m in group.measures if m.name == kpi.name)
+    assert measure.expr is not None
+    slices = {s.label: s for s in group.slices}
+    day = exp.cast(col(group.time, group.model), DATE)
+    dimension_value = exp.Case(
+        this=col("dimension", "slices"),
+        ifs=[
+            exp.If(
+                this=lit(name),
+                true=coalesce(exp.cast(col(slices[label].column, slices[label].table), VARCHAR), lit(NULL_VALUE)),
+            )
+            for name, label in step.dimensions
+        ],
+        default=lit(TOTAL),
+    )
+    rows = select(
+        exp.alias_(day, "day", copy=False),
+        col("dimension", "slices"),
+        exp.alias_(dimension_value, "dimension_value", copy=False),
+        exp.alias_(measure.expr.copy(), "entity", copy=False),
+    ).from_(ref_table(group.model, group.model), copy=False)
+    for join_ in group.joins:
+        on = and_(*(exp.EQ(this=col(a, group.model), expression=col(b, join_.model)) for a, b in join_.on))
+        rows = join(rows, ref_table(join_.model, join_.model), side="LEFT", on=on)
+    names = [TOTAL, *(name for name, _ in step.dimensions)]
+    slice_names = exp.Subquery(
+        this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
+        alias=exp.TableAlias(this=exp.to_identifier("slices")),
+    )
+    rows = join(rows, slice_names, kind="CROSS")
+    conditions = [
+        exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=measure.expr.copy(), expression=exp.Null())),
+    ]
+    if measure.filter is not None:
+        conditions.append(measure.filter.copy())
+    rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
+    spine = (
+        select(*(col(k) for k in KEYS))
+        .from_(ref_table(step.values_model), copy=False)
+        .where(exp.EQ(this=col("kpi"), expression=lit(kpi.name)), copy=False)
+    )
+    windows = typed_values(WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows")
+    ctes = [("entity_days", rows), ("spine", spine), ("window_definitions", windows)]
+    return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)

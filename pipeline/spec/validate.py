@@ -61,10 +61,10 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], issues: list[Issue]) -> None
             _target(kpi, target, carry, spec.config.week_start, where, issues)
         kind = additivity(kpi, names)
         for window in kpi.windows:
-            if kind == "none":
+            if kind == "none" and not (kpi.kind == "simple" and kpi.agg == "count_distinct"):
                 issues.append(
                     error(
-                        f"{where}trailing windows need a sum, count, average or a ratio of those"
+                        f"{where}trailing windows need a sum, count, count_distinct, average or a ratio of sums and counts"
                         f" (a {kpi.agg or kpi.kind} KPI does not add up over periods)",
                         kpi.at("windows"),
                     )

@@ -52,6 +52,8 @@ kpis:
     model: orders
     time: order_date
     count_distinct: customer_id
+    dimensions: [channel]
+    windows: [7d, 3m]
     targets: [{value: 20, per: month}]
 """
 
@@ -309,7 +311,34 @@ def test_trailing_windows_and_period_to_date_sum_numerators_and_denominators(sho
         ratio = windows("conversion_rate", name)
         for day, value in to.to_date(num, den, grain).items():
             _close(ratio[day], value, f"{name} {day}")
-    assert windows("buyers", "month_to_date") == {}  # a distinct count is not summed over days
+
+
+@pytest.mark.parametrize("slice_value", ["total", "web"])
+def test_distinct_counts_over_windows_are_recounted_from_rows(shop, slice_value):
+    rows, con = shop
+    dimension = "total" if slice_value == "total" else "channel"
+    kept = [r for r in rows if slice_value == "total" or r["channel"] == slice_value]
+
+    def recount(first: dt.date, last: dt.date) -> float:
+        return float(len({r["customer_id"] for r in kept if first <= r["order_date"] <= last}))
+
+    def windows(name):
+        return dict(
+            con.execute(
+                "select period_start, value from kpi_windows where kpi = 'buyers' and window_name = ?"
+                " and dimension = ? and dimension_value = ?",
+                [name, dimension, slice_value],
+            ).fetchall()
+        )
+
+    days = sorted({r["order_date"] for r in rows})
+    spine = [days[0] + dt.timedelta(days=i) for i in range((days[-1] - days[0]).days + 1)]
+    assert windows("trailing_7_day") == {d: recount(d - dt.timedelta(days=6), d) for d in spine[6:]}
+    months = sorted({oracle.period_start("month", d) for d in spine})
+    expected = {m: recount(months[i - 2], to.period_end("month", m)) for i, m in enumerate(months) if i >= 2}
+    assert windows("trailing_3_month") == expected
+    for grain, name in (("week", "week_to_date"), ("month", "month_to_date"), ("year", "year_to_date")):
+        assert windows(name) == {d: recount(oracle.period_start(grain, d), d) for d in spine}
 
 
 def test_iso_week_53_has_no_same_week_last_year():

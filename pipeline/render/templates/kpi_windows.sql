@@ -1,6 +1,6 @@
 -- Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs
 -- whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator.
--- Parsed by sqlglot; `observations`, `catalog` and `window_definitions` are CTEs the
+-- Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the
 -- compiler puts in front; __period_start__ is replaced by the calendar's expression.
 with indexed as (
     select
@@ -148,3 +148,18 @@ select
     numerator,
     denominator
 from to_date
+union all
+-- distinct counts, recounted from rows in their own models
+select
+    kpi,
+    window_name,
+    grain,
+    period_start,
+    period_end,
+    window_start,
+    dimension,
+    dimension_value,
+    value,
+    cast(null as double precision) as numerator,
+    cast(null as double precision) as denominator
+from distinct_windows
