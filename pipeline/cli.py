@@ -259,6 +259,54 @@ def list_(
         out.print(table)
 
 
+class DiffFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command("diff")
+def diff_(
+    base: Annotated[
+        str, typer.Option("--base", help="The git ref to compare with (e.g. origin/main).")
+    ],
+    fmt: Annotated[
+        DiffFormat,
+        typer.Option("--format", help="table (terminal), markdown (a PR comment) or json."),
+    ] = DiffFormat.table,
+    top: Annotated[int, typer.Option("--top", help="Largest moves shown per changed KPI.")] = 10,
+    head_warehouse: Annotated[
+        Path | None,
+        typer.Option(
+            "--head-warehouse",
+            help="A DuckDB file already built from the working tree (skips its build).",
+        ),
+    ] = None,
+    no_values: Annotated[
+        bool, typer.Option("--no-values", help="Compare definitions and SQL only (no dbt).")
+    ] = False,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What the working tree changes against a git ref: KPIs, generated SQL and values."""
+    with _user_errors():
+        from pipeline import diff
+
+        project = _project(project_dir)
+        try:
+            with err.status(f"building {base} and the working tree…"):
+                report = diff.diff(
+                    project.root, base, head_warehouse=head_warehouse, top=top, values=not no_values
+                )
+        except diff.DiffError as exc:
+            _fail(str(exc), EXIT_USER_ERROR)
+        if fmt is DiffFormat.markdown:
+            sys.stdout.write(diff.render_markdown(report))  # plain: CI pipes it into a comment
+        elif fmt is DiffFormat.json:
+            sys.stdout.write(diff.render_json(report) + "\n")
+        else:
+            diff.render_terminal(report, out)
+
+
 class DataFormat(StrEnum):
     csv = "csv"
     parquet = "parquet"

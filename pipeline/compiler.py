@@ -14,6 +14,7 @@ from pipeline.errors import Issue, Location, error, has_errors, sort_issues
 from pipeline.plan.planner import Plan, plan
 from pipeline.project import Project
 from pipeline.render import dbt
+from pipeline.spec.hygiene import hygiene
 from pipeline.spec.load import load
 from pipeline.spec.model import Spec
 from pipeline.spec.validate import validate
@@ -41,6 +42,7 @@ def check_files(files: Mapping[str, str], catalog: Catalog) -> tuple[Spec, list[
     """load + validate, with no file system: the fast path of `kpi validate`."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
+    issues += hygiene(spec)
     if not files:
         issues.append(error("no metric files found under metrics/", Location("metrics")))
     return spec, sort_issues(issues)

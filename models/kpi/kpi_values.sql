@@ -464,6 +464,36 @@ WITH observations AS (
       'metrics/targets.yml:42 (0.02)'
     ),
     (
+      'clv',
+      0,
+      'value',
+      NULL,
+      NULL,
+      1000.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:66 (1000)'
+    ),
+    (
+      'clv_365d',
+      0,
+      'value',
+      NULL,
+      NULL,
+      150.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:67 (150)'
+    ),
+    (
       'cogs',
       0,
       'growth',
@@ -584,6 +614,36 @@ WITH observations AS (
       'metrics/targets.yml:26 (+10% on last year)'
     ),
     (
+      'customer_churn',
+      0,
+      'value',
+      NULL,
+      NULL,
+      0.85,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:69 (0.85)'
+    ),
+    (
+      'customer_retention',
+      0,
+      'value',
+      NULL,
+      NULL,
+      0.15,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:68 (0.15)'
+    ),
+    (
       'detractors',
       0,
       'growth',
@@ -659,6 +719,21 @@ WITH observations AS (
       'metrics/targets.yml:64 (4)'
     ),
     (
+      'employee_turnover',
+      0,
+      'value',
+      NULL,
+      NULL,
+      0.02,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:76 (0.02)'
+    ),
+    (
       'first_response_time',
       0,
       'value',
@@ -719,6 +794,21 @@ WITH observations AS (
       'metrics/targets.yml:8 (+25% on last year)'
     ),
     (
+      'headcount',
+      0,
+      'value',
+      NULL,
+      NULL,
+      70.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:75 (70)'
+    ),
+    (
       'hires',
       0,
       'value',
@@ -732,6 +822,21 @@ WITH observations AS (
       NULL,
       'sum',
       'metrics/targets.yml:62 (2 per month)'
+    ),
+    (
+      'inventory_on_hand',
+      0,
+      'value',
+      NULL,
+      NULL,
+      400.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:74 (400)'
     ),
     (
       'items_sold',
@@ -762,6 +867,21 @@ WITH observations AS (
       NULL,
       'level',
       'metrics/targets.yml:48 (0.3)'
+    ),
+    (
+      'lead_to_won_rate',
+      0,
+      'value',
+      NULL,
+      NULL,
+      0.1,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:72 (0.1)'
     ),
     (
       'leads',
@@ -867,6 +987,21 @@ WITH observations AS (
       NULL,
       'sum',
       'metrics/targets.yml:28 (+10% on last year)'
+    ),
+    (
+      'open_tickets',
+      0,
+      'value',
+      NULL,
+      NULL,
+      8.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:73 (8)'
     ),
     (
       'operating_costs',
@@ -1077,6 +1212,36 @@ WITH observations AS (
       NULL,
       'level',
       'metrics/targets.yml:18 (120)'
+    ),
+    (
+      'revenue_per_employee',
+      0,
+      'value',
+      NULL,
+      NULL,
+      300.0,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:71 (300)'
+    ),
+    (
+      'revenue_to_date',
+      0,
+      'growth',
+      NULL,
+      NULL,
+      NULL,
+      0.3,
+      NULL,
+      NULL,
+      NULL,
+      NULL,
+      'level',
+      'metrics/targets.yml:70 (+30% on last year)'
     ),
     (
       'satisfied_ratings',

@@ -239,7 +239,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         alias=exp.TableAlias(this=exp.to_identifier("slices")),
     )
     rows = join(rows, slice_names, kind="CROSS")
-    conditions = [
+    conditions: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
         exp.Not(this=exp.Is(this=measure.expr.copy(), expression=exp.Null())),
     ]
