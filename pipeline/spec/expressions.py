@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Hashable
 from functools import lru_cache
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -58,6 +60,33 @@ def _parse(text: str, dialect: str, what: str, row_level: bool) -> exp.Expr:
     if tree.find(exp.Star):
         raise ExpressionError(f"{what} must not contain '*'")
     return tree
+
+
+@lru_cache(maxsize=8192)
+def shape(text: str, dialect: str, row_level: bool = True) -> Hashable:
+    """What an expression computes, written as a value: equal shapes, same expression up to
+    case, spacing, redundant parentheses and the order of AND/OR terms."""
+    return _shape(_parse(text, dialect, "expression", row_level))
+
+
+def _shape(node: Any) -> Hashable:
+    if isinstance(node, exp.Paren):
+        return _shape(node.this)
+    if isinstance(node, exp.Connector):  # AND / OR: flattened, order-free
+        terms = [t for t in node.flatten()]
+        return (node.key, tuple(sorted((_shape(t) for t in terms), key=repr)))
+    if isinstance(node, exp.Identifier):
+        return ("identifier", node.name if node.quoted else node.name.lower())
+    if isinstance(node, exp.Expr):
+        return (
+            node.key,
+            tuple(
+                (k, _shape(v)) for k, v in sorted(node.args.items()) if v not in (None, [], False)
+            ),
+        )
+    if isinstance(node, list):
+        return tuple(_shape(v) for v in node)
+    return node
 
 
 def locate(location: Location, text: str, word: str) -> Location:

@@ -8,11 +8,8 @@ still validates and compiles.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Hashable
-
-from sqlglot.optimizer.simplify import simplify
 
 from pipeline.errors import Issue, warning
 from pipeline.spec import expressions
@@ -65,19 +62,16 @@ def definition_key(kpi: Kpi, dialect: str) -> Hashable:
     )
 
 
-def normalise(text: str | None, dialect: str, *, row_level: bool = True) -> str | None:
-    """An expression as sqlglot writes it back, simplified (case, spacing, redundant
-    parentheses and the order of AND-ed terms normalised); the text with its spacing
-    collapsed when it does not parse (validate reports that)."""
+def normalise(text: str | None, dialect: str, *, row_level: bool = True) -> Hashable:
+    """An expression's shape (case, spacing, redundant parentheses and the order of AND-ed
+    terms do not matter); the text with its spacing collapsed when it does not parse
+    (validate reports that)."""
     if text is None:
         return None
     try:
-        tree = expressions.parse(text, dialect, what="expression", row_level=row_level)
+        return expressions.shape(text, dialect, row_level)
     except (expressions.ExpressionError, ValueError):
         return " ".join(text.split())
-    with contextlib.suppress(Exception):  # best effort: the parsed tree is normal already
-        tree = simplify(tree, dialect=dialect)
-    return tree.sql(dialect=dialect, normalize=True)
 
 
 def _duplicates(spec: Spec) -> list[Issue]:
