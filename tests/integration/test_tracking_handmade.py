@@ -356,3 +356,29 @@ def test_iso_week_53_has_no_same_week_last_year():
         D(2019, 12, 30) in weeks
         and weeks[D(2021, 1, 4)]["last_year_value"] == weeks[D(2019, 12, 30)]["value"]
     )
+
+
+@pytest.mark.parametrize(
+    ("last_day", "previous_first", "previous_last"),
+    [
+        (D(2024, 1, 30), D(2023, 12, 1), D(2023, 12, 30)),  # 30 days of January vs December 1–30
+        (D(2024, 2, 28), D(2024, 1, 1), D(2024, 1, 28)),  # 28 of 29 days of a leap February
+        (D(2024, 3, 30), D(2024, 2, 1), D(2024, 2, 29)),  # March 1–30 vs all of February, 29th included
+        (D(2023, 3, 31), None, None),  # a complete month is not partial
+    ],
+)
+def test_month_ends_compare_over_the_days_the_previous_month_has(last_day, previous_first, previous_last):
+    first = D(2022, 11, 1)
+    rows = [
+        {"order_id": i, "order_date": first + dt.timedelta(days=i), "amount": float((first + dt.timedelta(days=i)).day)}
+        for i in range((last_day - first).days + 1)
+    ]
+    tables = {"orders": pd.DataFrame(rows)}
+    metrics = "kpis:\n  - {name: revenue, category: financial, model: orders, time: order_date, sum: amount}\n"
+    month = _rows(run(compile_metrics(metrics, tables), tables), "revenue", "month")[last_day.replace(day=1)]
+    assert month["is_partial_period"] == (previous_first is not None)
+    if previous_first is None:
+        assert month["previous_value_to_date"] is None
+    else:
+        expected = sum(r["amount"] for r in rows if previous_first <= r["order_date"] <= previous_last)
+        assert month["previous_value_to_date"] == pytest.approx(expected)
