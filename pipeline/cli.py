@@ -95,7 +95,9 @@ def validate(project_dir: ProjectDir = None) -> None:
         from pipeline.catalog import read_catalog
 
         files = compiler.read_metric_files(project)
-        spec, issues = compiler.check_files(files, read_catalog(project.models_dir, project.root))
+        spec, issues = compiler.check_files(
+            files, read_catalog(project.models_dir, project.root), with_hygiene=True
+        )
         _print_issues(issues)
         errors = sum(1 for i in issues if i.level is Level.ERROR)
         elapsed = time.perf_counter() - started

@@ -38,11 +38,14 @@ def read_metric_files(project: Project) -> dict[str, str]:
     return {str(p.relative_to(project.root)): p.read_text(encoding="utf-8") for p in paths}
 
 
-def check_files(files: Mapping[str, str], catalog: Catalog) -> tuple[Spec, list[Issue]]:
-    """load + validate, with no file system: the fast path of `kpi validate`."""
+def check_files(
+    files: Mapping[str, str], catalog: Catalog, *, with_hygiene: bool = False
+) -> tuple[Spec, list[Issue]]:
+    """load + validate, with no file system; `kpi validate` adds the hygiene warnings."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
-    issues += hygiene(spec)
+    if with_hygiene:
+        issues += hygiene(spec)
     if not files:
         issues.append(error("no metric files found under metrics/", Location("metrics")))
     return spec, sort_issues(issues)
