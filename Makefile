@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/kpi: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres]'
 	touch $(BIN)/kpi
 
 # The demo's data ends on 2026-11-15: its freshness is judged as of that day.

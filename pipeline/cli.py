@@ -171,17 +171,32 @@ def _pipeline_errors() -> Iterator[None]:
         _fail(str(exc), EXIT_FAILED)
 
 
+Target = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        help="dbt target in profiles.yml: duckdb (gate, safe publish, exports) or another warehouse (dbt build).",
+    ),
+]
+
+
 @app.command()
-def build(as_of: AsOf = None, wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
-    """The main job: compile the KPIs, load and check the raw data, build, test, publish."""
+def build(
+    as_of: AsOf = None, wait: Wait = 0.0, target: Target = "duckdb", project_dir: ProjectDir = None
+) -> None:
+    """The main job: compile the KPIs, load and check the raw data, build, test, publish, export."""
     with _user_errors(), _pipeline_errors():
         from pipeline import build as pipeline_build
 
         project = _project(project_dir)
         started = time.perf_counter()
         with err.status("compiling KPI models…"):
-            changed = compiler.write(_compiled(project).files, project.root)
+            compiled = _compiled(project)
+            changed = compiler.write(compiled.files, project.root)
         err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
+        if target != "duckdb":
+            _build_elsewhere(project, target, started)
+            return
         with err.status("") as status:
 
             def progress(stage: str) -> None:
@@ -194,9 +209,44 @@ def build(as_of: AsOf = None, wait: Wait = 0.0, project_dir: ProjectDir = None) 
         _report(report)
         if report.exit_code:
             raise typer.Exit(report.exit_code)
+        _export(project, compiled, formats=BUILD_EXPORT_FORMATS)
         err.print(
             f"warehouse: {project.warehouse} (BI tools read schema analytics), {time.perf_counter() - started:.0f} s"
         )
+
+
+# what `kpi build` exports after publishing; `kpi export` writes every format
+BUILD_EXPORT_FORMATS = ("parquet",)
+
+
+def _build_elsewhere(project: Project, target: str, started: float) -> None:
+    """Another warehouse through its dbt adapter: seed, then build and test every model.
+    The input gate, safe publish and exports are the DuckDB target's (docs/quality.md)."""
+    on_target = Project(project.root, {**project.env, "KPI_TARGET": target})
+    with err.status(f"dbt seed on {target}…"):
+        on_target.dbt(["seed"])
+    err.print(f"[green]✓[/] raw data loaded on {target}")
+    with err.status(f"dbt build on {target}…"):
+        on_target.dbt(["build", "--exclude", "resource_type:seed"])
+    err.print(
+        f"[green]✓[/] models built and tested on {target} in {time.perf_counter() - started:.0f} s"
+    )
+
+
+def _export(
+    project: Project,
+    compiled: compiler.Compiled | None,
+    *,
+    formats: tuple[str, ...],
+    out: Path | None = None,
+) -> None:
+    from pipeline.export.files import export_project
+
+    with err.status("exporting the published marts…"):
+        report = export_project(project, out, formats=formats, compiled=compiled)
+    err.print(
+        f"[green]✓[/] exported {len(report.tables)} tables ({', '.join(formats)}) to {report.out} in {report.seconds:.1f} s"
+    )
 
 
 @app.command()
@@ -259,6 +309,74 @@ def list_(
                 row["owner"] or "",
             )
         out.print(table)
+
+
+class ExportFormat(StrEnum):
+    parquet = "parquet"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def export(
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write (default: exports/ beside the warehouse).")
+    ] = None,
+    fmt: Annotated[
+        list[ExportFormat] | None,
+        typer.Option("--format", help="parquet, csv, json (repeat; default all)."),
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Write the published KPI marts as Parquet, CSV and JSON, with the KPI catalog."""
+    with _user_errors(), _bi_errors():
+        project = _project(project_dir)
+        formats = tuple(f.value for f in fmt) if fmt else tuple(f.value for f in ExportFormat)
+        _export(project, None, formats=formats, out=out)
+
+
+@app.command()
+def scorecard(
+    out: Annotated[Path, typer.Option(help="The HTML file to write.")] = Path("scorecard.html"),
+    project_dir: ProjectDir = None,
+) -> None:
+    """Write the scorecard: one self-contained HTML page of every KPI against its target."""
+    with _user_errors(), _bi_errors():
+        from pipeline.export.scorecard import write_scorecard
+
+        path = write_scorecard(_project(project_dir), out)
+        err.print(f"scorecard: {path}")
+
+
+@app.command()
+def status(
+    grain: Annotated[str, typer.Option(help="day, week, month, quarter or year.")] = "month",
+    project_dir: ProjectDir = None,
+) -> None:
+    """Where each KPI stands against its target: value, target, status and trend."""
+    with _user_errors(), _bi_errors():
+        from pipeline.export.catalog import build_catalog
+        from pipeline.export.status import print_status
+
+        project = _project(project_dir)
+        print_status(project.warehouse, build_catalog(project), grain=grain, console=out)
+
+
+@contextmanager
+def _bi_errors() -> Iterator[None]:
+    """Reading the published marts: no warehouse yet, no marts, a file held by a writer."""
+    import duckdb
+
+    from pipeline.export.files import ExportError
+
+    try:
+        yield
+    except ExportError as exc:
+        _fail(str(exc), EXIT_USER_ERROR)
+    except FileNotFoundError as exc:
+        _fail(f"{exc}: run `kpi build` first", EXIT_USER_ERROR)
+    except duckdb.IOException as exc:
+        _fail(f"the warehouse is busy (a build holds it?): {exc}", EXIT_FAILED)
 
 
 class DiffFormat(StrEnum):

@@ -361,9 +361,9 @@ def test_iso_week_53_has_no_same_week_last_year():
 @pytest.mark.parametrize(
     ("last_day", "previous_first", "previous_last"),
     [
-        (D(2024, 1, 30), D(2023, 12, 1), D(2023, 12, 30)),  # 30 days of January vs December 1–30
+        (D(2024, 1, 30), D(2023, 12, 1), D(2023, 12, 30)),  # 30 days of January vs December 1-30
         (D(2024, 2, 28), D(2024, 1, 1), D(2024, 1, 28)),  # 28 of 29 days of a leap February
-        (D(2024, 3, 30), D(2024, 2, 1), D(2024, 2, 29)),  # March 1–30 vs all of February, 29th included
+        (D(2024, 3, 30), D(2024, 2, 1), D(2024, 2, 29)),  # March 1-30 vs all of February, 29th included
         (D(2023, 3, 31), None, None),  # a complete month is not partial
     ],
 )

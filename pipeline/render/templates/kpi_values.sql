@@ -84,13 +84,13 @@ target_days as (
         select
             t.kpi,
             t.source,
-            t.dimension,
-            t.dimension_value,
+            coalesce(t.dimension, 'total') as dimension,
+            coalesce(t.dimension_value, 'total') as dimension_value,
             t.carry,
             t.value,
             d.day,
-            __period_start__(t.per, d.day) as per_start,
             __period_end__(t.per, __period_start__(t.per, d.day)) - __period_start__(t.per, d.day) + 1 as per_days,
+            __period_start__(t.per, d.day) as per_start,
             row_number() over (
                 partition by t.kpi, t.dimension, t.dimension_value, d.day order by t.priority
             ) as day_rank
@@ -105,6 +105,16 @@ target_days as (
     where day_rank = 1
 ),
 
+target_periods as (
+    -- each target day in the period of every grain that holds it (for equality joins)
+    select
+        td.*,
+        g.grain,
+        __period_start__(g.grain, td.day) as period_start
+    from target_days as td
+    cross join (values ('day'), ('week'), ('month'), ('quarter'), ('year')) as g (grain)
+),
+
 target_pieces as (
     -- each observed period's overlap with each period a target is stated for
     select
@@ -114,21 +124,20 @@ target_pieces as (
         b.period_end,
         b.dimension,
         b.dimension_value,
-        td.source,
-        td.carry,
-        td.value,
-        td.per_days,
+        tp.source,
+        tp.carry,
+        tp.value,
+        tp.per_days,
         count(*) as days,
-        count(case when b.elapsed_days is null or td.day < b.period_start + b.elapsed_days then 1 end) as days_to_date
+        count(case when b.elapsed_days is null or tp.day < b.period_start + b.elapsed_days then 1 end) as days_to_date
     from base as b
-    inner join target_days as td
+    inner join target_periods as tp
         on
-            td.kpi = b.kpi
-            and td.day between b.period_start and b.period_end
-            and (
-                (td.dimension is null and b.dimension = 'total')
-                or (td.dimension = b.dimension and td.dimension_value = b.dimension_value)
-            )
+            tp.kpi = b.kpi
+            and tp.grain = b.grain
+            and tp.period_start = b.period_start
+            and tp.dimension = b.dimension
+            and tp.dimension_value = b.dimension_value
     group by
         b.kpi,
         b.grain,
@@ -137,11 +146,11 @@ target_pieces as (
         b.dimension,
         b.dimension_value,
         b.elapsed_days,
-        td.source,
-        td.carry,
-        td.value,
-        td.per_start,
-        td.per_days
+        tp.source,
+        tp.carry,
+        tp.value,
+        tp.per_start,
+        tp.per_days
 ),
 
 spread_targets as (
@@ -192,10 +201,8 @@ exact_targets as (
             and (t.kind = 'value' or t.series_start = b.period_start)
             and (t.valid_from is null or b.period_start >= t.valid_from)
             and (t.valid_to is null or b.period_end <= t.valid_to)
-            and (
-                (t.dimension is null and b.dimension = 'total')
-                or (t.dimension = b.dimension and t.dimension_value = b.dimension_value)
-            )
+            and coalesce(t.dimension, 'total') = b.dimension
+            and coalesce(t.dimension_value, 'total') = b.dimension_value
 ),
 
 growth_targets as (
@@ -218,10 +225,8 @@ growth_targets as (
             and t.kind = 'growth'
             and (t.valid_from is null or b.period_start >= t.valid_from)
             and (t.valid_to is null or b.period_end <= t.valid_to)
-            and (
-                (t.dimension is null and b.dimension = 'total')
-                or (t.dimension = b.dimension and t.dimension_value = b.dimension_value)
-            )
+            and coalesce(t.dimension, 'total') = b.dimension
+            and coalesce(t.dimension_value, 'total') = b.dimension_value
     inner join observations as ly
         on
             ly.kpi = b.kpi
@@ -267,13 +272,14 @@ recent_periods as (
         stddev_samp(p.value) as trailing_stddev
     from base as b
     inner join catalog as c on b.kpi = c.kpi
+    cross join lateral generate_series(1, c.deviation_periods) as offsets (k)
     inner join base as p
         on
             p.kpi = b.kpi
             and p.grain = b.grain
             and p.dimension = b.dimension
             and p.dimension_value = b.dimension_value
-            and p.period_index between b.period_index - c.deviation_periods and b.period_index - 1
+            and p.period_index = b.period_index - offsets.k
             and not p.is_partial_period
     group by b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, c.deviation_periods
     having count(p.value) = c.deviation_periods
@@ -322,7 +328,10 @@ select
     tr.trailing_mean,
     tr.trailing_stddev,
     coalesce(
-        not b.is_partial_period and abs(b.value - tr.trailing_mean) > c.deviation_k * tr.trailing_stddev, false
+        not b.is_partial_period
+        and abs(b.value - tr.trailing_mean)
+        > c.deviation_k * tr.trailing_stddev + 1e-9 * greatest(abs(tr.trailing_mean), 1),
+        false
     ) as is_deviation
 from base as b
 inner join catalog as c on b.kpi = c.kpi

@@ -40,13 +40,14 @@ trailing_windows as (
         case when cur.additivity = 'ratio' then sum(prev.denominator) end as denominator
     from window_definitions as w
     inner join indexed as cur on w.kpi = cur.kpi and w.grain = cur.grain
+    cross join lateral generate_series(0, cast(w.periods as integer) - 1) as offsets (k)
     inner join indexed as prev
         on
             prev.kpi = cur.kpi
             and prev.grain = cur.grain
             and prev.dimension = cur.dimension
             and prev.dimension_value = cur.dimension_value
-            and prev.period_index between cur.period_index - w.periods + 1 and cur.period_index
+            and prev.period_index = cur.period_index - offsets.k
     group by
         cur.kpi,
         w.window_name,
