@@ -102,7 +102,11 @@ def _install_postgres() -> str | None:
     if os.geteuid() != 0:
         return "PostgreSQL is not installed and installing it needs root (apt-get install -y postgresql)"
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for attempt in ([apt, "install", "-y", "postgresql"], [apt, "update"], [apt, "install", "-y", "postgresql"]):
+    for attempt in (
+        [apt, "install", "-y", "postgresql"],
+        [apt, "update"],
+        [apt, "install", "-y", "postgresql"],
+    ):
         try:
             result = subprocess.run(attempt, capture_output=True, text=True, timeout=900, env=env)
         except (OSError, subprocess.TimeoutExpired) as exc:
@@ -131,10 +135,21 @@ def _start_private_server(bin_dir: Path) -> tuple[Server, Path]:
     data = folder / "data"
     init = subprocess.run(
         _as_postgres_user(
-            [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-             "-E", "UTF8", "--locale=C.UTF-8"]
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
         ),
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     if init.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
@@ -146,13 +161,30 @@ def _start_private_server(bin_dir: Path) -> tuple[Server, Path]:
     )
     start = subprocess.run(
         _as_postgres_user(
-            [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(folder / "server.log"),
-             "-o", options, "-w", "-t", "120", "start"]
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "server.log"),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ]
         ),
-        capture_output=True, text=True, timeout=180,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     if start.returncode != 0:
-        log = (folder / "server.log").read_text(errors="replace") if (folder / "server.log").exists() else ""
+        log = (
+            (folder / "server.log").read_text(errors="replace")
+            if (folder / "server.log").exists()
+            else ""
+        )
         _stop_private_server(bin_dir, folder)
         raise RuntimeError(f"pg_ctl start failed: {start.stderr or start.stdout}\n{log}")
     return Server("127.0.0.1", port, "postgres", ""), folder
@@ -160,8 +192,12 @@ def _start_private_server(bin_dir: Path) -> tuple[Server, Path]:
 
 def _stop_private_server(bin_dir: Path, folder: Path) -> None:
     subprocess.run(
-        _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop"]),
-        capture_output=True, text=True, timeout=120,
+        _as_postgres_user(
+            [str(bin_dir / "pg_ctl"), "-D", str(folder / "data"), "-m", "fast", "-w", "stop"]
+        ),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -184,7 +220,9 @@ def postgres_server() -> Iterator[Server]:
         try:
             server.connect("postgres").close()
         except Exception as exc:
-            pytest.skip(f"KPI_PG_HOST={server.host}:{server.port} does not accept connections: {exc}")
+            pytest.skip(
+                f"KPI_PG_HOST={server.host}:{server.port} does not accept connections: {exc}"
+            )
         yield server
         return
     bin_dir = _postgres_bin()
@@ -253,7 +291,9 @@ def postgres_build(
 # --- reading and comparing ------------------------------------------------------------------
 
 
-def _duckdb_rows(warehouse: Path, table: str, keys: Sequence[str]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _duckdb_rows(
+    warehouse: Path, table: str, keys: Sequence[str]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     import duckdb
 
     release_duckdb_handles()
@@ -300,15 +340,6 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _flat_series(columns: list[str], row: tuple[Any, ...]) -> bool:
-    """A value equal to its trailing mean up to rounding (a flat series, stddev 0): there
-    `is_deviation` (|value - mean| > k * stddev) depends on how each engine rounds AVG."""
-    value, mean = row[columns.index("value")], row[columns.index("trailing_mean")]
-    if value is None or mean is None:
-        return False
-    return abs(float(value) - float(mean)) <= RELATIVE_TOLERANCE * max(abs(float(value)), 1.0)
-
-
 def _compare(
     duck: tuple[list[str], list[tuple[Any, ...]]],
     pg: tuple[list[str], list[tuple[Any, ...]]],
@@ -340,7 +371,7 @@ def _compare(
         if pg_row is None:
             continue
         for column, a, b in zip(duck_columns, duck_row, pg_row, strict=True):
-            if not _equal(a, b) and not (lenient and column in lenient and lenient[column](duck_columns, duck_row)):
+            if not _equal(a, b):
                 differing += 1
                 if differing <= 20:
                     problems.append(f"{k} {column}: duckdb {a!r} vs postgres {b!r}")
@@ -362,32 +393,14 @@ def test_postgres_build_gives_the_same_kpi_values_as_duckdb(
     pg = _postgres_rows(server, dbname, "kpi_values", VALUE_KEYS)
     assert len(duck[1]) > 1000
     assert len(pg[1]) == len(duck[1])
-    problems = _compare(duck, pg, VALUE_KEYS, lenient={"is_deviation": _flat_series})
+    problems = _compare(duck, pg, VALUE_KEYS)  # is_deviation too: flat series use a tolerance
     assert not problems, "\n".join(problems)
     kpis = {r[0] for r in duck[1]}
     grains = {r[duck[0].index("grain")] for r in duck[1]}
     assert len(kpis) > 10 and grains == {"day", "week", "month", "quarter", "year"}
-    print(f"postgres seed {timings['seed']:.0f} s, build {timings['build']:.0f} s; {len(pg[1])} rows equal")
-
-
-def test_deviation_flags_differ_only_on_flat_series(
-    postgres_build: tuple[Server, str, dict[str, float]], demo_warehouse: Path
-) -> None:
-    """`is_deviation` agrees everywhere but where a series is flat (trailing stddev 0 and the
-    value equal to the mean up to rounding): there DuckDB's AVG of 8 equal values can be off
-    by one ulp and flag a deviation PostgreSQL does not. Reported for the tracking template
-    (compare with a tolerance); this test pins that nothing else differs."""
-    server, dbname, _ = postgres_build
-    duck = _duckdb_rows(demo_warehouse, "kpi_values", VALUE_KEYS)
-    pg = _postgres_rows(server, dbname, "kpi_values", VALUE_KEYS)
-    columns = duck[0]
-    flag, stddev = columns.index("is_deviation"), columns.index("trailing_stddev")
-    differing = [
-        (d, p) for d, p in zip(duck[1], pg[1], strict=True) if d[flag] != p[flag]
-    ]
-    for d, _ in differing:
-        assert _flat_series(columns, d) and abs(d[stddev] or 0.0) <= 1e-9, d
-    print(f"is_deviation differs on {len(differing)} rows of flat series")
+    print(
+        f"postgres seed {timings['seed']:.0f} s, build {timings['build']:.0f} s; {len(pg[1])} rows equal"
+    )
 
 
 def test_postgres_build_gives_the_same_windows_as_duckdb(
@@ -411,6 +424,8 @@ def test_postgres_catalog_and_wide_tables_match(
         ("kpi_yearly", ("period_start",)),
     ):
         problems = _compare(
-            _duckdb_rows(demo_warehouse, table, keys), _postgres_rows(server, dbname, table, keys), keys
+            _duckdb_rows(demo_warehouse, table, keys),
+            _postgres_rows(server, dbname, table, keys),
+            keys,
         )
         assert not problems, f"{table}:\n" + "\n".join(problems)
