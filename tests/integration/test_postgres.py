@@ -344,11 +344,8 @@ def _compare(
     duck: tuple[list[str], list[tuple[Any, ...]]],
     pg: tuple[list[str], list[tuple[Any, ...]]],
     keys: Sequence[str],
-    *,
-    lenient: dict[str, Any] | None = None,
 ) -> list[str]:
-    """Differences between the two engines' rows; `lenient` maps a column to a predicate
-    (columns, duckdb row) -> bool under which that column's difference is tolerated."""
+    """Differences between the two engines' rows (doubles within a tolerance)."""
     duck_columns, duck_rows = duck
     pg_columns, pg_rows = pg
     problems: list[str] = []
