@@ -333,7 +333,6 @@ WITH observations AS (
     CAST(grain AS VARCHAR) AS grain,
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
-    ('active_customers', 'trailing_28_day', 'day', 28),
     ('active_customers', 'trailing_3_month', 'month', 3),
     ('aov', 'trailing_28_day', 'day', 28),
     ('conversion_rate', 'trailing_7_day', 'day', 7),
@@ -398,12 +397,13 @@ WITH observations AS (
   FROM window_definitions AS w
   INNER JOIN indexed AS cur
     ON w.kpi = cur.kpi AND w.grain = cur.grain
+  CROSS JOIN LATERAL GENERATE_SERIES(0, CAST(w.periods AS INT) - 1) AS offsets(k)
   INNER JOIN indexed AS prev
     ON prev.kpi = cur.kpi
     AND prev.grain = cur.grain
     AND prev.dimension = cur.dimension
     AND prev.dimension_value = cur.dimension_value
-    AND prev.period_index BETWEEN cur.period_index - w.periods + 1 AND cur.period_index
+    AND prev.period_index = cur.period_index - offsets.k
   GROUP BY
     cur.kpi,
     w.window_name,

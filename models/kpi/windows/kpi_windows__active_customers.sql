@@ -52,7 +52,6 @@ WITH entity_days AS (
     CAST(grain AS VARCHAR) AS grain,
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
-    ('trailing_28_day', 'day', 28),
     ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
 ), indexed AS (
   SELECT
