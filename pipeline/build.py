@@ -29,6 +29,7 @@ import pandas as pd
 
 from pipeline import publish
 from pipeline.project import DbtError, Project
+from pipeline.project import Progress as DbtProgress
 from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
 from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
@@ -445,11 +446,18 @@ def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -
     run_project = Project(
         project.root, env={**project.env, "KPI_SCHEMA": publish.run_schema(run_id)}
     )
-    run_project.dbt([
-        "build",
-        "--exclude-resource-type", "seed",
-        "--vars", json.dumps({"raw_schema": publish.input_schema(run_id)}),
-    ])
+    def model_started(event: DbtProgress) -> None:
+        if progress is not None and event.event == "start" and event.resource_type == "model":
+            progress(f"dbt: {event.node} ({event.index}/{event.total})")
+
+    run_project.dbt(
+        [
+            "build",
+            "--exclude-resource-type", "seed",
+            "--vars", json.dumps({"raw_schema": publish.input_schema(run_id)}),
+        ],
+        progress=model_started,
+    )
 
 
 # --- reports ----------------------------------------------------------------------------

@@ -201,7 +201,8 @@ def build(
 
             def progress(stage: str) -> None:
                 status.update(f"{stage}… ({time.perf_counter() - started:.0f} s)")
-                err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
+                if not stage.startswith("dbt: "):  # models only update the status line
+                    err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
 
             report = pipeline_build.build(
                 project, as_of=as_of, progress=progress, wait_seconds=wait

@@ -7,10 +7,12 @@ the compiler stages take and return plain data.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "happy_home_goods.duckdb"
 
@@ -60,8 +62,17 @@ class Project:
         env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
         return env
 
-    def dbt(self, args: Sequence[str], *, quiet: bool = True) -> None:
-        """Run one dbt command in-process; raise DbtError when dbt reports a failure."""
+    def dbt(
+        self,
+        args: Sequence[str],
+        *,
+        quiet: bool = True,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        """Run one dbt command in-process; raise DbtError when dbt reports a failure.
+
+        `progress`, when given, is called as each node (model, seed, test) starts and
+        finishes, from dbt's event stream (it works with `quiet` too)."""
         from dbt.cli.main import dbtRunner
 
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
@@ -75,10 +86,69 @@ class Project:
         if quiet:
             argv = ["--quiet", "--no-use-colors", *argv]
         with _environment(self.dbt_env()), _cwd(self.root):
-            result = dbtRunner().invoke(argv)
+            callbacks: list[Callable[[Any], None]] = (
+                [_ProgressEvents(args[0] if args else "", progress)] if progress else []
+            )
+            result = dbtRunner(callbacks=callbacks).invoke(argv)
         if not result.success:
             detail = result.exception or _failures(result.result)
             raise DbtError(f"dbt {' '.join(args)} failed: {detail}")
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A node of a dbt command starting or finishing (what `Project.dbt(progress=)` gets)."""
+
+    stage: str  # the dbt command: "seed", "run", "build", "test"…
+    event: str  # "start" or "finish"
+    node: str  # the model, seed, snapshot or test name
+    resource_type: str  # "model", "seed", "test"…
+    index: int  # 1-based position among the command's nodes; 0 when dbt does not say
+    total: int  # how many nodes the command runs; 0 when dbt does not say
+    status: str  # "" on start; on finish dbt's status: "success", "error", "pass", "fail"…
+    node_seconds: float  # on finish, the node's own run time; 0.0 on start
+    elapsed: float  # seconds since the command started
+
+
+class _ProgressEvents:
+    """A dbtRunner callback turning dbt's events into `Progress` calls."""
+
+    def __init__(self, stage: str, sink: Callable[[Progress], None]) -> None:
+        self.stage, self.sink = stage, sink
+        self.started = time.monotonic()
+        self.positions: dict[str, tuple[int, int]] = {}
+
+    def __call__(self, event: object) -> None:
+        name = getattr(getattr(event, "info", None), "name", "")
+        if name not in ("LogStartLine", "NodeFinished"):
+            return
+        data = getattr(event, "data", None)
+        node = getattr(data, "node_info", None)
+        unique_id = str(getattr(node, "unique_id", ""))
+        if not unique_id:
+            return
+        if name == "LogStartLine":
+            position = (int(getattr(data, "index", 0)), int(getattr(data, "total", 0)))
+            self.positions[unique_id] = position
+            status, seconds = "", 0.0
+        else:
+            position = self.positions.get(unique_id, (0, 0))
+            result = getattr(data, "run_result", None)
+            status = str(getattr(result, "status", "") or getattr(node, "node_status", ""))
+            seconds = float(getattr(result, "execution_time", 0.0) or 0.0)
+        self.sink(
+            Progress(
+                stage=self.stage,
+                event="start" if name == "LogStartLine" else "finish",
+                node=str(getattr(node, "node_name", unique_id)),
+                resource_type=str(getattr(node, "resource_type", "")),
+                index=position[0],
+                total=position[1],
+                status=status,
+                node_seconds=seconds,
+                elapsed=time.monotonic() - self.started,
+            )
+        )
 
 
 def _failures(result: object) -> str:

@@ -20,6 +20,10 @@ KEYS = ("grain", "period_start", "period_end", "dimension", "dimension_value")
 JOIN_KEYS = ("grain", "period_start", "dimension", "dimension_value")
 NULL_VALUE = "(null)"  # a NULL dimension value, spelled so it can be a key
 REF_PREFIX = "__ref__"
+# Incremental measure models: placeholders render/dbt.py turns into `{% if is_incremental() %}`
+# blocks (the stored table `{{ this }}` only exists on incremental runs).
+INCREMENTAL_PREFIX = "__incremental__"
+THIS = "__this__"
 # data types built once: exp.cast(x, DATE) would parse the name on every call
 DATE, DOUBLE, TIMESTAMP, VARCHAR = (
     exp.DataType.build(t) for t in ("date", "double", "timestamp", "varchar")
@@ -103,8 +107,17 @@ def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
 # --- measure groups -------------------------------------------------------------------
 
 
-def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
-    """One scan of the model: day partials for measures that roll up, every grain for the rest."""
+def measure_group(
+    group: MeasureGroup, week_start: str, lookback_days: int | None = None
+) -> exp.Expr:
+    """One scan of the model: day partials for measures that roll up, every grain for the rest.
+
+    With `lookback_days` the model is incremental (see `incremental_blocks`): a run over a
+    stored table recomputes the days from its last day minus the lookback, and the coarser
+    periods holding them, from those periods' rows only (additive measures roll up from the
+    stored day partials); without it the query recomputes everything.
+    """
+    incremental = lookback_days is not None
     holistic = [m for m in group.measures if not m.rolls_up]
     rolling = [m for m in group.measures if m.rolls_up]
     direct_grains = ["day", *(g for g in group.grains if g != "day" and holistic)]
@@ -130,6 +143,8 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
     source = source.where(
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())), copy=False
     )
+    if incremental:
+        source = source.where(_since(day.copy(), "scan_from"), copy=False)
 
     period_keys = ["date_day" if g == "day" else f"{g}_start" for g in direct_grains]
     grain_case = (
@@ -190,17 +205,58 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
     )
 
     ctes: list[tuple[str, exp.Expr]] = [("source", source), ("grouped", grouped)]
+    if incremental:
+        ctes = [
+            ("recompute", _recompute(direct_grains, group.grains, week_start)),
+            *ctes,
+            (
+                "stored_days",
+                select(exp.Star()).from_(
+                    exp.table_(INCREMENTAL_PREFIX + "days", alias="stored"), copy=False
+                ),
+            ),
+        ]
     is_day = exp.EQ(this=col("grain"), expression=lit("day"))
     if rolling:
         partials = [c for m in rolling for c in m.partial_columns]
+        days_from = "grouped"
+        if incremental:
+            # new day partials from the rows read, stored ones before the recomputed days
+            days_from = "day_partials"
+            keep = [*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials)]
+            recompute_from = _recompute_column("recompute_from")
+            ctes.append(
+                (
+                    days_from,
+                    _union(
+                        [
+                            select(*keep)
+                            .from_(exp.table_("grouped"), copy=False)
+                            .where(_and(is_day.copy(), _since(col("period_start"))), copy=False),
+                            select(*(c.copy() for c in keep))
+                            .from_(exp.table_("stored_days"), copy=False)
+                            .where(
+                                _and(
+                                    exp.GTE(
+                                        this=col("period_start"),
+                                        expression=_recompute_column("rollup_from"),
+                                    ),
+                                    exp.LT(this=col("period_start"), expression=recompute_from),
+                                ),
+                                copy=False,
+                            ),
+                        ]
+                    ),
+                )
+            )
         branches: list[exp.Select] = [
             select(*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials))
-            .from_(exp.table_("grouped"), copy=False)
+            .from_(exp.table_(days_from), copy=False)
             .where(is_day, copy=False)
         ]
         for grain in (g for g in group.grains if g != "day"):
             start_expr = period_start(grain, col("period_start"), week_start)
-            branches.append(
+            branch = (
                 select(
                     exp.alias_(lit(grain), "grain", copy=False),
                     exp.alias_(start_expr, "period_start", copy=False),
@@ -212,9 +268,17 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
                         for c in m.partial_columns
                     ),
                 )
-                .from_(exp.table_("grouped"), copy=False)
+                .from_(exp.table_(days_from), copy=False)
                 .where(is_day, copy=False)
-                .group_by(start_expr.copy(), col("dimension"), col("dimension_value"), copy=False)
+            )
+            if incremental:  # only the periods holding recomputed days
+                branch = branch.where(
+                    _since(col("period_start"), f"{grain}_from"), append=True, copy=False
+                )
+            branches.append(
+                branch.group_by(
+                    start_expr.copy(), col("dimension"), col("dimension_value"), copy=False
+                )
             )
         ctes.append(("rolled_up", _union(branches)))
     if holistic:
@@ -227,9 +291,12 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
             )
         )
 
+    first_day: exp.Expr = exp.Min(this=col("period_start"))
+    if incremental:  # recomputed days only; no rows read: no spine, nothing replaced
+        first_day = coalesce(_recompute_column("recompute_from"), first_day)
     bounds = (
         select(
-            exp.alias_(exp.Min(this=col("period_start")), "first_day", copy=False),
+            exp.alias_(first_day, "first_day", copy=False),
             exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
         )
         .from_(exp.table_("grouped"), copy=False)
@@ -263,11 +330,20 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
             for grain in group.grains
         ]
     )
-    slices = (
+    slices: exp.Expr = (
         select(col("dimension"), col("dimension_value"))
         .distinct(copy=False)
         .from_(exp.table_("grouped"), copy=False)
     )
+    if incremental:  # every slice stored keeps its rows in the recomputed periods
+        slices = exp.union(
+            slices,
+            select(col("dimension"), col("dimension_value")).from_(
+                exp.table_("stored_days"), copy=False
+            ),
+            distinct=True,
+            copy=False,
+        )
     spine = select(
         col("grain", "periods"),
         col("period_start", "periods"),
@@ -303,6 +379,70 @@ def measure_group(group: MeasureGroup, week_start: str) -> exp.Expr:
             final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", JOIN_KEYS)
         )
     return _with(final, ctes)
+
+
+def _recompute_column(name: str) -> exp.Expr:
+    """A column of the one-row `recompute` CTE, as a scalar subquery."""
+    return exp.Subquery(this=select(col(name)).from_(exp.table_("recompute"), copy=False))
+
+
+def _since(value: exp.Expr, bound: str = "recompute_from") -> exp.Expr:
+    """`value` on or after a `recompute` bound; true on full builds (the bound is NULL)."""
+    return coalesce(
+        exp.GTE(this=value, expression=_recompute_column(bound)), exp.Boolean(this=True)
+    )
+
+
+def _recompute(direct_grains: Sequence[str], grains: Sequence[str], week_start: str) -> exp.Select:
+    """One row of bounds for an incremental run, NULL on a full build:
+    recompute_from, the first day recomputed; <grain>_from, the first period of each grain
+    recomputed; scan_from, the first day of rows read (periods of measures recomputed at
+    every grain); rollup_from, the first stored day partial needed by the coarser grains."""
+    day = col("recompute_from")
+    starts = {g: period_start(g, day, week_start) for g in dict.fromkeys(["day", *grains])}
+
+    def least(names: Sequence[str]) -> exp.Expr:
+        exprs = [starts[g].copy() for g in names] or [day.copy()]
+        return exprs[0] if len(exprs) == 1 else exp.Least(this=exprs[0], expressions=exprs[1:])
+
+    return select(
+        col("recompute_from"),
+        *(exp.alias_(starts[g].copy(), f"{g}_from", copy=False) for g in grains if g != "day"),
+        exp.alias_(least(direct_grains), "scan_from", copy=False),
+        exp.alias_(least([g for g in grains if g != "day"]), "rollup_from", copy=False),
+    ).from_(exp.table_(INCREMENTAL_PREFIX + "window", alias="stored"), copy=False)
+
+
+def incremental_blocks(lookback_days: int) -> dict[str, tuple[exp.Expr, exp.Expr]]:
+    """The derived tables standing for a placeholder of an incremental measure model:
+    (query on an incremental run, query on a full build), both as sqlglot trees."""
+    is_day = exp.EQ(this=col("grain"), expression=lit("day"))
+    last = exp.Max(this=col("period_start"))
+    window_incremental = (
+        select(
+            exp.alias_(
+                exp.Greatest(
+                    this=exp.Sub(this=last, expression=lit(lookback_days)),
+                    expressions=[exp.Min(this=col("period_start"))],
+                ),
+                "recompute_from",
+                copy=False,
+            )
+        )
+        .from_(exp.table_(THIS), copy=False)
+        .where(is_day, copy=False)
+    )
+    window_full = select(exp.alias_(exp.cast(exp.null(), DATE), "recompute_from", copy=False))
+    days_incremental = (
+        select(exp.Star()).from_(exp.table_(THIS), copy=False).where(is_day.copy(), copy=False)
+    )
+    days_full = (
+        select(exp.Star()).from_(exp.table_("grouped"), copy=False).where(exp.false(), copy=False)
+    )
+    return {
+        "window": (window_incremental, window_full),
+        "days": (days_incremental, days_full),
+    }
 
 
 def _period_end_case(grains: Sequence[str]) -> exp.Expr:

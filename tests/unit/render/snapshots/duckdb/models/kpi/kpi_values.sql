@@ -193,23 +193,11 @@ WITH observations AS (
     SELECT
       t.kpi,
       t.source,
-      t.dimension,
-      t.dimension_value,
+      COALESCE(t.dimension, 'total') AS dimension,
+      COALESCE(t.dimension_value, 'total') AS dimension_value,
       t.carry,
       t.value,
       d.day,
-      CASE
-        WHEN t.per = 'day'
-        THEN d.day
-        WHEN t.per = 'week'
-        THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-        WHEN t.per = 'month'
-        THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-        WHEN t.per = 'quarter'
-        THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-        WHEN t.per = 'year'
-        THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-      END AS per_start,
       CASE
         WHEN t.per = 'day'
         THEN CASE
@@ -288,6 +276,18 @@ WITH observations AS (
         WHEN t.per = 'year'
         THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
       END + 1 AS per_days,
+      CASE
+        WHEN t.per = 'day'
+        THEN d.day
+        WHEN t.per = 'week'
+        THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+        WHEN t.per = 'month'
+        THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+        WHEN t.per = 'quarter'
+        THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+        WHEN t.per = 'year'
+        THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+      END AS per_start,
       ROW_NUMBER() OVER (PARTITION BY t.kpi, t.dimension, t.dimension_value, d.day ORDER BY t.priority) AS day_rank
     FROM target_definitions AS t
     INNER JOIN days AS d
@@ -317,6 +317,30 @@ WITH observations AS (
   ) AS ranked
   WHERE
     day_rank = 1
+), target_periods AS (
+  /* each target day in the period of every grain that holds it (for equality joins) */
+  SELECT
+    td.*,
+    g.grain,
+    CASE
+      WHEN g.grain = 'day'
+      THEN td.day
+      WHEN g.grain = 'week'
+      THEN CAST(DATE_TRUNC('week', td.day) AS DATE)
+      WHEN g.grain = 'month'
+      THEN CAST(DATE_TRUNC('month', td.day) AS DATE)
+      WHEN g.grain = 'quarter'
+      THEN CAST(DATE_TRUNC('quarter', td.day) AS DATE)
+      WHEN g.grain = 'year'
+      THEN CAST(DATE_TRUNC('year', td.day) AS DATE)
+    END AS period_start
+  FROM target_days AS td
+  CROSS JOIN (VALUES
+    ('day'),
+    ('week'),
+    ('month'),
+    ('quarter'),
+    ('year')) AS g(grain)
 ), target_pieces AS (
   /* each observed period's overlap with each period a target is stated for */
   SELECT
@@ -326,29 +350,24 @@ WITH observations AS (
     b.period_end,
     b.dimension,
     b.dimension_value,
-    td.source,
-    td.carry,
-    td.value,
-    td.per_days,
+    tp.source,
+    tp.carry,
+    tp.value,
+    tp.per_days,
     COUNT(*) AS days,
     COUNT(
       CASE
-        WHEN b.elapsed_days IS NULL OR td.day < b.period_start + b.elapsed_days
+        WHEN b.elapsed_days IS NULL OR tp.day < b.period_start + b.elapsed_days
         THEN 1
       END
     ) AS days_to_date
   FROM base AS b
-  INNER JOIN target_days AS td
-    ON td.kpi = b.kpi
-    AND td.day BETWEEN b.period_start AND b.period_end
-    AND (
-      (
-        td.dimension IS NULL AND b.dimension = 'total'
-      )
-      OR (
-        td.dimension = b.dimension AND td.dimension_value = b.dimension_value
-      )
-    )
+  INNER JOIN target_periods AS tp
+    ON tp.kpi = b.kpi
+    AND tp.grain = b.grain
+    AND tp.period_start = b.period_start
+    AND tp.dimension = b.dimension
+    AND tp.dimension_value = b.dimension_value
   GROUP BY
     b.kpi,
     b.grain,
@@ -357,11 +376,11 @@ WITH observations AS (
     b.dimension,
     b.dimension_value,
     b.elapsed_days,
-    td.source,
-    td.carry,
-    td.value,
-    td.per_start,
-    td.per_days
+    tp.source,
+    tp.carry,
+    tp.value,
+    tp.per_start,
+    tp.per_days
 ), spread_targets AS (
   /* amounts and counts: each stated period's share by days (exact when periods align); */
   /* rates and levels: the day-weighted mean; for a partial period, the share due by its last day */
@@ -424,14 +443,8 @@ WITH observations AS (
     AND (
       t.valid_to IS NULL OR b.period_end <= t.valid_to
     )
-    AND (
-      (
-        t.dimension IS NULL AND b.dimension = 'total'
-      )
-      OR (
-        t.dimension = b.dimension AND t.dimension_value = b.dimension_value
-      )
-    )
+    AND COALESCE(t.dimension, 'total') = b.dimension
+    AND COALESCE(t.dimension_value, 'total') = b.dimension_value
 ), growth_targets AS (
   /* the same period last year, grown by the target's rate */
   SELECT
@@ -459,14 +472,8 @@ WITH observations AS (
     AND (
       t.valid_to IS NULL OR b.period_end <= t.valid_to
     )
-    AND (
-      (
-        t.dimension IS NULL AND b.dimension = 'total'
-      )
-      OR (
-        t.dimension = b.dimension AND t.dimension_value = b.dimension_value
-      )
-    )
+    AND COALESCE(t.dimension, 'total') = b.dimension
+    AND COALESCE(t.dimension_value, 'total') = b.dimension_value
   INNER JOIN observations AS ly
     ON ly.kpi = b.kpi
     AND ly.grain = b.grain
@@ -516,12 +523,13 @@ WITH observations AS (
   FROM base AS b
   INNER JOIN catalog AS c
     ON b.kpi = c.kpi
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(1, c.deviation_periods)) AS offsets(k)
   INNER JOIN base AS p
     ON p.kpi = b.kpi
     AND p.grain = b.grain
     AND p.dimension = b.dimension
     AND p.dimension_value = b.dimension_value
-    AND p.period_index BETWEEN b.period_index - c.deviation_periods AND b.period_index - 1
+    AND p.period_index = b.period_index - offsets.k
     AND NOT p.is_partial_period
   GROUP BY
     b.kpi,
@@ -588,7 +596,7 @@ SELECT
   tr.trailing_stddev,
   COALESCE(
     NOT b.is_partial_period
-    AND ABS(b.value - tr.trailing_mean) > c.deviation_k * tr.trailing_stddev,
+    AND ABS(b.value - tr.trailing_mean) > c.deviation_k * tr.trailing_stddev + 1e-9 * GREATEST(ABS(tr.trailing_mean), 1),
     FALSE
   ) AS is_deviation
 FROM base AS b

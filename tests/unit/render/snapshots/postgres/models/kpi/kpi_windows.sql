@@ -6,7 +6,7 @@
 
 /* Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs */
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */
-/* Parsed by sqlglot; `observations`, `catalog` and `window_definitions` are CTEs the */
+/* Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the */
 /* compiler puts in front; __period_start__ is replaced by the calendar's expression. */
 WITH observations AS (
   SELECT
@@ -70,6 +70,21 @@ WITH observations AS (
     (NULL, NULL, NULL, NULL)) AS window_definitions(kpi, window_name, grain, periods)
   WHERE
     FALSE
+), distinct_windows AS (
+  SELECT
+    CAST(kpi AS VARCHAR) AS kpi,
+    CAST(window_name AS VARCHAR) AS window_name,
+    CAST(grain AS VARCHAR) AS grain,
+    CAST(period_start AS DATE) AS period_start,
+    CAST(period_end AS DATE) AS period_end,
+    CAST(window_start AS DATE) AS window_start,
+    CAST(dimension AS VARCHAR) AS dimension,
+    CAST(dimension_value AS VARCHAR) AS dimension_value,
+    CAST(value AS DOUBLE PRECISION) AS value
+  FROM (VALUES
+    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)) AS distinct_windows(kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value, value)
+  WHERE
+    FALSE
 ), indexed AS (
   SELECT
     o.kpi,
@@ -111,12 +126,13 @@ WITH observations AS (
   FROM window_definitions AS w
   INNER JOIN indexed AS cur
     ON w.kpi = cur.kpi AND w.grain = cur.grain
+  CROSS JOIN LATERAL GENERATE_SERIES(0, CAST(w.periods AS INT) - 1) AS offsets(k)
   INNER JOIN indexed AS prev
     ON prev.kpi = cur.kpi
     AND prev.grain = cur.grain
     AND prev.dimension = cur.dimension
     AND prev.dimension_value = cur.dimension_value
-    AND prev.period_index BETWEEN cur.period_index - w.periods + 1 AND cur.period_index
+    AND prev.period_index = cur.period_index - offsets.k
   GROUP BY
     cur.kpi,
     w.window_name,
@@ -238,3 +254,18 @@ SELECT
   numerator,
   denominator
 FROM to_date
+UNION ALL
+/* distinct counts, recounted from rows in their own models */
+SELECT
+  kpi,
+  window_name,
+  grain,
+  period_start,
+  period_end,
+  window_start,
+  dimension,
+  dimension_value,
+  value,
+  CAST(NULL AS DOUBLE PRECISION) AS numerator,
+  CAST(NULL AS DOUBLE PRECISION) AS denominator
+FROM distinct_windows
