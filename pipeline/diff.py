@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import Issue, Level
-from pipeline.project import DbtError, Project
+from pipeline.project import DbtError, Project, release_duckdb
 from pipeline.render.dbt import KPI_DIR
-from pipeline.spec.hygiene import definition_key, normalise
+from pipeline.spec import expressions
+from pipeline.spec.hygiene import definition_key
 from pipeline.spec.model import Kpi, Spec
 
 PUBLISHED_SCHEMA = "analytics"
@@ -327,7 +328,7 @@ def seed(root: Path, warehouse: Path, work: Path) -> None:
     try:
         _dbt_project(root, warehouse, work).dbt(["seed"])
     finally:
-        release_duckdb_handles()
+        release_duckdb()
 
 
 def build_values(
@@ -345,7 +346,7 @@ def build_values(
     try:
         _dbt_project(root, warehouse, work).dbt(args)
     finally:
-        release_duckdb_handles()
+        release_duckdb()
 
 
 def seeds_fingerprint(root: Path) -> str:
@@ -357,18 +358,6 @@ def seeds_fingerprint(root: Path) -> str:
             digest.update(str(path.relative_to(folder)).encode())
             digest.update(path.read_bytes())
     return digest.hexdigest()
-
-
-def release_duckdb_handles() -> None:
-    """Close the DuckDB database dbt-duckdb keeps open in this process after a run."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
-        return
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-        DuckDBConnectionManager.close_all_connections()
 
 
 def has_values(warehouse: Path) -> bool:
@@ -388,6 +377,16 @@ def has_values(warehouse: Path) -> bool:
 # ---------------------------------------------------------------- stage 4: compare
 
 
+def _written(text: str | None, dialect: str, *, row_level: bool = True) -> str | None:
+    """An expression as sqlglot writes it (case and spacing normalised), for display."""
+    if text is None:
+        return None
+    try:
+        return expressions.parse(text, dialect, what="expression", row_level=row_level).sql(dialect=dialect)
+    except (expressions.ExpressionError, ValueError):
+        return " ".join(text.split())
+
+
 def definition(kpi: Kpi, spec: Spec) -> dict[str, str]:
     """A KPI's definition as comparable text per field (expressions normalised)."""
     dialect = spec.config.dialect
@@ -402,13 +401,13 @@ def definition(kpi: Kpi, spec: Spec) -> dict[str, str]:
     targets = [_target_text(t) for t in spec.targets_of(kpi)]
     fields: dict[str, str] = {
         "kind": (kpi.agg or "") if kpi.kind == "simple" else kpi.kind,
-        "expression": text(kpi.expr if kpi.expr == "*" else normalise(kpi.expr, dialect)),
+        "expression": text(kpi.expr if kpi.expr == "*" else _written(kpi.expr, dialect)),
         "model": text(kpi.model),
         "time": text(kpi.time),
-        "filter": text(normalise(kpi.filter, dialect)),
+        "filter": text(_written(kpi.filter, dialect)),
         "numerator": text(kpi.numerator),
         "denominator": text(kpi.denominator),
-        "formula": text(normalise(kpi.formula, dialect, row_level=False)),
+        "formula": text(_written(kpi.formula, dialect, row_level=False)),
         "params": json.dumps(kpi.params, sort_keys=True, default=str) if kpi.params else "",
         "dimensions": ", ".join(
             d.column if d.name == d.column.split(".")[-1] else f"{d.name}={d.column}"

@@ -89,7 +89,10 @@ class Project:
             callbacks: list[Callable[[Any], None]] = (
                 [_ProgressEvents(args[0] if args else "", progress)] if progress else []
             )
-            result = dbtRunner(callbacks=callbacks).invoke(argv)
+            try:
+                result = dbtRunner(callbacks=callbacks).invoke(argv)
+            finally:
+                release_duckdb()
         if not result.success:
             detail = result.exception or _failures(result.result)
             raise DbtError(f"dbt {' '.join(args)} failed: {detail}")
@@ -149,6 +152,19 @@ class _ProgressEvents:
                 elapsed=time.monotonic() - self.started,
             )
         )
+
+
+def release_duckdb() -> None:
+    """Close the database dbt-duckdb keeps open in this process after a run: otherwise our
+    own connections to the same file fail ("different configuration")."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing kept open
+        return
+    environment = DuckDBConnectionManager._ENV
+    if environment is not None:
+        environment.close()
+        DuckDBConnectionManager.close_all_connections()
 
 
 def _failures(result: object) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.project import Project
+from pipeline.project import Project, release_duckdb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -55,17 +55,5 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return warehouse
 
 
-def release_duckdb_handles() -> None:
-    """Close the DuckDB database that dbt-duckdb keeps open in this process after a run.
-
-    Without this, `duckdb.connect(path, read_only=True)` in a test fails with "Can't open a
-    connection to same database file with a different configuration".
-    """
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:  # pragma: no cover - dbt-duckdb is a dependency
-        return
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-        DuckDBConnectionManager.close_all_connections()
+# tests import it by this name; Project.dbt already releases after every run
+release_duckdb_handles = release_duckdb
