@@ -20,7 +20,6 @@ from pipeline.render.sql import (
     DOUBLE,
     KEYS,
     NULL_VALUE,
-    TIMESTAMP,
     VARCHAR,
     _and,
     _in,
@@ -29,6 +28,7 @@ from pipeline.render.sql import (
     _with,
     coalesce,
     col,
+    days_from_bounds,
     lit,
     ref_table,
     select,
@@ -159,21 +159,7 @@ def _bounds(first: exp.Expr, last: exp.Expr, table: str = "source") -> exp.Selec
 
 def _frame(step: Step, plan: Plan, *, previous: bool = False) -> Ctes:
     """days, periods (with `previous_start` when asked), slices and spine, from `bounds`."""
-    series = exp.Lateral(
-        this=exp.ExplodingGenerateSeries(
-            start=exp.cast(col("first_day", "bounds"), TIMESTAMP),
-            end=exp.cast(col("last_day", "bounds"), TIMESTAMP),
-            step=exp.Interval(this=lit("1"), unit=exp.var("day")),
-        ),
-        alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
-    )
-    days = _join(
-        select(_alias(exp.cast(col("day", "series"), DATE), "date_day")).from_(
-            "bounds", copy=False
-        ),
-        series,
-        kind="CROSS",
-    )
+    days = days_from_bounds()
     branches = []
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)

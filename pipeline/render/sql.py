@@ -302,21 +302,7 @@ def measure_group(
         .from_(exp.table_("grouped"), copy=False)
         .where(is_day, copy=False)
     )
-    series = exp.Lateral(
-        this=exp.ExplodingGenerateSeries(
-            start=exp.cast(col("first_day", "bounds"), TIMESTAMP),
-            end=exp.cast(col("last_day", "bounds"), TIMESTAMP),
-            step=exp.Interval(this=lit("1"), unit=exp.var("day")),
-        ),
-        alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
-    )
-    days = _join(
-        select(exp.alias_(exp.cast(col("day", "series"), DATE), "date_day", copy=False)).from_(
-            exp.table_("bounds"), copy=False
-        ),
-        series,
-        kind="CROSS",
-    )
+    days = days_from_bounds()
     periods = _union(
         [
             select(
@@ -443,6 +429,20 @@ def incremental_blocks(lookback_days: int) -> dict[str, tuple[exp.Expr, exp.Expr
         "window": (window_incremental, window_full),
         "days": (days_incremental, days_full),
     }
+
+
+def days_from_bounds() -> exp.Select:
+    """Every day from `bounds.first_day` to `bounds.last_day` (a CTE named bounds)."""
+    series = exp.Lateral(
+        this=exp.ExplodingGenerateSeries(
+            start=exp.cast(col("first_day", "bounds"), TIMESTAMP),
+            end=exp.cast(col("last_day", "bounds"), TIMESTAMP),
+            step=exp.Interval(this=lit("1"), unit=exp.var("day")),
+        ),
+        alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
+    )
+    days = select(exp.alias_(exp.cast(col("day", "series"), DATE), "date_day", copy=False))
+    return _join(days.from_(exp.table_("bounds"), copy=False), series, kind="CROSS")
 
 
 def _period_end_case(grains: Sequence[str]) -> exp.Expr:

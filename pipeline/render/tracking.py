@@ -102,11 +102,24 @@ def _observations(plan: Plan) -> exp.Expr:
 
 def distinct_window_steps(plan: Plan) -> list[Step]:
     """Distinct-count KPIs with windows: each gets a model recounting them from rows."""
-    return [s for s in plan.steps if s.kpi.kind == "simple" and s.kpi.agg == "count_distinct" and s.kpi.windows]
+    return [
+        s
+        for s in plan.steps
+        if s.kpi.kind == "simple" and s.kpi.agg == "count_distinct" and s.kpi.windows
+    ]
 
 
 def _distinct_windows(plan: Plan) -> exp.Expr:
-    columns = ("window_name", "grain", "period_start", "period_end", "window_start", "dimension", "dimension_value", "value")
+    columns = (
+        "window_name",
+        "grain",
+        "period_start",
+        "period_end",
+        "window_start",
+        "dimension",
+        "dimension_value",
+        "value",
+    )
     branches = [
         select(exp.alias_(lit(s.kpi.name), "kpi", copy=False), *(col(c) for c in columns)).from_(
             ref_table(distinct_windows_model(s.kpi.name)), copy=False
@@ -114,9 +127,17 @@ def _distinct_windows(plan: Plan) -> exp.Expr:
         for s in distinct_window_steps(plan)
     ]
     if not branches:
-        empty = [("kpi", VARCHAR), ("window_name", VARCHAR), ("grain", VARCHAR), ("period_start", DATE),
-                 ("period_end", DATE), ("window_start", DATE), ("dimension", VARCHAR),
-                 ("dimension_value", VARCHAR), ("value", DOUBLE)]
+        empty = [
+            ("kpi", VARCHAR),
+            ("window_name", VARCHAR),
+            ("grain", VARCHAR),
+            ("period_start", DATE),
+            ("period_end", DATE),
+            ("window_start", DATE),
+            ("dimension", VARCHAR),
+            ("dimension_value", VARCHAR),
+            ("value", DOUBLE),
+        ]
         return typed_values(empty, [], "distinct_windows")
     query: exp.Expr = branches[0]
     for branch in branches[1:]:
@@ -218,7 +239,10 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         ifs=[
             exp.If(
                 this=lit(name),
-                true=coalesce(exp.cast(col(slices[label].column, slices[label].table), VARCHAR), lit(NULL_VALUE)),
+                true=coalesce(
+                    exp.cast(col(slices[label].column, slices[label].table), VARCHAR),
+                    lit(NULL_VALUE),
+                ),
             )
             for name, label in step.dimensions
         ],
@@ -231,7 +255,9 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         exp.alias_(measure.expr.copy(), "entity", copy=False),
     ).from_(ref_table(group.model, group.model), copy=False)
     for join_ in group.joins:
-        on = and_(*(exp.EQ(this=col(a, group.model), expression=col(b, join_.model)) for a, b in join_.on))
+        on = and_(
+            *(exp.EQ(this=col(a, group.model), expression=col(b, join_.model)) for a, b in join_.on)
+        )
         rows = join(rows, ref_table(join_.model, join_.model), side="LEFT", on=on)
     names = [TOTAL, *(name for name, _ in step.dimensions)]
     slice_names = exp.Subquery(
@@ -251,6 +277,8 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         .from_(ref_table(step.values_model), copy=False)
         .where(exp.EQ(this=col("kpi"), expression=lit(kpi.name)), copy=False)
     )
-    windows = typed_values(WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows")
+    windows = typed_values(
+        WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
+    )
     ctes = [("entity_days", rows), ("spine", spine), ("window_definitions", windows)]
     return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
