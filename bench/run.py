@@ -180,16 +180,24 @@ def copy_project(folder: Path, lookback: int | None) -> Path:
     if lookback is not None:
         from pipeline.compiler import compile_project, write
         from pipeline.project import Project
-        from pipeline.render.dbt import LOOKBACK_ENV
 
-        os.environ[LOOKBACK_ENV] = str(lookback)
-        try:
-            compiled = compile_project(Project(project))
-        finally:
-            del os.environ[LOOKBACK_ENV]
+        set_lookback(project / "metrics" / "_project.yml", lookback)
+        compiled = compile_project(Project(project))
         assert compiled.ok, compiled.issues
         write(compiled.files, project)
     return project
+
+
+def set_lookback(path: Path, days: int) -> None:
+    """Add `config.incremental.lookback_days` to a project file, keeping the rest."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data = yaml.load(path.read_text())
+    data.setdefault("config", {})["incremental"] = {"lookback_days": days}
+    with path.open("w") as file:
+        yaml.dump(data, file)
 
 
 def compare(warehouse: Path, hand: Path) -> str:

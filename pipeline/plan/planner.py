@@ -75,6 +75,7 @@ class Plan:
     steps: tuple[Step, ...]  # every KPI after the KPIs it reads
     week_start: str
     dialect: str
+    lookback_days: int | None = None  # measure models are incremental when set
 
     @cached_property
     def _by_name(self) -> dict[str, Step]:
@@ -148,7 +149,13 @@ def plan(spec: Spec) -> Plan:
             steps.append(Step(kpi, dims, COMPOSITE_VALUES, inputs=deps[name]))
         else:  # entity- and time-aware kinds: a values model of their own (pipeline/render/kinds.py)
             steps.append(Step(kpi, dims, f"kpi_values__{name}", inputs=deps[name]))
-    return Plan(tuple(groups.values()), tuple(steps), spec.config.week_start, spec.config.dialect)
+    return Plan(
+        tuple(groups.values()),
+        tuple(steps),
+        spec.config.week_start,
+        spec.config.dialect,
+        spec.config.incremental_lookback_days,
+    )
 
 
 def _slice(dim: Dimension, model: str) -> Slice:

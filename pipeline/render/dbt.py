@@ -38,11 +38,10 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
     jobs: dict[str, Job] = {}
     all_files = sorted({k.file for k in spec.kpis})
     dialect = plan.dialect
-    lookback = _lookback_days()
     for group in plan.groups:
         steps = [s for s in plan.steps if s.group is not None and s.group.name == group.name]
         # incremental runs find their window from the stored day rows
-        group_lookback = lookback if "day" in group.grains else None
+        group_lookback = plan.lookback_days if "day" in group.grains else None
         jobs[str(MEASURES_DIR / f"{group.name}.sql")] = partial(
             _model,
             partial(sql.measure_group, group, plan.week_start, group_lookback),
@@ -141,19 +140,11 @@ def _run(jobs: list[Job], *, parallel: bool) -> list[str]:
         _JOBS.clear()
 
 
-# Temporary, until metrics/_project.yml has `config.incremental.lookback_days`.
-LOOKBACK_ENV = "KPI_INCREMENTAL_LOOKBACK_DAYS"
 TABLE_CONFIG = "{{ config(materialized='table') }}"
 INCREMENTAL_CONFIG = (
     "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
     "unique_key=[" + ", ".join(f"'{k}'" for k in sql.JOIN_KEYS) + "], on_schema_change='fail') }}"
 )
-
-
-def _lookback_days() -> int | None:
-    """Days recomputed before the last stored day on incremental runs; None: full builds."""
-    value = os.environ.get(LOOKBACK_ENV, "").strip()
-    return int(value) if value else None
 
 
 def _model(

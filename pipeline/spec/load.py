@@ -286,6 +286,7 @@ def _config(doc: LocatedDocument, raw: dict[str, Any]) -> Config:
         thresholds=_thresholds(raw.get("status", {})),
         deviation=_deviation(raw.get("deviation", {})),
         strategic_limit=raw.get("strategic_limit", 10),
+        incremental_lookback_days=raw.get("incremental", {}).get("lookback_days"),
         location=doc.key_at(("config",)),
     )
 

@@ -1,12 +1,12 @@
 """Incremental measure models: a daily run with late changes equals a full rebuild.
 
 The project is copied to a temporary folder and compiled with an incremental lookback of
-3 days; the raw data are Parquet files read as dbt-duckdb external sources
-(`KPI_RAW_PARQUET`). "Before" is the final data set without its last day of orders and
-sessions and with late changes inside the lookback window (orders and sessions that
-arrive late, orders whose status changes); the incremental run over the final data must
-give exactly the rows of a full rebuild, and must not rewrite stored rows outside the
-recomputed periods.
+3 days (`config.incremental.lookback_days` added to its metrics/_project.yml); the raw
+data are Parquet files read as dbt-duckdb external sources (`KPI_RAW_PARQUET`). "Before"
+is the final data set without its last day of orders and sessions and with late changes
+inside the lookback window (orders and sessions that arrive late, orders whose status
+changes); the incremental run over the final data must give exactly the rows of a full
+rebuild, and must not rewrite stored rows outside the recomputed periods.
 """
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+from ruamel.yaml import YAML
 
 from pipeline.compiler import compile_project, write
 from pipeline.datagen.write import write_parquet
 from pipeline.project import Project
-from pipeline.render.dbt import LOOKBACK_ENV
 from tests.conftest import release_duckdb_handles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +42,14 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         shutil.copy(REPO_ROOT / name, project / name)
     for name in ("models", "macros", "metrics", "tests/dbt"):
         shutil.copytree(REPO_ROOT / name, project / name)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(LOOKBACK_ENV, str(LOOKBACK_DAYS))
-        compiled = compile_project(Project(project))
+    settings = project / "metrics" / "_project.yml"
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    data = yaml.load(settings.read_text())
+    data.setdefault("config", {})["incremental"] = {"lookback_days": LOOKBACK_DAYS}
+    with settings.open("w") as file:
+        yaml.dump(data, file)
+    compiled = compile_project(Project(project))
     assert compiled.ok, compiled.issues
     write(compiled.files, project)
     write_parquet(folder / "final", SCALE, seed=7)

@@ -54,3 +54,30 @@ def test_generated_files_say_they_are_generated_and_from_which_metric_file():
         if path.endswith(".sql"):
             assert "--   metrics/shop.yml" in text
             assert "{{ config(materialized='table') }}" in text
+
+
+def test_with_a_lookback_measure_models_with_days_are_incremental():
+    monthly = "  - {name: hires, category: people, model: employees, time: hired_on, count: employee_id, grains: [month]}\n"
+    metrics = (FIXTURES / "snapshot_metrics" / "shop.yml").read_text() + monthly
+    catalog = read_catalog(FIXTURES / "catalog" / "models", FIXTURES.parents[1])
+    files = {}
+    for setting in ("", "config:\n  incremental:\n    lookback_days: 3\n"):
+        result = compile_files({"metrics/shop.yml": setting + metrics}, catalog)
+        assert result.ok, result.issues
+        files[bool(setting)] = result.files
+    measures = "models/kpi/measures/"
+    daily = [p for p in files[True] if p.startswith(measures) and "employees" not in p]
+    assert len(daily) == 3
+    for path in daily:
+        text = files[True][path]
+        assert "{{ config(materialized='incremental', incremental_strategy='delete+insert'" in text
+        assert "{% if is_incremental() %}" in text and "{{ this }}" in text
+        assert "recomputes the last 3 day(s)" in text
+        assert "{{ config(materialized='table') }}" in files[False][path]
+        assert "is_incremental" not in files[False][path]
+    # no day rows to find the window from: rebuilt as a table
+    monthly_only = files[True][measures + "kpi_measures__employees.sql"]
+    assert "{{ config(materialized='table') }}" in monthly_only
+    assert "is_incremental" not in monthly_only
+    # only the measure models change
+    assert {p for p in files[True] if files[True][p] != files[False][p]} == set(daily)
