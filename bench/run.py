@@ -12,7 +12,11 @@ resident memory from wait4):
    the whole KPI layer (`dbt run -s path:models/kpi`) is timed too;
 2. a daily incremental run of the KPI layer (one more day of data plus late changes in
    the lookback window) against a full rebuild (`--full-refresh`) of the same layer;
-3. bench/compile_kpis.py: `kpi validate` + `kpi compile` of 1,000 KPIs.
+3. bench/compile_kpis.py: `kpi validate` + `kpi compile` of 1,000 KPIs;
+4. `kpi build` end to end, as a scheduled run does it: load the Parquet files into the
+   warehouse, the input gate (Great Expectations over every row), dbt build of every
+   model and test into a run schema, audit, publish, Parquet export (`--skip-build`
+   leaves it out; `--build-only` runs it alone and prints).
 
 The raw data are generated once as Parquet under `<cache>/kpi-bench/` and read through
 dbt-duckdb external sources (KPI_RAW_PARQUET); the project is copied there too, so the
@@ -200,6 +204,31 @@ def set_lookback(path: Path, days: int) -> None:
         yaml.dump(data, file)
 
 
+def kpi_build(work: Path, data: Path) -> Step:
+    """`kpi build --raw-parquet` in a copy of the project with a warehouse of its own;
+    the notes give the stages' times from the build report."""
+    import duckdb
+
+    project = copy_project(work / "build", None)
+    with duckdb.connect() as con:  # the data's last day: freshness is judged against it
+        row = con.execute(
+            f"SELECT max(ordered_at)::DATE FROM read_parquet('{data / 'shop' / 'orders.parquet'}')"
+        ).fetchone()
+    as_of = str(row[0]) if row else ""
+    step = measured(
+        "kpi build end to end (load, gate, dbt build, audit, publish, export)",
+        [str(Path(sys.executable).parent / "kpi"), "build", "--as-of", as_of,
+         "--raw-parquet", str(data), "--project-dir", str(project)],
+        env={"KPI_WAREHOUSE": str(work / "build" / "warehouse.duckdb")},
+    )
+    report = json.loads((project / "target" / "kpi" / "last_run.json").read_text())
+    stages = report["timings_seconds"]
+    step.detail = ", ".join(f"{k} {v:.0f} s" for k, v in stages.items()) + (
+        f"; {step.seconds - sum(stages.values()):.0f} s compile, start-up and export"
+    )
+    return step
+
+
 def compare(warehouse: Path, hand: Path) -> str:
     """The generated KPI values equal the hand-written ones (rows the hand-written queries
     do not have are empty periods or slices of the dense spine: 0 or NULL)."""
@@ -304,6 +333,10 @@ def main() -> None:
         action="store_true",
         help="only part 1 (KPI layer against the hand-written queries); prints, writes nothing",
     )
+    parser.add_argument("--skip-build", action="store_true", help="leave out part 4 (kpi build)")
+    parser.add_argument(
+        "--build-only", action="store_true", help="only part 4 (kpi build); prints, writes nothing"
+    )
     options = parser.parse_args()
 
     started, load_before = datetime.now(UTC), load()
@@ -328,6 +361,12 @@ def main() -> None:
         measured(
             "data of the day before (once, cached)", python("_before", str(final), str(before))
         )
+
+    if options.build_only:
+        shutil.rmtree(work / "build", ignore_errors=True)
+        build = kpi_build(work, final)
+        print(f"{build.label}: {build.seconds:.0f} s, peak {build.peak_mb:.0f} MB; {build.detail}")
+        return
 
     # 1. the KPI layer against the hand-written queries, over the same marts
     shutil.rmtree(work, ignore_errors=True)
@@ -462,6 +501,10 @@ def main() -> None:
     )
     compile_.detail = "; ".join(" ".join(line.split()) for line in printed)
     steps.append(compile_)
+
+    # 4. the scheduled job, end to end
+    if not options.skip_build:
+        steps.append(kpi_build(work, final))
 
     ratio = kpi_layer.seconds / hand.seconds
     share = incremental.seconds / full.seconds

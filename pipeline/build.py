@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from pipeline import publish
 from pipeline.project import DbtError, Project
@@ -35,8 +36,9 @@ from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
 
 Progress = Callable[[str], None]
+DETAIL = " · "  # a progress message holding it is a passing detail (a model, a chunk)
 
-DEFAULT_CHUNK_ROWS = 250_000
+DEFAULT_CHUNK_ROWS = 500_000
 SAMPLE_ROWS = 1_000
 
 
@@ -173,15 +175,18 @@ def read_profile(
         ).df()
 
 
-def chunk_query(spec: TableSpec, parts: int, part: int, usable_refs: Sequence[str]) -> str:
-    """SQL of one chunk: rows whose key hashes to `part`, with the derived columns.
+def derived_query(spec: TableSpec, usable_refs: Sequence[str]) -> tuple[str, list[str]] | None:
+    """SQL of the derived columns of every row (`__row` and the columns), or None.
 
-    Rows sharing a key land in the same chunk, so uniqueness checked per chunk is exact.
-    A foreign key is an orphan when no row of the parent that passed the gate has it.
+    A foreign key is an orphan when no parent row has it, a cascade when every parent
+    row holding it was quarantined; `__ref__` columns carry a parent's column for
+    cross-table order checks. Only rows with something to say are kept, unless the
+    table needs parent columns on every row.
     """
-    t = f"{publish.RAW_SCHEMA}.{_q(spec.name)}"
-    select = [f"t.rowid AS {ROW}", "t.*"]
+    select = [f"t.rowid AS {ROW}"]
+    columns: list[str] = []
     joins = []
+    anomalies = []
     cross = [c for e in spec.expectations if e.kind == "in_order" for c in e.columns if "." in c]
     for i, ref in enumerate(spec.references):
         if ref.column not in usable_refs:
@@ -203,21 +208,29 @@ def chunk_query(spec: TableSpec, parts: int, part: int, usable_refs: Sequence[st
         )
         alias = f"p{i}"
         joins.append(f"LEFT JOIN ({parent}) {alias} ON t.{_q(ref.column)} = {alias}.k")
+        orphan, cascade = orphan_column(ref.column), cascade_column(ref.column)
         select.append(
             f"CASE WHEN t.{_q(ref.column)} IS NOT NULL AND {alias}.k IS NULL "
-            f"THEN t.{_q(ref.column)} END AS {_q(orphan_column(ref.column))}"
+            f"THEN t.{_q(ref.column)} END AS {_q(orphan)}"
         )
         select.append(
             f"CASE WHEN {alias}.k IS NOT NULL AND NOT {alias}.passed "
-            f"THEN t.{_q(ref.column)} END AS {_q(cascade_column(ref.column))}"
+            f"THEN t.{_q(ref.column)} END AS {_q(cascade)}"
         )
+        columns += [orphan, cascade]
+        anomalies += [f"{_q(orphan)} IS NOT NULL", f"{_q(cascade)} IS NOT NULL"]
         for c in extra:
             select.append(f"{alias}.{_q(c)} AS {_q(ref_column(ref.table + '.' + c))}")
-    key = ", ".join(f"t.{_q(c)}" for c in spec.key)
-    return (
-        f"SELECT {', '.join(select)} FROM {t} AS t {' '.join(joins)} "
-        f"WHERE hash({key}) % {parts} = {part}"
+            columns.append(ref_column(ref.table + "." + c))
+    if not columns:
+        return None
+    query = (
+        f"SELECT {', '.join(select)} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} AS t "
+        + " ".join(joins)
     )
+    if len(columns) == len(anomalies):
+        query = f"SELECT * FROM ({query}) WHERE {' OR '.join(anomalies)}"
+    return query, columns
 
 
 def read_chunks(
@@ -227,10 +240,90 @@ def read_chunks(
     chunk_rows: int,
     usable_refs: Sequence[str],
 ) -> Iterator[pd.DataFrame]:
-    parts = max(1, math.ceil(raw_rows / max(1, chunk_rows)))
-    for part in range(parts):
-        frame = con.execute(chunk_query(spec, parts, part, usable_refs)).df()
-        yield frame.set_index(ROW, drop=False)
+    """The table's rows with their derived columns, at most about `chunk_rows` at a time.
+
+    Chunks are rowid ranges, read cheaply; rows whose key occurs more than once are left
+    out of them and come last, partitioned by the key's hash, so rows sharing a key are
+    always in the same chunk and uniqueness checked per chunk is exact. DuckDB computes
+    the table-wide facts (duplicated keys, derived columns) once, into temporary tables.
+    """
+    t = f"{publish.RAW_SCHEMA}.{_q(spec.name)}"
+    chunk_rows = max(1, chunk_rows)
+    derived = derived_query(spec, usable_refs)
+    join, extra = False, ""
+    if derived is not None:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __gate_derived AS {derived[0]}")
+        row = con.execute("SELECT count(*) FROM __gate_derived").fetchone()
+        join = bool(row and row[0])
+        extra = "".join(
+            f", d.{_q(c)}" if join else f", NULL AS {_q(c)}" for c in derived[1]
+        )
+    duplicated = _duplicated_rows(con, spec, chunk_rows)
+
+    def read(where: str, derived_where: str) -> pd.DataFrame | None:
+        joined = (
+            f" LEFT JOIN (SELECT * FROM __gate_derived WHERE {derived_where}) d "
+            f"ON d.{ROW} = t.rowid" if join else ""
+        )
+        frame = _frame(con.execute(
+            f"SELECT t.rowid AS {ROW}, t.*{extra} FROM {t} AS t{joined} WHERE {where}"
+        ))
+        return frame.set_index(ROW, drop=False) if len(frame) else None
+
+    unique = " AND t.rowid NOT IN (SELECT row FROM __gate_duplicated)" if duplicated else ""
+    starts = range(0, max(1, raw_rows), chunk_rows)
+    for start in starts:
+        last = start == starts[-1]  # open-ended: rowids past the row count too
+        bounds = f"{{}} >= {start}" + ("" if last else f" AND {{}} < {start + chunk_rows}")
+        frame = read(bounds.format("t.rowid", "t.rowid") + unique, bounds.format(ROW, ROW))
+        if frame is not None:
+            yield frame
+    for part in range(duplicated):
+        rows = f"(SELECT row FROM __gate_duplicated WHERE part = {part})"
+        frame = read(f"t.rowid IN {rows}", f"{ROW} IN {rows}")
+        if frame is not None:
+            yield frame
+
+
+def _frame(result: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """A query's rows as pandas, through Arrow (twice as fast as `.df()` on text);
+    integer columns stay integers where they hold NULLs, dates are timestamps as in `.df()`."""
+    return result.to_arrow_table().to_pandas(
+        types_mapper=_NULLABLE_INTS.get, date_as_object=False
+    )
+
+
+_NULLABLE_INTS = {
+    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(),
+}
+
+
+def _duplicated_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, chunk_rows: int) -> int:
+    """`__gate_duplicated` (row, part): the rows whose key is not unique, partitioned by
+    the key's hash into parts of about `chunk_rows`; returns the number of parts."""
+    t = f"{publish.RAW_SCHEMA}.{_q(spec.name)}"
+    key = ", ".join(_q(c) for c in spec.key)
+    if not key:
+        con.execute("CREATE OR REPLACE TEMP TABLE __gate_duplicated (row BIGINT, part UBIGINT)")
+        return 0
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE __gate_duplicated_keys AS SELECT {key}, count(*) AS n "
+        f"FROM {t} GROUP BY ALL HAVING count(*) > 1"
+    )
+    row = con.execute("SELECT coalesce(sum(n), 0) FROM __gate_duplicated_keys").fetchone()
+    parts = math.ceil(int(row[0] if row else 0) / chunk_rows)
+    match = " AND ".join(f"d.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}" for c in spec.key)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE __gate_duplicated AS "
+        f"SELECT t.rowid AS row, hash({', '.join('t.' + _q(c) for c in spec.key)}) % "
+        f"{max(1, parts)} AS part FROM {t} AS t "
+        f"WHERE EXISTS (SELECT 1 FROM __gate_duplicated_keys d WHERE {match})"
+        if parts else
+        "CREATE OR REPLACE TEMP TABLE __gate_duplicated (row BIGINT, part UBIGINT)"
+    )
+    return parts
 
 
 # --- stages ---------------------------------------------------------------------------
@@ -255,6 +348,43 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
         finally:
             con.close()
         return str(error)
+
+
+def load_parquet(
+    project: Project, folder: Path, specs: Sequence[TableSpec], progress: Progress | None = None
+) -> None:
+    """Load `raw` from <folder>/<source>/<table>.parquet (KPI_RAW_PARQUET), replacing the
+    tables: the data that does not fit in seeds. Every table the expectations declare
+    must have its file."""
+    _stage("load", progress)
+    missing = [
+        f"{folder / s.source / s.name}.parquet (declared at {s.location})"
+        for s in specs if not (folder / s.source / f"{s.name}.parquet").is_file()
+    ]
+    if missing:
+        raise GateError("no Parquet file for raw table(s): " + "; ".join(missing))
+    con = publish.connect(project.warehouse)
+    try:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {publish.RAW_SCHEMA}")
+        for spec in specs:
+            if progress is not None:
+                progress(f"load: {spec.name}")
+            path = folder / spec.source / f"{spec.name}.parquet"
+            con.execute(
+                f"CREATE OR REPLACE TABLE {publish.RAW_SCHEMA}.{_q(spec.name)} AS "
+                f"SELECT * FROM read_parquet({_literal(str(path))})"
+            )
+    finally:
+        con.close()
+
+
+def _seed_noting_errors(project: Project, report: BuildReport, progress: Progress | None) -> None:
+    seed_error = seed(project, progress)
+    if seed_error:
+        report.notes.append(
+            "dbt seed could not load the CSVs with their declared types; they "
+            f"were loaded with text columns where needed ({seed_error[:300]})"
+        )
 
 
 def seed_column_types(seeds_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
@@ -358,7 +488,12 @@ def run_gate(
 
         def chunks(spec: TableSpec = spec, raw_rows: int = raw_rows,
                    usable: list[str] = usable_refs) -> Iterator[pd.DataFrame]:
-            return read_chunks(con, spec, raw_rows, chunk_rows, usable)
+            done = 0
+            for chunk in read_chunks(con, spec, raw_rows, chunk_rows, usable):
+                yield chunk
+                done += len(chunk)
+                if progress is not None:
+                    progress(f"gate: {spec.name}{DETAIL}{done:,} of {raw_rows:,} rows")
 
         outcome = validate_table(
             spec, sample=sample, profile=profile, chunks=chunks, as_of=as_of,
@@ -383,9 +518,12 @@ def run_gate(
 def write_gate_outputs(
     con: duckdb.DuckDBPyConnection, gate: GateResult, run_id: str
 ) -> None:
-    """In one transaction: the validated copy of every raw table, quarantine rows, counts.
+    """In one transaction: the validated input of every raw table, quarantine rows, counts.
 
-    raw rows = passed + quarantined is checked per table; a mismatch aborts the run.
+    The input is a view of the raw table when the gate set nothing aside (no copy of a
+    large table; builds hold the lock, so `raw` cannot change under a run), else a copy
+    without the quarantined rows. raw rows = passed + quarantined is checked per table;
+    a mismatch aborts the run.
     """
     target = publish.input_schema(run_id)
     by_table = {t.table: t for t in gate.tables}
@@ -396,12 +534,14 @@ def write_gate_outputs(
         for table in raw_tables(con):
             outcome = by_table.get(table)
             raw = f"{publish.RAW_SCHEMA}.{_q(table)}"
-            con.execute(
-                f"CREATE TABLE {_q(target)}.{_q(table)} AS SELECT * FROM {raw} t "
-                f"WHERE t.rowid NOT IN (SELECT row FROM __gate_quarantine WHERE table_name = ?) "
-                f"ORDER BY t.rowid",
-                [table],
-            )
+            if outcome is not None and outcome.quarantine:
+                con.execute(
+                    f"CREATE TABLE {_q(target)}.{_q(table)} AS SELECT * FROM {raw} t WHERE "
+                    "t.rowid NOT IN (SELECT row FROM __gate_quarantine WHERE table_name = ?)",
+                    [table],
+                )
+            else:
+                con.execute(f"CREATE VIEW {_q(target)}.{_q(table)} AS SELECT * FROM {raw}")
             quarantined = 0
             if outcome is not None and outcome.quarantine:
                 records = pd.DataFrame(
@@ -443,12 +583,13 @@ def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -
     """dbt build (models and their tests) into run_<id>, reading run_<id>_input."""
     _stage("dbt", progress)
     _pause("dbt")
-    run_project = Project(
-        project.root, env={**project.env, "KPI_SCHEMA": publish.run_schema(run_id)}
+    run_project = Project(  # sources read the gated input, never KPI_RAW_PARQUET's files
+        project.root,
+        env={**project.env, "KPI_SCHEMA": publish.run_schema(run_id), "KPI_RAW_PARQUET": ""},
     )
     def model_started(event: DbtProgress) -> None:
         if progress is not None and event.event == "start" and event.resource_type == "model":
-            progress(f"dbt: {event.node} ({event.index}/{event.total})")
+            progress(f"dbt{DETAIL}{event.node} ({event.index}/{event.total})")
 
     run_project.dbt(
         [
@@ -523,13 +664,11 @@ def build(
         finally:
             con.close()
         try:
-            if do_seed:
-                seed_error = seed(project, progress)
-                if seed_error:
-                    report.notes.append(
-                        "dbt seed could not load the CSVs with their declared types; they "
-                        f"were loaded with text columns where needed ({seed_error[:300]})"
-                    )
+            if project.raw_parquet is not None:
+                load_parquet(project, project.raw_parquet, specs, progress)
+                lap("load")
+            elif do_seed:
+                _seed_noting_errors(project, report, progress)
                 lap("seed")
             con = publish.connect(warehouse)
             try:
@@ -608,13 +747,10 @@ def check(
     with publish.build_lock(project.warehouse, wait_seconds=wait_seconds, what="check"):
         report = BuildReport(run_id=publish.new_run_id(), status="checked", as_of=reference)
         try:
-            if do_seed:
-                seed_error = seed(project, progress)
-                if seed_error:
-                    report.notes.append(
-                        "dbt seed could not load the CSVs with their declared types; they "
-                        f"were loaded with text columns where needed ({seed_error[:300]})"
-                    )
+            if project.raw_parquet is not None:
+                load_parquet(project, project.raw_parquet, specs, progress)
+            elif do_seed:
+                _seed_noting_errors(project, report, progress)
             con = publish.connect(project.warehouse)
             try:
                 publish.ensure_meta(con)

@@ -11,7 +11,7 @@ import io
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
@@ -147,6 +147,46 @@ AsOf = Annotated[
     ),
 ]
 Wait = Annotated[float, typer.Option(help="Seconds to wait for another build's lock.")]
+RawParquet = Annotated[
+    Path | None,
+    typer.Option(
+        "--raw-parquet",
+        help="Read the raw tables from DIR/<source>/<table>.parquet instead of the seeds "
+        "(default: $KPI_RAW_PARQUET).",
+        metavar="DIR",
+    ),
+]
+
+
+def _with_raw_parquet(project: Project, folder: Path | None) -> Project:
+    if folder is None:
+        return project
+    if not folder.is_dir():
+        _fail(f"--raw-parquet: no folder {folder}", EXIT_USER_ERROR)
+    return Project(project.root, {**project.env, "KPI_RAW_PARQUET": str(folder.resolve())})
+
+
+@contextmanager
+def _live_progress() -> Iterator[Callable[[str], None]]:
+    """A progress callback: each stage printed with the time since the start; the status
+    line shows the current stage or detail (model, chunk) and the elapsed time, ticking."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from pipeline.build import DETAIL
+
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+        console=err, transient=True,
+    ) as bar:
+        task = bar.add_task("starting…", total=None)
+
+        def progress(stage: str) -> None:
+            bar.update(task, description=stage)
+            if DETAIL not in stage:
+                err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
+
+        yield progress
 
 
 def _report(report: BuildReport) -> None:
@@ -182,13 +222,17 @@ Target = Annotated[
 
 @app.command()
 def build(
-    as_of: AsOf = None, wait: Wait = 0.0, target: Target = "duckdb", project_dir: ProjectDir = None
+    as_of: AsOf = None,
+    wait: Wait = 0.0,
+    target: Target = "duckdb",
+    raw_parquet: RawParquet = None,
+    project_dir: ProjectDir = None,
 ) -> None:
     """The main job: compile the KPIs, load and check the raw data, build, test, publish, export."""
     with _user_errors(), _pipeline_errors():
         from pipeline import build as pipeline_build
 
-        project = _project(project_dir)
+        project = _with_raw_parquet(_project(project_dir), raw_parquet)
         started = time.perf_counter()
         with err.status("compiling KPI models…"):
             compiled = _compiled(project)
@@ -197,13 +241,7 @@ def build(
         if target != "duckdb":
             _build_elsewhere(project, target, started)
             return
-        with err.status("") as status:
-
-            def progress(stage: str) -> None:
-                status.update(f"{stage}… ({time.perf_counter() - started:.0f} s)")
-                if not stage.startswith("dbt: "):  # models only update the status line
-                    err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
-
+        with _live_progress() as progress:
             report = pipeline_build.build(
                 project, as_of=as_of, progress=progress, wait_seconds=wait
             )
@@ -251,14 +289,21 @@ def _export(
 
 
 @app.command()
-def check(as_of: AsOf = None, wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
+def check(
+    as_of: AsOf = None,
+    wait: Wait = 0.0,
+    raw_parquet: RawParquet = None,
+    project_dir: ProjectDir = None,
+) -> None:
     """Load the raw data and run the input expectations alone; publish nothing."""
     with _user_errors(), _pipeline_errors():
         from pipeline import build as pipeline_build
 
-        project = _project(project_dir)
-        with err.status("checking the raw data…"):
-            report = pipeline_build.check(project, as_of=as_of, wait_seconds=wait)
+        project = _with_raw_parquet(_project(project_dir), raw_parquet)
+        with _live_progress() as progress:
+            report = pipeline_build.check(
+                project, as_of=as_of, progress=progress, wait_seconds=wait
+            )
         _report(report)
         raise typer.Exit(report.exit_code)
 

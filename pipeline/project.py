@@ -55,6 +55,16 @@ class Project:
         path = Path(value) if value else DEFAULT_WAREHOUSE
         return path if path.is_absolute() else self.root / path
 
+    @property
+    def raw_parquet(self) -> Path | None:
+        """KPI_RAW_PARQUET: a folder of <source>/<table>.parquet holding the raw data, read
+        instead of the seeds (by dbt's sources directly; by `kpi build` through the gate)."""
+        value = self.env.get("KPI_RAW_PARQUET", os.environ.get("KPI_RAW_PARQUET", ""))
+        if not value:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else self.root / path
+
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt run: ours, then the caller's overrides, warehouse made absolute."""
         env = {**os.environ, **self.env}

@@ -160,9 +160,22 @@ def build_lock(warehouse: Path, *, wait_seconds: float = 0.0, what: str = "build
 # --- bookkeeping --------------------------------------------------------------------
 
 
+# DuckDB's memory budget for the pipeline's connections, as profiles.yml sets it for dbt's:
+# past it, joins, aggregates and sorts spill to <warehouse>.tmp instead of growing.
+MEMORY_LIMIT_ENV = "KPI_DUCKDB_MEMORY_LIMIT"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
 def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(warehouse), read_only=read_only)
+    con = duckdb.connect(str(warehouse), read_only=read_only)
+    limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
+    con.execute(f"SET memory_limit = {_literal(limit)}")
+    return con
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:

@@ -51,11 +51,35 @@ PANDAS_TYPES: Mapping[str, list[str]] = {
 
 
 def gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame as GX's pandas engine can type-check it (text columns as StringDtype)."""
-    text = [c for c, dtype in frame.dtypes.items() if str(dtype) == "str"]
-    if not text:
-        return frame
-    return frame.astype({c: "string" for c in text})
+    """The frame as GX's pandas engine checks it fast and types it right.
+
+    Text columns become `StringDtype` (GX does not recognise pandas 3's default `str`);
+    timestamps become datetime64[ns] and integers without NULLs int64, the dtypes for which GX
+    compares whole columns at once: otherwise its range checks call Python per value
+    (5x slower on a chunk of web sessions).
+    """
+    casts: dict[str, str] = {}
+    for column, dtype in frame.dtypes.items():
+        kind = str(dtype)
+        if kind == "str":
+            casts[str(column)] = "string"
+        elif kind.startswith("datetime64[") and kind != "datetime64[ns]" and _fits_ns(frame[column]):
+            casts[str(column)] = "datetime64[ns]"
+        elif kind in _NARROW_INTS or (kind in _NULLABLE_INTS and not frame[column].hasnans):
+            casts[str(column)] = "int64"
+    return frame.astype(casts) if casts else frame
+
+
+_NARROW_INTS = ("int8", "int16", "int32", "uint8", "uint16", "uint32")
+_NULLABLE_INTS = ("Int8", "Int16", "Int32", "Int64", "UInt8", "UInt16", "UInt32")
+
+
+def _fits_ns(column: pd.Series) -> bool:
+    """Nanosecond timestamps span 1677-2262; a sentinel like 9999-12-31 keeps its unit."""
+    values = column.dropna()
+    return values.empty or (
+        values.min() >= pd.Timestamp.min and values.max() <= pd.Timestamp.max
+    )
 
 
 def orphan_column(column: str) -> str:
