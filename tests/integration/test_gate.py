@@ -231,3 +231,127 @@ def test_check_runs_the_gate_alone_and_writes_nothing(published_demo, tmp_path):
     assert con.execute(f"SELECT count(*) FROM {publish.QUARANTINE_TABLE}").fetchone()[0] == 0
     con.close()
     assert fingerprint(warehouse) == before
+
+
+# --- raw data from Parquet (KPI_RAW_PARQUET), the path of data too large for seeds ------
+
+
+@pytest.fixture(scope="module")
+def demo_parquet(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's raw data (scale 1, seed 42: the seeds' rows) as Parquet files."""
+    from pipeline.datagen import write_parquet
+
+    folder = tmp_path_factory.mktemp("demo_parquet")
+    write_parquet(folder, 1.0, 42)
+    return folder
+
+
+def parquet_project(warehouse: Path, parquet: Path) -> Project:
+    project = project_for(warehouse)
+    return Project(project.root, {**project.env, "KPI_RAW_PARQUET": str(parquet)})
+
+
+def test_parquet_raw_data_publish_the_same_marts_as_the_seeds(
+    published_demo, demo_parquet, tmp_path
+):
+    warehouse = tmp_path / "wh.duckdb"
+    report = build(parquet_project(warehouse, demo_parquet), as_of=AS_OF, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    assert "load" in report.timings and "seed" not in report.timings
+    # every mart equal row for row; the float columns of kpi_values to 1e-9 (parallel
+    # sums of doubles add in another order on differently laid out tables)
+    ours, demo = fingerprint(warehouse), fingerprint(published_demo)
+    assert ours.pop("kpi_values").split(":")[0] == demo.pop("kpi_values").split(":")[0]
+    assert ours == demo
+    assert kpi_values_differences(warehouse, published_demo) == []
+    con = publish.connect(warehouse)
+    try:
+        # nothing was set aside: the run's input is a view of raw, not a second copy
+        kinds = dict(con.execute(
+            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?",
+            [publish.input_schema(report.run_id)],
+        ).fetchall())
+        assert set(kinds.values()) == {"VIEW"} and "sessions" in kinds
+    finally:
+        con.close()
+
+
+def kpi_values_differences(a: Path, b: Path) -> list[tuple]:
+    """Rows of the published kpi_values that differ (floats beyond 1e-9 relative)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{a}' AS a (READ_ONLY)")
+        con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
+        columns = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE "
+            "table_catalog = 'a' AND table_schema = ? AND table_name = 'kpi_values'",
+            [publish.PUBLISHED_SCHEMA],
+        ).fetchall()
+        keys = ["kpi", "grain", "period_start", "dimension", "dimension_value"]
+        differ = [
+            f"abs(x.{c} - y.{c}) > 1e-9 * greatest(1, abs(x.{c}))"
+            f" OR (x.{c} IS NULL) <> (y.{c} IS NULL)"
+            if kind == "DOUBLE" else f"x.{c} IS DISTINCT FROM y.{c}"
+            for c, kind in columns if c not in keys
+        ]
+        table = f"{publish.PUBLISHED_SCHEMA}.kpi_values"
+        return con.execute(
+            f"SELECT {', '.join('x.' + k for k in keys)} FROM a.{table} x "
+            f"FULL JOIN b.{table} y USING ({', '.join(keys)}) "
+            f"WHERE x.kpi IS NULL OR y.kpi IS NULL OR {' OR '.join(f'({d})' for d in differ)} "
+            "LIMIT 10"
+        ).fetchall()
+
+
+def test_parquet_rows_set_aside_never_reach_the_marts(published_demo, demo_parquet, tmp_path):
+    """Quarantined rows of a Parquet table: the run reads a copy without them (dbt's
+    sources must not read KPI_RAW_PARQUET's files directly during kpi build)."""
+    import duckdb
+
+    folder = tmp_path / "raw"
+    shutil.copytree(demo_parquet, folder)
+    orders = folder / "shop" / "orders.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f"COPY (SELECT * REPLACE (CASE WHEN order_id % 500 = 0 THEN 'on_hold' ELSE status "
+            f"END AS status) FROM read_parquet('{demo_parquet / 'shop' / 'orders.parquet'}')) "
+            f"TO '{orders}' (FORMAT parquet)"
+        )
+        changed = con.execute(
+            f"SELECT count(*) FILTER (WHERE status = 'on_hold'), count(*) FROM read_parquet('{orders}')"
+        ).fetchone()
+    assert changed is not None and changed[0] > 0
+    warehouse = tmp_path / "wh.duckdb"
+    report = build(parquet_project(warehouse, folder), as_of=AS_OF, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    assert report.gate is not None
+    assert report.gate.outcome("orders.accepted_values.status").action == "quarantined"
+    con = publish.connect(warehouse)
+    try:
+        published = con.execute(
+            f"SELECT count(*) FROM {publish.PUBLISHED_SCHEMA}.orders"
+        ).fetchone()
+        kind = con.execute(
+            "SELECT table_type FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_name = 'orders'",
+            [publish.input_schema(report.run_id)],
+        ).fetchone()
+    finally:
+        con.close()
+    assert published == (changed[1] - report.gate.table("orders").quarantined_rows,)
+    assert report.gate.table("orders").quarantined_rows >= changed[0]
+    assert kind == ("BASE TABLE",)
+
+
+def test_a_missing_parquet_file_fails_the_run_naming_it(demo_parquet, tmp_path):
+    folder = tmp_path / "raw"
+    shutil.copytree(demo_parquet, folder)
+    (folder / "crm" / "tickets.parquet").unlink()
+    report = build(parquet_project(tmp_path / "wh.duckdb", folder), as_of=AS_OF,
+                   data_docs=False, reports_dir=tmp_path / "reports")
+    assert report.status == "failed"
+    assert report.error and f"{folder / 'crm' / 'tickets'}.parquet" in report.error
+    assert "_crm__expectations.yml" in report.error
