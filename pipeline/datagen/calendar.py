@@ -127,6 +127,28 @@ def times_on(
     return days.astype("datetime64[s]").astype(np.int64) + hour * 3600 + sec
 
 
+# The hourly profile as a cumulative share of the day at each full hour (0 … 24 h).
+_HOUR_SECONDS = np.arange(25) * 3600.0
+_HOUR_SHARE = np.concatenate([[0.0], np.cumsum(HOUR_WEIGHTS)])
+
+
+def day_share(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Share of a day's web events (HOUR_WEIGHTS) between `start` and `end` seconds into it."""
+    return np.interp(end, _HOUR_SECONDS, _HOUR_SHARE) - np.interp(start, _HOUR_SECONDS, _HOUR_SHARE)
+
+
+def times_between(
+    gen: np.random.Generator, days: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> np.ndarray:
+    """A random second on each of `days` in [start, end) seconds into it, following
+    HOUR_WEIGHTS (inverse transform of the day's piecewise-uniform profile)."""
+    low = np.interp(start, _HOUR_SECONDS, _HOUR_SHARE)
+    high = np.interp(end, _HOUR_SECONDS, _HOUR_SHARE)
+    sec = np.floor(np.interp(gen.uniform(low, high), _HOUR_SHARE, _HOUR_SECONDS))
+    sec = np.clip(sec.astype(np.int64), start, end - 1)
+    return days.astype("datetime64[s]").astype(np.int64) + sec
+
+
 def sample_days(
     gen: np.random.Generator, days: np.ndarray, weights: np.ndarray, n: int
 ) -> np.ndarray:

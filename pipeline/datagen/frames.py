@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -10,6 +10,17 @@ import pyarrow as pa
 from pandas.core.arrays.string_arrow import ArrowStringArray
 
 _STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' default "str" dtype
+
+# Rows per generated frame at most: bounds what a frame and its Arrow copy cost while it is
+# written. pyarrow's default Parquet row group: cutting there leaves the files as they were
+# (smaller row groups would compress the id and time columns worse).
+FRAME_ROWS = 1 << 20
+
+
+def row_slices(n: int) -> Iterator[slice]:
+    """Slices cutting n rows into frames of at most FRAME_ROWS rows (one for no rows)."""
+    for lo in range(0, max(n, 1), FRAME_ROWS):
+        yield slice(lo, lo + FRAME_ROWS)
 
 
 def labels(codes: np.ndarray, names: Sequence[str] | np.ndarray) -> pd.Series:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 import pandas as pd
 
@@ -67,13 +69,21 @@ def email_campaigns(
     })
 
 
+class Pool(Protocol):
+    """Customer ids by position: len() and indexing by an array of positions."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, positions: np.ndarray, /) -> np.ndarray: ...
+
+
 def referrals(
     gen: np.random.Generator,
     month: Month,
     new_ids: np.ndarray,
     new_signups: np.ndarray,
     referral_acquired: np.ndarray,
-    referrer_pool: np.ndarray,
+    referrer_pool: Pool,
     first_id: int,
 ) -> pd.DataFrame:
     """About half the customers acquired through referral were referred by a customer who

@@ -4,6 +4,7 @@ frames; the month-by-month state lives in `engine.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,6 +50,9 @@ RETURN_REASONS = np.array(
 RETURN_REASON_P = np.array([0.15, 0.22, 0.23, 0.28, 0.12])
 RETURN_RATE = 0.093  # of delivered items (≈ 8% of all items once recent orders are counted)
 CANCEL_RATE = 0.03
+# Labels as object arrays of shared strings (8 bytes a row when indexed).
+_ACQUISITION = np.array([*ACQUISITION, "direct"], dtype=object)  # last: no session
+_SEGMENTS = np.array(["consumer", "trade"], dtype=object)
 
 
 @dataclass
@@ -61,10 +65,15 @@ class Orders:
     device: np.ndarray  # index into DEVICES
     traffic: np.ndarray  # index into campaigns.TRAFFIC (-1 for marketplace)
 
+    def __post_init__(self) -> None:
+        # The codes fit in a byte: a month's batch of orders stays small at large scales.
+        self.channel, self.device, self.traffic = (
+            a.astype(np.int8, copy=False) for a in (self.channel, self.device, self.traffic))
+
     def __len__(self) -> int:
         return len(self.customer_id)
 
-    def take(self, idx: np.ndarray) -> Orders:
+    def take(self, idx: np.ndarray | slice) -> Orders:
         return Orders(*(getattr(self, f)[idx] for f in _ORDER_FIELDS))
 
     @staticmethod
@@ -86,12 +95,23 @@ def channel_share(days: np.ndarray) -> np.ndarray:
     return np.column_stack([1.0 - app - market, app, market])
 
 
+def _below(u: np.ndarray, cum: np.ndarray, inv: np.ndarray) -> np.ndarray:
+    """Per row, how many of the increasing shares `cum[inv]` of its day lie below its `u`:
+    a pick by cumulative shares, one day at a time (no rows x choices matrix)."""
+    out = np.empty(len(u), dtype=np.int64)
+    for i, day_cum in enumerate(cum):
+        rows = np.flatnonzero(inv == i)
+        out[rows] = np.searchsorted(day_cum, u[rows], side="left")
+    return out
+
+
 def pick_channel_device(
     gen: np.random.Generator, days: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    share = channel_share(days)
+    uniq, inv = np.unique(days, return_inverse=True)
+    cum = np.cumsum(channel_share(uniq), axis=1)[:, :-1]
     u = gen.random(len(days))
-    channel = (u[:, None] > np.cumsum(share, axis=1)[:, :-1]).sum(axis=1)
+    channel = _below(u, cum, inv)
     device = np.zeros(len(days), dtype=np.int64)
     for c, name in enumerate(CHANNELS):
         mine = channel == c
@@ -107,9 +127,9 @@ def pick_traffic(gen: np.random.Generator, days: np.ndarray, repeat: bool) -> np
     if repeat:
         weights = weights * np.where(ACQUISITION == "direct", 2.5, 1.0)
         weights = weights * np.where(ACQUISITION == "email", 3.0, 1.0)
-    cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)[inv]
+    cum = np.cumsum(weights / weights.sum(axis=1, keepdims=True), axis=1)
     u = gen.random(len(days))
-    return np.minimum((u[:, None] > cum).sum(axis=1), len(TRAFFIC_SHARE) - 1)
+    return np.minimum(_below(u, cum, inv), len(TRAFFIC_SHARE) - 1)
 
 
 def sign_ups(gen: np.random.Generator, month: Month, scale: float) -> dict[str, np.ndarray]:
@@ -123,7 +143,7 @@ def sign_ups(gen: np.random.Generator, month: Month, scale: float) -> dict[str, 
     channel, device = pick_channel_device(gen, signup_days)
     traffic = pick_traffic(gen, signup_days, repeat=False)
     traffic = np.where(channel == 2, -1, traffic)  # marketplace buyers come from no session
-    acquisition = np.where(traffic >= 0, ACQUISITION[np.maximum(traffic, 0)], "direct")
+    acquisition = _ACQUISITION[np.where(traffic >= 0, traffic, len(ACQUISITION))]
     u = gen.random(n)
     lag = np.where(
         u < 1 - LATER_FIRST_ORDER - NEVER_ORDERS,
@@ -132,15 +152,15 @@ def sign_ups(gen: np.random.Generator, month: Month, scale: float) -> dict[str, 
     )
     first_order = np.where(u < 1 - NEVER_ORDERS, signed_up + lag, -1)
     first_order = np.where(first_order > END_S, -1, first_order)
-    segment = np.where(gen.random(n) < 0.05, "trade", "consumer")
+    segment = _SEGMENTS[(gen.random(n) < 0.05).astype(np.int64)]
     # Repeat propensity: a repeater's monthly rate, gamma-distributed (a few buy often).
     repeater = gen.random(n) < REPEATER_SHARE
     rate = np.where(repeater, gen.gamma(1.5, REPEAT_RATE / 1.5, n), 0.0)
     return {
         "signed_up_at": signed_up,
-        "acquisition": acquisition.astype(object),
+        "acquisition": acquisition,
         "region": REGIONS[gen.choice(4, size=n, p=REGION_P)],
-        "segment": segment.astype(object),
+        "segment": segment,
         "first_order_at": first_order,
         "channel": channel,
         "device": device,
@@ -152,18 +172,22 @@ def sign_ups(gen: np.random.Generator, month: Month, scale: float) -> dict[str, 
 def repeat_orders(
     gen: np.random.Generator,
     month: Month,
-    first_order_at: np.ndarray,
-    repeat_rate: np.ndarray,
+    customers: Iterable[tuple[int, np.ndarray, np.ndarray]],
 ) -> Orders:
-    """Orders this month of customers whose first order was before the month."""
+    """Orders this month of customers whose first order was before the month; `customers`
+    gives (first customer id, first order times, repeat rates) for consecutive blocks of
+    customers (worked through one at a time: the Poisson draws are the same)."""
     days = month.days
-    eligible = np.flatnonzero((first_order_at >= 0) & (first_order_at < month.start_s))
-    age_months = (month.start_s - first_order_at[eligible]) / (30.44 * DAY)
-    rate = repeat_rate[eligible] * np.exp(-age_months / REPEAT_DECAY_MONTHS)
     curve = web_demand(days) * demand_lift(days)
     level = curve.mean() / web_demand(days).mean() * _season(days)
-    counts = gen.poisson(rate * len(days) / 30.44 * level)
-    customer = np.repeat(eligible + 1, counts)
+    repeaters = []
+    for first_id, first_order_at, repeat_rate in customers:
+        eligible = np.flatnonzero((first_order_at >= 0) & (first_order_at < month.start_s))
+        age_months = (month.start_s - first_order_at[eligible]) / (30.44 * DAY)
+        rate = repeat_rate[eligible] * np.exp(-age_months / REPEAT_DECAY_MONTHS)
+        counts = gen.poisson(rate * len(days) / 30.44 * level)
+        repeaters.append(np.repeat(eligible + first_id, counts))
+    customer = np.concatenate([np.empty(0, dtype=np.int64), *repeaters])
     n = len(customer)
     order_days = sample_days(gen, days, curve, n)
     gen.shuffle(customer)

@@ -6,8 +6,9 @@ CSV conventions: timestamps `YYYY-MM-DD HH:MM:SS`, dates `YYYY-MM-DD`, decimals 
 two places, NULL as an empty field, `\\n` line ends, header row first.
 
 Parquet layout: `<out_dir>/<source>/<table>.parquet`, one file per table written with a
-`pyarrow.parquet.ParquetWriter`, one row group per month chunk, so memory stays bounded by
-a month of data whatever the scale.
+`pyarrow.parquet.ParquetWriter`, one row group per generated chunk (a month of a table, or
+at large scales a block or part of it, at most 2^20 rows): memory stays bounded by a chunk
+whatever the scale.
 """
 
 from __future__ import annotations
@@ -134,7 +135,7 @@ def to_arrow(frame: pd.DataFrame, table: Table) -> pa.Table:
 
 def write_parquet(out_dir: Path, scale: float, seed: int = 42) -> dict[str, int]:
     """Stream the data set at `scale` into `<out_dir>/<source>/<table>.parquet`, one row
-    group per month; returns the row count per table."""
+    group per chunk; returns the row count per table."""
     out_dir = Path(out_dir)
     writers: dict[str, pq.ParquetWriter] = {}
     counts = dict.fromkeys((t.name for t in TABLES), 0)
@@ -147,6 +148,7 @@ def write_parquet(out_dir: Path, scale: float, seed: int = 42) -> dict[str, int]
             if len(frame):
                 writers[name].write_table(to_arrow(frame, TABLE_BY_NAME[name]))
                 counts[name] += len(frame)
+            del frame  # else held while the next one is made
     finally:
         for w in writers.values():
             w.close()
