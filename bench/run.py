@@ -357,7 +357,7 @@ def main() -> None:
             )
         )
     counts = json.loads((final / "counts.json").read_text())
-    if not before.is_dir() and not options.layer_only:
+    if not before.is_dir() and not (options.layer_only or options.build_only):
         measured(
             "data of the day before (once, cached)", python("_before", str(final), str(before))
         )
