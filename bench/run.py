@@ -173,43 +173,14 @@ def node_seconds(target: Path) -> dict[str, float]:
     return {r["unique_id"].rsplit(".", 1)[-1]: r["execution_time"] for r in results}
 
 
-def copy_project(folder: Path, lookback: int | None) -> Path:
-    project = folder / "project"
-    shutil.rmtree(project, ignore_errors=True)
-    project.mkdir(parents=True)
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(ROOT / name, project / name)
-    for name in ("models", "macros", "metrics", "tests/dbt"):
-        shutil.copytree(ROOT / name, project / name)
-    if lookback is not None:
-        from pipeline.compiler import compile_project, write
-        from pipeline.project import Project
-
-        set_lookback(project / "metrics" / "_project.yml", lookback)
-        compiled = compile_project(Project(project))
-        assert compiled.ok, compiled.issues
-        write(compiled.files, project)
-    return project
-
-
-def set_lookback(path: Path, days: int) -> None:
-    """Add `config.incremental.lookback_days` to a project file, keeping the rest."""
-    from ruamel.yaml import YAML
-
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    data = yaml.load(path.read_text())
-    data.setdefault("config", {})["incremental"] = {"lookback_days": days}
-    with path.open("w") as file:
-        yaml.dump(data, file)
-
-
 def kpi_build(work: Path, data: Path) -> Step:
     """`kpi build --raw-parquet` in a copy of the project with a warehouse of its own;
     the notes give the stages' times from the build report."""
     import duckdb
 
-    project = copy_project(work / "build", None)
+    from tests.support.projects import copy_project
+
+    project = copy_project(work / "build")
     with duckdb.connect() as con:  # the data's last day: freshness is judged against it
         row = con.execute(
             f"SELECT max(ordered_at)::DATE FROM read_parquet('{data / 'shop' / 'orders.parquet'}')"
@@ -368,9 +339,11 @@ def main() -> None:
         print(f"{build.label}: {build.seconds:.0f} s, peak {build.peak_mb:.0f} MB; {build.detail}")
         return
 
+    from tests.support.projects import copy_project
+
     # 1. the KPI layer against the hand-written queries, over the same marts
     shutil.rmtree(work, ignore_errors=True)
-    project = copy_project(work / "full", None)
+    project = copy_project(work / "full")
     warehouse = work / "full" / "bench.duckdb"
 
     def dbt(

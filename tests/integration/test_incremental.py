@@ -11,7 +11,6 @@ rebuild, and must not rewrite stored rows outside the recomputed periods.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -19,14 +18,12 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
-from ruamel.yaml import YAML
 
-from pipeline.compiler import compile_project, write
 from pipeline.datagen.write import write_parquet
 from pipeline.project import Project
 from tests.conftest import release_duckdb_handles
+from tests.support.projects import copy_project
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 LOOKBACK_DAYS = 3
 SCALE = 0.2  # about 600 orders and 24,000 sessions
 
@@ -36,22 +33,7 @@ pytestmark = pytest.mark.dbt
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     folder = tmp_path_factory.mktemp("incremental")
-    project = folder / "project"
-    project.mkdir()
-    for name in ("dbt_project.yml", "profiles.yml"):
-        shutil.copy(REPO_ROOT / name, project / name)
-    for name in ("models", "macros", "metrics", "tests/dbt"):
-        shutil.copytree(REPO_ROOT / name, project / name)
-    settings = project / "metrics" / "_project.yml"
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    data = yaml.load(settings.read_text())
-    data.setdefault("config", {})["incremental"] = {"lookback_days": LOOKBACK_DAYS}
-    with settings.open("w") as file:
-        yaml.dump(data, file)
-    compiled = compile_project(Project(project))
-    assert compiled.ok, compiled.issues
-    write(compiled.files, project)
+    copy_project(folder, LOOKBACK_DAYS)
     write_parquet(folder / "final", SCALE, seed=7)
     yield folder
 
