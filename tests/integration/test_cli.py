@@ -102,3 +102,25 @@ def test_query_prints_the_kpi_mart_rows_with_targets_and_comparisons(demo_wareho
     wrong = kpi("query", "revenu", "--grain", "month", env=env)
     assert wrong.returncode == 2 and "did you mean 'revenue'?" in wrong.stderr + wrong.stdout
     assert "Traceback" not in wrong.stderr
+
+
+def test_build_from_a_folder_that_does_not_exist_is_a_user_error(tmp_path: Path):
+    result = kpi("build", "--raw-parquet", str(tmp_path / "nowhere"),
+                 env={"KPI_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"--raw-parquet: no folder {tmp_path / 'nowhere'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_build_from_parquet_without_a_table_names_the_file_and_its_stage(tmp_path: Path):
+    """The progress shows each stage with the time since the start; the missing file of a
+    declared raw table fails the run before anything is loaded, with its declaration."""
+    (tmp_path / "raw" / "shop").mkdir(parents=True)
+    result = kpi("build", "--as-of", "2026-11-15", "--raw-parquet", str(tmp_path / "raw"),
+                 env={"KPI_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert any(line.split()[1:] == ["s", "load"] for line in result.stderr.splitlines()
+               if line.strip().endswith("load")), result.stderr
+    assert f"{tmp_path / 'raw' / 'shop' / 'orders'}.parquet" in result.stderr
+    assert "_shop__expectations.yml" in result.stderr
+    assert "Traceback" not in result.stderr
