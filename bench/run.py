@@ -114,13 +114,14 @@ def step_dbt(project: str, warehouse: str, parquet: str, target: str, *args: str
 
 def step_hand(warehouse: str, out: str) -> None:
     """The hand-written queries, each result fetched into memory and saved for checking."""
-    import duckdb
     import pyarrow.parquet as pq
 
     sys.path.insert(0, str(ROOT / "bench"))
     from hand_queries import QUERIES
 
-    con = duckdb.connect(warehouse, read_only=True)
+    from pipeline.publish import connect
+
+    con = connect(Path(warehouse), read_only=True)  # under the same memory limit as dbt
     for name, query in QUERIES.items():
         pq.write_table(con.execute(query).to_arrow_table(), Path(out) / f"{name}.parquet")
     con.close()
@@ -278,7 +279,8 @@ def machine() -> list[str]:
         f"- CPU: {cpu}, {os.cpu_count()} cores (nproc); memory {memory:.1f} GiB",
         f"- OS: {platform.platform()}",
         f"- Python {platform.python_version()}, duckdb {version('duckdb')}, dbt-core {version('dbt-core')}, "
-        f"dbt-duckdb {version('dbt-duckdb')}; dbt threads 2",
+        f"dbt-duckdb {version('dbt-duckdb')}; dbt threads {os.environ.get('KPI_DBT_THREADS', '1')}, "
+        f"DuckDB memory limit {os.environ.get('KPI_DUCKDB_MEMORY_LIMIT', '2GB')}",
     ]
 
 
