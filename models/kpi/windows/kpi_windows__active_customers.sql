@@ -104,48 +104,96 @@ WITH entity_days AS (
     i.dimension,
     i.dimension_value
 ), first_sightings AS (
-  /* the first day each entity shows up in each week, month, quarter and year */
+  /* the first day each entity shows up in each week, month, quarter and year: one */
+  /* aggregate per grain (a single one over the four grains at once ran out of DuckDB's */
+  /* memory limit at 10M orders, where these spill) */
   SELECT
-    p.window_name,
-    CASE
-      WHEN p.period_grain = 'day'
-      THEN e.day
-      WHEN p.period_grain = 'week'
-      THEN CAST(DATE_TRUNC('week', e.day) AS DATE)
-      WHEN p.period_grain = 'month'
-      THEN CAST(DATE_TRUNC('month', e.day) AS DATE)
-      WHEN p.period_grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', e.day) AS DATE)
-      WHEN p.period_grain = 'year'
-      THEN CAST(DATE_TRUNC('year', e.day) AS DATE)
-    END AS window_start,
-    e.dimension,
-    e.dimension_value,
-    e.entity,
-    MIN(e.day) AS first_day
-  FROM entity_days AS e
-  CROSS JOIN (VALUES
-    ('week_to_date', 'week'),
-    ('month_to_date', 'month'),
-    ('quarter_to_date', 'quarter'),
-    ('year_to_date', 'year')) AS p(window_name, period_grain)
-  GROUP BY
-    p.window_name,
-    CASE
-      WHEN p.period_grain = 'day'
-      THEN e.day
-      WHEN p.period_grain = 'week'
-      THEN CAST(DATE_TRUNC('week', e.day) AS DATE)
-      WHEN p.period_grain = 'month'
-      THEN CAST(DATE_TRUNC('month', e.day) AS DATE)
-      WHEN p.period_grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', e.day) AS DATE)
-      WHEN p.period_grain = 'year'
-      THEN CAST(DATE_TRUNC('year', e.day) AS DATE)
-    END,
-    e.dimension,
-    e.dimension_value,
-    e.entity
+    'week_to_date' AS window_name,
+    window_start,
+    dimension,
+    dimension_value,
+    entity,
+    first_day
+  FROM (
+    SELECT
+      CAST(DATE_TRUNC('week', day) AS DATE) AS window_start,
+      dimension,
+      dimension_value,
+      entity,
+      MIN(day) AS first_day
+    FROM entity_days
+    GROUP BY
+      CAST(DATE_TRUNC('week', day) AS DATE),
+      dimension,
+      dimension_value,
+      entity
+  ) AS weeks
+  UNION ALL
+  SELECT
+    'month_to_date' AS window_name,
+    window_start,
+    dimension,
+    dimension_value,
+    entity,
+    first_day
+  FROM (
+    SELECT
+      CAST(DATE_TRUNC('month', day) AS DATE) AS window_start,
+      dimension,
+      dimension_value,
+      entity,
+      MIN(day) AS first_day
+    FROM entity_days
+    GROUP BY
+      CAST(DATE_TRUNC('month', day) AS DATE),
+      dimension,
+      dimension_value,
+      entity
+  ) AS months
+  UNION ALL
+  SELECT
+    'quarter_to_date' AS window_name,
+    window_start,
+    dimension,
+    dimension_value,
+    entity,
+    first_day
+  FROM (
+    SELECT
+      CAST(DATE_TRUNC('quarter', day) AS DATE) AS window_start,
+      dimension,
+      dimension_value,
+      entity,
+      MIN(day) AS first_day
+    FROM entity_days
+    GROUP BY
+      CAST(DATE_TRUNC('quarter', day) AS DATE),
+      dimension,
+      dimension_value,
+      entity
+  ) AS quarters
+  UNION ALL
+  SELECT
+    'year_to_date' AS window_name,
+    window_start,
+    dimension,
+    dimension_value,
+    entity,
+    first_day
+  FROM (
+    SELECT
+      CAST(DATE_TRUNC('year', day) AS DATE) AS window_start,
+      dimension,
+      dimension_value,
+      entity,
+      MIN(day) AS first_day
+    FROM entity_days
+    GROUP BY
+      CAST(DATE_TRUNC('year', day) AS DATE),
+      dimension,
+      dimension_value,
+      entity
+  ) AS years
 ), new_per_day AS (
   SELECT
     window_name,

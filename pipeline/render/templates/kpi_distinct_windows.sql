@@ -57,23 +57,36 @@ trailing_windows as (
 ),
 
 first_sightings as (
-    -- the first day each entity shows up in each week, month, quarter and year
-    select
-        p.window_name,
-        __period_start__(p.period_grain, e.day) as window_start,
-        e.dimension,
-        e.dimension_value,
-        e.entity,
-        min(e.day) as first_day
-    from entity_days as e
-    cross join (
-        values
-        ('week_to_date', 'week'),
-        ('month_to_date', 'month'),
-        ('quarter_to_date', 'quarter'),
-        ('year_to_date', 'year')
-    ) as p (window_name, period_grain)
-    group by p.window_name, __period_start__(p.period_grain, e.day), e.dimension, e.dimension_value, e.entity
+    -- the first day each entity shows up in each week, month, quarter and year: one
+    -- aggregate per grain (a single one over the four grains at once ran out of DuckDB's
+    -- memory limit at 10M orders, where these spill)
+    select 'week_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
+    from (
+        select __period_start__('week', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
+        from entity_days
+        group by __period_start__('week', day), dimension, dimension_value, entity
+    ) as weeks
+    union all
+    select 'month_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
+    from (
+        select __period_start__('month', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
+        from entity_days
+        group by __period_start__('month', day), dimension, dimension_value, entity
+    ) as months
+    union all
+    select 'quarter_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
+    from (
+        select __period_start__('quarter', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
+        from entity_days
+        group by __period_start__('quarter', day), dimension, dimension_value, entity
+    ) as quarters
+    union all
+    select 'year_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
+    from (
+        select __period_start__('year', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
+        from entity_days
+        group by __period_start__('year', day), dimension, dimension_value, entity
+    ) as years
 ),
 
 new_per_day as (
