@@ -7,8 +7,9 @@
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */
 /* Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine` */
-/* (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in */
-/* front; __period_start__ is replaced by the calendar's expression. */
+/* (the KPI's periods and slices), `window_definitions` and `first_sightings` (the first */
+/* day each entity shows up in each week, month, quarter and year) are CTEs the compiler */
+/* puts in front; __period_start__ is replaced by the calendar's expression. */
 WITH entity_days AS (
   SELECT DISTINCT
     CAST(orders.order_date AS DATE) AS day,
@@ -53,6 +54,62 @@ WITH entity_days AS (
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
     ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
+), first_sightings AS (
+  SELECT
+    'week_to_date' AS window_name,
+    CAST(DATE_TRUNC('week', day) AS DATE) AS window_start,
+    dimension,
+    dimension_value,
+    entity,
+    MIN(day) AS first_day
+  FROM entity_days
+  GROUP BY
+    CAST(DATE_TRUNC('week', day) AS DATE),
+    dimension,
+    dimension_value,
+    entity
+  UNION ALL
+  SELECT
+    'month_to_date' AS window_name,
+    CAST(DATE_TRUNC('month', day) AS DATE) AS window_start,
+    dimension,
+    dimension_value,
+    entity,
+    MIN(day) AS first_day
+  FROM entity_days
+  GROUP BY
+    CAST(DATE_TRUNC('month', day) AS DATE),
+    dimension,
+    dimension_value,
+    entity
+  UNION ALL
+  SELECT
+    'quarter_to_date' AS window_name,
+    CAST(DATE_TRUNC('quarter', day) AS DATE) AS window_start,
+    dimension,
+    dimension_value,
+    entity,
+    MIN(day) AS first_day
+  FROM entity_days
+  GROUP BY
+    CAST(DATE_TRUNC('quarter', day) AS DATE),
+    dimension,
+    dimension_value,
+    entity
+  UNION ALL
+  SELECT
+    'year_to_date' AS window_name,
+    CAST(DATE_TRUNC('year', day) AS DATE) AS window_start,
+    dimension,
+    dimension_value,
+    entity,
+    MIN(day) AS first_day
+  FROM entity_days
+  GROUP BY
+    CAST(DATE_TRUNC('year', day) AS DATE),
+    dimension,
+    dimension_value,
+    entity
 ), indexed AS (
   SELECT
     grain,
@@ -103,97 +160,6 @@ WITH entity_days AS (
     i.window_start,
     i.dimension,
     i.dimension_value
-), first_sightings AS (
-  /* the first day each entity shows up in each week, month, quarter and year: one */
-  /* aggregate per grain (a single one over the four grains at once ran out of DuckDB's */
-  /* memory limit at 10M orders, where these spill) */
-  SELECT
-    'week_to_date' AS window_name,
-    window_start,
-    dimension,
-    dimension_value,
-    entity,
-    first_day
-  FROM (
-    SELECT
-      CAST(DATE_TRUNC('week', day) AS DATE) AS window_start,
-      dimension,
-      dimension_value,
-      entity,
-      MIN(day) AS first_day
-    FROM entity_days
-    GROUP BY
-      CAST(DATE_TRUNC('week', day) AS DATE),
-      dimension,
-      dimension_value,
-      entity
-  ) AS weeks
-  UNION ALL
-  SELECT
-    'month_to_date' AS window_name,
-    window_start,
-    dimension,
-    dimension_value,
-    entity,
-    first_day
-  FROM (
-    SELECT
-      CAST(DATE_TRUNC('month', day) AS DATE) AS window_start,
-      dimension,
-      dimension_value,
-      entity,
-      MIN(day) AS first_day
-    FROM entity_days
-    GROUP BY
-      CAST(DATE_TRUNC('month', day) AS DATE),
-      dimension,
-      dimension_value,
-      entity
-  ) AS months
-  UNION ALL
-  SELECT
-    'quarter_to_date' AS window_name,
-    window_start,
-    dimension,
-    dimension_value,
-    entity,
-    first_day
-  FROM (
-    SELECT
-      CAST(DATE_TRUNC('quarter', day) AS DATE) AS window_start,
-      dimension,
-      dimension_value,
-      entity,
-      MIN(day) AS first_day
-    FROM entity_days
-    GROUP BY
-      CAST(DATE_TRUNC('quarter', day) AS DATE),
-      dimension,
-      dimension_value,
-      entity
-  ) AS quarters
-  UNION ALL
-  SELECT
-    'year_to_date' AS window_name,
-    window_start,
-    dimension,
-    dimension_value,
-    entity,
-    first_day
-  FROM (
-    SELECT
-      CAST(DATE_TRUNC('year', day) AS DATE) AS window_start,
-      dimension,
-      dimension_value,
-      entity,
-      MIN(day) AS first_day
-    FROM entity_days
-    GROUP BY
-      CAST(DATE_TRUNC('year', day) AS DATE),
-      dimension,
-      dimension_value,
-      entity
-  ) AS years
 ), new_per_day AS (
   SELECT
     window_name,

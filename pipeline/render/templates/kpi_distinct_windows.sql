@@ -1,8 +1,9 @@
 -- Trailing windows and period-to-date values of one distinct-count KPI, recounted from its
 -- rows (a distinct count over a window is not a sum of its days' counts).
 -- Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine`
--- (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in
--- front; __period_start__ is replaced by the calendar's expression.
+-- (the KPI's periods and slices), `window_definitions` and `first_sightings` (the first
+-- day each entity shows up in each week, month, quarter and year) are CTEs the compiler
+-- puts in front; __period_start__ is replaced by the calendar's expression.
 with indexed as (
     select
         grain,
@@ -54,39 +55,6 @@ trailing_windows as (
             and e.day between i.window_start and i.period_end
     group by
         i.window_name, i.grain, i.period_start, i.period_end, i.window_start, i.dimension, i.dimension_value
-),
-
-first_sightings as (
-    -- the first day each entity shows up in each week, month, quarter and year: one
-    -- aggregate per grain (a single one over the four grains at once ran out of DuckDB's
-    -- memory limit at 10M orders, where these spill)
-    select 'week_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
-    from (
-        select __period_start__('week', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
-        from entity_days
-        group by __period_start__('week', day), dimension, dimension_value, entity
-    ) as weeks
-    union all
-    select 'month_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
-    from (
-        select __period_start__('month', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
-        from entity_days
-        group by __period_start__('month', day), dimension, dimension_value, entity
-    ) as months
-    union all
-    select 'quarter_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
-    from (
-        select __period_start__('quarter', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
-        from entity_days
-        group by __period_start__('quarter', day), dimension, dimension_value, entity
-    ) as quarters
-    union all
-    select 'year_to_date' as window_name, window_start, dimension, dimension_value, entity, first_day
-    from (
-        select __period_start__('year', day) as window_start, dimension, dimension_value, entity, min(day) as first_day
-        from entity_days
-        group by __period_start__('year', day), dimension, dimension_value, entity
-    ) as years
 ),
 
 new_per_day as (
