@@ -6,13 +6,13 @@ into dbt's `{{ ref('name') }}`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
 from pipeline.plan.calendar import period_end, period_start
 from pipeline.plan.measures import Measure, additivity
-from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Step
+from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Kpi, Spec
 
@@ -61,7 +61,11 @@ def _with(select: exp.Expr, ctes: Sequence[tuple[str, exp.Expr]]) -> exp.Expr:
     # built in one go: appending CTEs one by one re-parents every earlier one
     with_ = exp.With(
         expressions=[
-            exp.CTE(this=query, alias=exp.TableAlias(this=exp.to_identifier(name)))
+            exp.CTE(
+                this=query,
+                alias=exp.TableAlias(this=exp.to_identifier(name)),
+                materialized=query.meta.get("materialized") or None,
+            )
             for name, query in ctes
         ]
     )
@@ -110,7 +114,8 @@ def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
 def measure_group(
     group: MeasureGroup, week_start: str, lookback_days: int | None = None
 ) -> exp.Expr:
-    """One scan of the model: day partials for measures that roll up, every grain for the rest.
+    """One scan of the model: day partials for measures that roll up, every grain for the rest
+    (holistic measures such as distinct counts, one aggregate per grain over rows read once).
 
     With `lookback_days` the model is incremental (see `incremental_blocks`): a run over a
     stored table recomputes the days from its last day minus the lookback, and the coarser
@@ -146,65 +151,47 @@ def measure_group(
     if incremental:
         source = source.where(_since(day.copy(), "scan_from"), copy=False)
 
-    period_keys = ["date_day" if g == "day" else f"{g}_start" for g in direct_grains]
-    grain_case = (
-        lit("day")
-        if len(direct_grains) == 1
-        else exp.Case(
-            ifs=[
-                exp.If(this=_grouping(k), true=lit(g))
-                for g, k in zip(direct_grains, period_keys, strict=True)
-            ]
-        )
-    )
-    start = col("date_day") if len(period_keys) == 1 else coalesce(*(col(k) for k in period_keys))
-    dimension = (
-        exp.Case(
-            ifs=[
-                exp.If(this=_grouping(_slice_alias(s.label)), true=lit(s.label))
-                for s in group.slices
-            ],
-            default=lit(TOTAL),
-        )
-        if group.slices
-        else lit(TOTAL)
-    )
-    value = (
-        exp.Case(
-            ifs=[
-                exp.If(
-                    this=_grouping(_slice_alias(s.label)),
-                    true=coalesce(exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)),
-                )
-                for s in group.slices
-            ],
-            default=lit(TOTAL),
-        )
-        if group.slices
-        else lit(TOTAL)
-    )
-    grouped = select(
-        exp.alias_(grain_case, "grain", copy=False),
-        exp.alias_(start, "period_start", copy=False),
-        exp.alias_(dimension, "dimension", copy=False),
-        exp.alias_(value, "dimension_value", copy=False),
-        *(
-            exp.alias_(aggregate, name, copy=False)
-            for m in group.measures
-            for name, aggregate in m.aggregate(col(_input_alias(m))).items()
-        ),
-    )
-    sets: list[exp.Expr] = []
-    for key in period_keys:
-        sets.append(exp.Paren(this=col(key)))
+    def grouped_by(grain: str, measures: Sequence[Measure]) -> exp.Select:
+        """The measures at one grain, for the period alone and by each slice: its own
+        aggregate (count distinct over several grains' grouping sets at once runs out of
+        memory at scale), over the rows of the periods recomputed."""
+        key = "date_day" if grain == "day" else f"{grain}_start"
+        sets: list[exp.Expr] = [exp.Paren(this=col(key))]
         sets += [
             exp.Tuple(expressions=[col(key), col(_slice_alias(s.label))]) for s in group.slices
         ]
-    grouped = grouped.from_(exp.table_("source"), copy=False).group_by(
-        exp.GroupingSets(expressions=sets), copy=False
-    )
+        query = select(
+            exp.alias_(lit(grain), "grain", copy=False),
+            exp.alias_(col(key), "period_start", copy=False),
+            exp.alias_(_slice_case(group, lambda s: lit(s.label)), "dimension", copy=False),
+            exp.alias_(
+                _slice_case(
+                    group,
+                    lambda s: coalesce(
+                        exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)
+                    ),
+                ),
+                "dimension_value",
+                copy=False,
+            ),
+            *(
+                exp.alias_(aggregate, name, copy=False)
+                for m in measures
+                for name, aggregate in m.aggregate(col(_input_alias(m))).items()
+            ),
+        ).from_(exp.table_("source"), copy=False)
+        if incremental:
+            bound = "recompute_from" if grain == "day" else f"{grain}_from"
+            query = query.where(_since(col("date_day"), bound), copy=False)
+        return query.group_by(exp.GroupingSets(expressions=sets), copy=False)
 
-    ctes: list[tuple[str, exp.Expr]] = [("source", source), ("grouped", grouped)]
+    grouped = grouped_by("day", group.measures)
+
+    # read by one aggregate per grain of holistic measures: computed once
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("source", source if len(direct_grains) == 1 else _materialized(source)),
+        ("grouped", grouped),
+    ]
     if incremental:
         ctes = [
             ("recompute", _recompute(direct_grains, group.grains, week_start)),
@@ -216,8 +203,7 @@ def measure_group(
                 ),
             ),
         ]
-    is_day = exp.EQ(this=col("grain"), expression=lit("day"))
-    if rolling:
+    if rolling:  # `grouped` and `day_partials` hold day rows only
         partials = [c for m in rolling for c in m.partial_columns]
         days_from = "grouped"
         if incremental:
@@ -230,9 +216,7 @@ def measure_group(
                     days_from,
                     _union(
                         [
-                            select(*keep)
-                            .from_(exp.table_("grouped"), copy=False)
-                            .where(_and(is_day.copy(), _since(col("period_start"))), copy=False),
+                            select(*keep).from_(exp.table_("grouped"), copy=False),
                             select(*(c.copy() for c in keep))
                             .from_(exp.table_("stored_days"), copy=False)
                             .where(
@@ -250,27 +234,23 @@ def measure_group(
                 )
             )
         branches: list[exp.Select] = [
-            select(*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials))
-            .from_(exp.table_(days_from), copy=False)
-            .where(is_day, copy=False)
+            select(*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials)).from_(
+                exp.table_(days_from), copy=False
+            )
         ]
         for grain in (g for g in group.grains if g != "day"):
             start_expr = period_start(grain, col("period_start"), week_start)
-            branch = (
-                select(
-                    exp.alias_(lit(grain), "grain", copy=False),
-                    exp.alias_(start_expr, "period_start", copy=False),
-                    col("dimension"),
-                    col("dimension_value"),
-                    *(
-                        exp.alias_(m.roll_up(c), c, copy=False)
-                        for m in rolling
-                        for c in m.partial_columns
-                    ),
-                )
-                .from_(exp.table_(days_from), copy=False)
-                .where(is_day, copy=False)
-            )
+            branch = select(
+                exp.alias_(lit(grain), "grain", copy=False),
+                exp.alias_(start_expr, "period_start", copy=False),
+                col("dimension"),
+                col("dimension_value"),
+                *(
+                    exp.alias_(m.roll_up(c), c, copy=False)
+                    for m in rolling
+                    for c in m.partial_columns
+                ),
+            ).from_(exp.table_(days_from), copy=False)
             if incremental:  # only the periods holding recomputed days
                 branch = branch.where(
                     _since(col("period_start"), f"{grain}_from"), append=True, copy=False
@@ -285,8 +265,13 @@ def measure_group(
         ctes.append(
             (
                 "recomputed",
-                select(*(col(k) for k in JOIN_KEYS), *(col(m.name) for m in holistic)).from_(
-                    exp.table_("grouped"), copy=False
+                _union(
+                    [
+                        select(
+                            *(col(k) for k in JOIN_KEYS), *(col(m.name) for m in holistic)
+                        ).from_(exp.table_("grouped"), copy=False),
+                        *(grouped_by(g, holistic) for g in direct_grains[1:]),
+                    ]
                 ),
             )
         )
@@ -294,14 +279,10 @@ def measure_group(
     first_day: exp.Expr = exp.Min(this=col("period_start"))
     if incremental:  # recomputed days only; no rows read: no spine, nothing replaced
         first_day = coalesce(_recompute_column("recompute_from"), first_day)
-    bounds = (
-        select(
-            exp.alias_(first_day, "first_day", copy=False),
-            exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
-        )
-        .from_(exp.table_("grouped"), copy=False)
-        .where(is_day, copy=False)
-    )
+    bounds = select(
+        exp.alias_(first_day, "first_day", copy=False),
+        exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
+    ).from_(exp.table_("grouped"), copy=False)
     days = days_from_bounds()
     periods = _union(
         [
@@ -365,6 +346,22 @@ def measure_group(
             final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", JOIN_KEYS)
         )
     return _with(final, ctes)
+
+
+def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:
+    """`then(slice)` for the slice a grouping set groups by, 'total' for the period alone."""
+    if not group.slices:
+        return lit(TOTAL)
+    return exp.Case(
+        ifs=[exp.If(this=_grouping(_slice_alias(s.label)), true=then(s)) for s in group.slices],
+        default=lit(TOTAL),
+    )
+
+
+def _materialized(query: exp.Expr) -> exp.Expr:
+    """A CTE body marked to be computed once (see `_with`)."""
+    query.meta["materialized"] = True
+    return query
 
 
 def _recompute_column(name: str) -> exp.Expr:

@@ -41,8 +41,6 @@ WITH source AS (
     dimension_value,
     won_deal_value
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -51,8 +49,6 @@ WITH source AS (
     dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -65,8 +61,6 @@ WITH source AS (
     dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -79,8 +73,6 @@ WITH source AS (
     dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -93,8 +85,6 @@ WITH source AS (
     dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -104,8 +94,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

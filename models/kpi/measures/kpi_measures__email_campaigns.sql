@@ -36,8 +36,6 @@ WITH source AS (
     email_opens,
     email_sends
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -47,8 +45,6 @@ WITH source AS (
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -62,8 +58,6 @@ WITH source AS (
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -77,8 +71,6 @@ WITH source AS (
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -92,8 +84,6 @@ WITH source AS (
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -103,8 +93,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

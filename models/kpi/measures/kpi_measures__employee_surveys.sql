@@ -41,8 +41,6 @@ WITH source AS (
     employee_satisfaction__sum,
     employee_satisfaction__count
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'month' AS grain,
@@ -52,8 +50,6 @@ WITH source AS (
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -67,8 +63,6 @@ WITH source AS (
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -82,8 +76,6 @@ WITH source AS (
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -93,8 +85,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

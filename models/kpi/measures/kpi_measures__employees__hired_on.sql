@@ -39,8 +39,6 @@ WITH source AS (
     dimension_value,
     hires
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -49,8 +47,6 @@ WITH source AS (
     dimension_value,
     SUM(hires) AS hires
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -63,8 +59,6 @@ WITH source AS (
     dimension_value,
     SUM(hires) AS hires
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -77,8 +71,6 @@ WITH source AS (
     dimension_value,
     SUM(hires) AS hires
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -91,8 +83,6 @@ WITH source AS (
     dimension_value,
     SUM(hires) AS hires
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -102,8 +92,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -42,8 +42,6 @@ WITH source AS (
     converted_leads,
     leads
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -53,8 +51,6 @@ WITH source AS (
     SUM(converted_leads) AS converted_leads,
     SUM(leads) AS leads
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -68,8 +64,6 @@ WITH source AS (
     SUM(converted_leads) AS converted_leads,
     SUM(leads) AS leads
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -83,8 +77,6 @@ WITH source AS (
     SUM(converted_leads) AS converted_leads,
     SUM(leads) AS leads
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -98,8 +90,6 @@ WITH source AS (
     SUM(converted_leads) AS converted_leads,
     SUM(leads) AS leads
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -109,8 +99,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -45,8 +45,6 @@ WITH source AS (
     ad_impressions,
     marketing_spend
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -57,8 +55,6 @@ WITH source AS (
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -73,8 +69,6 @@ WITH source AS (
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -89,8 +83,6 @@ WITH source AS (
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -105,8 +97,6 @@ WITH source AS (
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -116,8 +106,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -51,8 +51,6 @@ WITH source AS (
     nps_responses,
     promoters
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -63,8 +61,6 @@ WITH source AS (
     SUM(nps_responses) AS nps_responses,
     SUM(promoters) AS promoters
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -79,8 +75,6 @@ WITH source AS (
     SUM(nps_responses) AS nps_responses,
     SUM(promoters) AS promoters
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -95,8 +89,6 @@ WITH source AS (
     SUM(nps_responses) AS nps_responses,
     SUM(promoters) AS promoters
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -111,8 +103,6 @@ WITH source AS (
     SUM(nps_responses) AS nps_responses,
     SUM(promoters) AS promoters
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -122,8 +112,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

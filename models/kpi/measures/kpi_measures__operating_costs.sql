@@ -39,8 +39,6 @@ WITH source AS (
     dimension_value,
     operating_costs
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'month' AS grain,
@@ -49,8 +47,6 @@ WITH source AS (
     dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -63,8 +59,6 @@ WITH source AS (
     dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -77,8 +71,6 @@ WITH source AS (
     dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -88,8 +80,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

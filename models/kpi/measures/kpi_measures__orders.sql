@@ -7,7 +7,7 @@
 -- Do not edit: change the metric files and run `kpi compile`.
 {{ config(materialized='table') }}
 
-WITH source AS (
+WITH source AS MATERIALIZED (
   SELECT
     CAST(orders.order_date AS DATE) AS date_day,
     CAST(DATE_TRUNC('week', CAST(orders.order_date AS DATE)) AS DATE) AS week_start,
@@ -41,19 +41,8 @@ WITH source AS (
     NOT orders.order_date IS NULL
 ), grouped AS (
   SELECT
-    CASE
-      WHEN GROUPING(date_day) = 0
-      THEN 'day'
-      WHEN GROUPING(week_start) = 0
-      THEN 'week'
-      WHEN GROUPING(month_start) = 0
-      THEN 'month'
-      WHEN GROUPING(quarter_start) = 0
-      THEN 'quarter'
-      WHEN GROUPING(year_start) = 0
-      THEN 'year'
-    END AS grain,
-    COALESCE(date_day, week_start, month_start, quarter_start, year_start) AS period_start,
+    'day' AS grain,
+    date_day AS period_start,
     CASE
       WHEN GROUPING(dim__channel) = 0
       THEN 'channel'
@@ -96,35 +85,7 @@ WITH source AS (
       (date_day, dim__channel),
       (date_day, dim__customers__region),
       (date_day, dim__customers__segment),
-      (date_day, dim__device),
-      (
-        week_start
-      ),
-      (week_start, dim__channel),
-      (week_start, dim__customers__region),
-      (week_start, dim__customers__segment),
-      (week_start, dim__device),
-      (
-        month_start
-      ),
-      (month_start, dim__channel),
-      (month_start, dim__customers__region),
-      (month_start, dim__customers__segment),
-      (month_start, dim__device),
-      (
-        quarter_start
-      ),
-      (quarter_start, dim__channel),
-      (quarter_start, dim__customers__region),
-      (quarter_start, dim__customers__segment),
-      (quarter_start, dim__device),
-      (
-        year_start
-      ),
-      (year_start, dim__channel),
-      (year_start, dim__customers__region),
-      (year_start, dim__customers__segment),
-      (year_start, dim__device)
+      (date_day, dim__device)
     )
 ), rolled_up AS (
   SELECT
@@ -143,8 +104,6 @@ WITH source AS (
     shipped_orders,
     refunds
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -162,8 +121,6 @@ WITH source AS (
     SUM(shipped_orders) AS shipped_orders,
     SUM(refunds) AS refunds
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -185,8 +142,6 @@ WITH source AS (
     SUM(shipped_orders) AS shipped_orders,
     SUM(refunds) AS refunds
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -208,8 +163,6 @@ WITH source AS (
     SUM(shipped_orders) AS shipped_orders,
     SUM(refunds) AS refunds
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -231,8 +184,6 @@ WITH source AS (
     SUM(shipped_orders) AS shipped_orders,
     SUM(refunds) AS refunds
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -245,13 +196,163 @@ WITH source AS (
     dimension_value,
     active_customers
   FROM grouped
+  UNION ALL
+  SELECT
+    'week' AS grain,
+    week_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN 'customers.region'
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN 'customers.segment'
+      WHEN GROUPING(dim__device) = 0
+      THEN 'device'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0
+      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__active_customers) AS active_customers
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        week_start
+      ),
+      (week_start, dim__channel),
+      (week_start, dim__customers__region),
+      (week_start, dim__customers__segment),
+      (week_start, dim__device)
+    )
+  UNION ALL
+  SELECT
+    'month' AS grain,
+    month_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN 'customers.region'
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN 'customers.segment'
+      WHEN GROUPING(dim__device) = 0
+      THEN 'device'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0
+      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__active_customers) AS active_customers
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        month_start
+      ),
+      (month_start, dim__channel),
+      (month_start, dim__customers__region),
+      (month_start, dim__customers__segment),
+      (month_start, dim__device)
+    )
+  UNION ALL
+  SELECT
+    'quarter' AS grain,
+    quarter_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN 'customers.region'
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN 'customers.segment'
+      WHEN GROUPING(dim__device) = 0
+      THEN 'device'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0
+      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__active_customers) AS active_customers
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        quarter_start
+      ),
+      (quarter_start, dim__channel),
+      (quarter_start, dim__customers__region),
+      (quarter_start, dim__customers__segment),
+      (quarter_start, dim__device)
+    )
+  UNION ALL
+  SELECT
+    'year' AS grain,
+    year_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN 'customers.region'
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN 'customers.segment'
+      WHEN GROUPING(dim__device) = 0
+      THEN 'device'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__region) = 0
+      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__customers__segment) = 0
+      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0
+      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__active_customers) AS active_customers
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        year_start
+      ),
+      (year_start, dim__channel),
+      (year_start, dim__customers__region),
+      (year_start, dim__customers__segment),
+      (year_start, dim__device)
+    )
 ), bounds AS (
   SELECT
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -33,8 +33,6 @@ WITH source AS (
     dimension_value,
     referrals
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -43,8 +41,6 @@ WITH source AS (
     dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -57,8 +53,6 @@ WITH source AS (
     dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -71,8 +65,6 @@ WITH source AS (
     dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -85,8 +77,6 @@ WITH source AS (
     dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -96,8 +86,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

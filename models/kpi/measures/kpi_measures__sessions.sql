@@ -68,8 +68,6 @@ WITH source AS (
     visit_duration__sum,
     visit_duration__count
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -83,8 +81,6 @@ WITH source AS (
     SUM(visit_duration__sum) AS visit_duration__sum,
     SUM(visit_duration__count) AS visit_duration__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -102,8 +98,6 @@ WITH source AS (
     SUM(visit_duration__sum) AS visit_duration__sum,
     SUM(visit_duration__count) AS visit_duration__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -121,8 +115,6 @@ WITH source AS (
     SUM(visit_duration__sum) AS visit_duration__sum,
     SUM(visit_duration__count) AS visit_duration__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -140,8 +132,6 @@ WITH source AS (
     SUM(visit_duration__sum) AS visit_duration__sum,
     SUM(visit_duration__count) AS visit_duration__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -151,8 +141,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -5,7 +5,7 @@
 -- Do not edit: change the metric files and run `kpi compile`.
 {{ config(materialized='table') }}
 
-WITH source AS (
+WITH source AS MATERIALIZED (
   SELECT
     CAST(tickets.created_date AS DATE) AS date_day,
     CAST(DATE_TRUNC('week', CAST(tickets.created_date AS DATE)) AS DATE) AS week_start,
@@ -26,19 +26,8 @@ WITH source AS (
     NOT tickets.created_date IS NULL
 ), grouped AS (
   SELECT
-    CASE
-      WHEN GROUPING(date_day) = 0
-      THEN 'day'
-      WHEN GROUPING(week_start) = 0
-      THEN 'week'
-      WHEN GROUPING(month_start) = 0
-      THEN 'month'
-      WHEN GROUPING(quarter_start) = 0
-      THEN 'quarter'
-      WHEN GROUPING(year_start) = 0
-      THEN 'year'
-    END AS grain,
-    COALESCE(date_day, week_start, month_start, quarter_start, year_start) AS period_start,
+    'day' AS grain,
+    date_day AS period_start,
     CASE
       WHEN GROUPING(dim__category) = 0
       THEN 'category'
@@ -69,27 +58,7 @@ WITH source AS (
         date_day
       ),
       (date_day, dim__category),
-      (date_day, dim__channel),
-      (
-        week_start
-      ),
-      (week_start, dim__category),
-      (week_start, dim__channel),
-      (
-        month_start
-      ),
-      (month_start, dim__category),
-      (month_start, dim__channel),
-      (
-        quarter_start
-      ),
-      (quarter_start, dim__category),
-      (quarter_start, dim__channel),
-      (
-        year_start
-      ),
-      (year_start, dim__category),
-      (year_start, dim__channel)
+      (date_day, dim__channel)
     )
 ), rolled_up AS (
   SELECT
@@ -105,8 +74,6 @@ WITH source AS (
     ticket_resolution_time__sum,
     ticket_resolution_time__count
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -121,8 +88,6 @@ WITH source AS (
     SUM(ticket_resolution_time__sum) AS ticket_resolution_time__sum,
     SUM(ticket_resolution_time__count) AS ticket_resolution_time__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -141,8 +106,6 @@ WITH source AS (
     SUM(ticket_resolution_time__sum) AS ticket_resolution_time__sum,
     SUM(ticket_resolution_time__count) AS ticket_resolution_time__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -161,8 +124,6 @@ WITH source AS (
     SUM(ticket_resolution_time__sum) AS ticket_resolution_time__sum,
     SUM(ticket_resolution_time__count) AS ticket_resolution_time__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -181,8 +142,6 @@ WITH source AS (
     SUM(ticket_resolution_time__sum) AS ticket_resolution_time__sum,
     SUM(ticket_resolution_time__count) AS ticket_resolution_time__count
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -195,13 +154,127 @@ WITH source AS (
     dimension_value,
     first_response_time
   FROM grouped
+  UNION ALL
+  SELECT
+    'week' AS grain,
+    week_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN 'category'
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        week_start
+      ),
+      (week_start, dim__category),
+      (week_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'month' AS grain,
+    month_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN 'category'
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        month_start
+      ),
+      (month_start, dim__category),
+      (month_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'quarter' AS grain,
+    quarter_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN 'category'
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        quarter_start
+      ),
+      (quarter_start, dim__category),
+      (quarter_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'year' AS grain,
+    year_start AS period_start,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN 'category'
+      WHEN GROUPING(dim__channel) = 0
+      THEN 'channel'
+      ELSE 'total'
+    END AS dimension,
+    CASE
+      WHEN GROUPING(dim__category) = 0
+      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        year_start
+      ),
+      (year_start, dim__category),
+      (year_start, dim__channel)
+    )
 ), bounds AS (
   SELECT
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

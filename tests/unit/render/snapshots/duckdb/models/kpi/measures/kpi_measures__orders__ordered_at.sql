@@ -51,8 +51,6 @@ WITH source AS (
     dimension_value,
     revenue
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -61,8 +59,6 @@ WITH source AS (
     dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -75,8 +71,6 @@ WITH source AS (
     dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -89,8 +83,6 @@ WITH source AS (
     dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -103,8 +95,6 @@ WITH source AS (
     dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -114,8 +104,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -4,7 +4,7 @@
 -- Do not edit: change the metric files and run `kpi compile`.
 {{ config(materialized='table') }}
 
-WITH source AS (
+WITH source AS MATERIALIZED (
   SELECT
     CAST(orders.order_date AS DATE) AS date_day,
     CAST(DATE_TRUNC('week', CAST(orders.order_date AS DATE)) AS DATE) AS week_start,
@@ -22,19 +22,8 @@ WITH source AS (
     NOT orders.order_date IS NULL
 ), grouped AS (
   SELECT
-    CASE
-      WHEN GROUPING(date_day) = 0
-      THEN 'day'
-      WHEN GROUPING(week_start) = 0
-      THEN 'week'
-      WHEN GROUPING(month_start) = 0
-      THEN 'month'
-      WHEN GROUPING(quarter_start) = 0
-      THEN 'quarter'
-      WHEN GROUPING(year_start) = 0
-      THEN 'year'
-    END AS grain,
-    COALESCE(date_day, week_start, month_start, quarter_start, year_start) AS period_start,
+    'day' AS grain,
+    date_day AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
       WHEN GROUPING(dim__channel) = 0
@@ -54,23 +43,7 @@ WITH source AS (
       (
         date_day
       ),
-      (date_day, dim__channel),
-      (
-        week_start
-      ),
-      (week_start, dim__channel),
-      (
-        month_start
-      ),
-      (month_start, dim__channel),
-      (
-        quarter_start
-      ),
-      (quarter_start, dim__channel),
-      (
-        year_start
-      ),
-      (year_start, dim__channel)
+      (date_day, dim__channel)
     )
 ), rolled_up AS (
   SELECT
@@ -83,8 +56,6 @@ WITH source AS (
     average_order__count,
     largest_order
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -96,8 +67,6 @@ WITH source AS (
     SUM(average_order__count) AS average_order__count,
     MAX(largest_order) AS largest_order
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -113,8 +82,6 @@ WITH source AS (
     SUM(average_order__count) AS average_order__count,
     MAX(largest_order) AS largest_order
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -130,8 +97,6 @@ WITH source AS (
     SUM(average_order__count) AS average_order__count,
     MAX(largest_order) AS largest_order
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -147,8 +112,6 @@ WITH source AS (
     SUM(average_order__count) AS average_order__count,
     MAX(largest_order) AS largest_order
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -162,13 +125,95 @@ WITH source AS (
     buyers,
     typical_order
   FROM grouped
+  UNION ALL
+  SELECT
+    'week' AS grain,
+    week_start AS period_start,
+    CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__buyers) AS buyers,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__typical_order AS DOUBLE PRECISION)) AS typical_order
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        week_start
+      ),
+      (week_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'month' AS grain,
+    month_start AS period_start,
+    CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__buyers) AS buyers,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__typical_order AS DOUBLE PRECISION)) AS typical_order
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        month_start
+      ),
+      (month_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'quarter' AS grain,
+    quarter_start AS period_start,
+    CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__buyers) AS buyers,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__typical_order AS DOUBLE PRECISION)) AS typical_order
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        quarter_start
+      ),
+      (quarter_start, dim__channel)
+    )
+  UNION ALL
+  SELECT
+    'year' AS grain,
+    year_start AS period_start,
+    CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
+    CASE
+      WHEN GROUPING(dim__channel) = 0
+      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      ELSE 'total'
+    END AS dimension_value,
+    COUNT(DISTINCT in__buyers) AS buyers,
+    PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
+      CAST(in__typical_order AS DOUBLE PRECISION)) AS typical_order
+  FROM source
+  GROUP BY
+    GROUPING SETS (
+      (
+        year_start
+      ),
+      (year_start, dim__channel)
+    )
 ), bounds AS (
   SELECT
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day

@@ -48,8 +48,6 @@ WITH source AS (
     conversions,
     sessions
   FROM grouped
-  WHERE
-    grain = 'day'
   UNION ALL
   SELECT
     'week' AS grain,
@@ -59,8 +57,6 @@ WITH source AS (
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -74,8 +70,6 @@ WITH source AS (
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -89,8 +83,6 @@ WITH source AS (
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -104,8 +96,6 @@ WITH source AS (
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
-  WHERE
-    grain = 'day'
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -115,8 +105,6 @@ WITH source AS (
     MIN(period_start) AS first_day,
     MAX(period_start) AS last_day
   FROM grouped
-  WHERE
-    grain = 'day'
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
