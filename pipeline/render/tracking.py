@@ -284,33 +284,5 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         ("entity_days", rows),
         ("spine", spine),
         ("window_definitions", windows),
-        ("first_sightings", _first_sightings(plan.week_start)),
     ]
     return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
-
-
-def _first_sightings(week_start: str) -> exp.Expr:
-    """The first day each entity shows up in each week, month, quarter and year: one
-    aggregate per grain (a single one over the four grains at once could not spill and ran
-    out of a 2 GB DuckDB limit at 10M orders)."""
-    query: exp.Expr | None = None
-    for grain in TO_DATE_GRAINS:
-        start = calendar.period_start(grain, col("day"), week_start)
-        branch = (
-            select(
-                exp.alias_(lit(f"{grain}_to_date"), "window_name", copy=False),
-                exp.alias_(start, "window_start", copy=False),
-                col("dimension"),
-                col("dimension_value"),
-                col("entity"),
-                exp.alias_(exp.Min(this=col("day")), "first_day", copy=False),
-            )
-            .from_("entity_days", copy=False)
-            .group_by(start.copy(), col("dimension"), col("dimension_value"), col("entity"))
-        )
-        query = branch if query is None else exp.union(query, branch, distinct=False, copy=False)
-    assert query is not None
-    return query
-
-
-TO_DATE_GRAINS = ("week", "month", "quarter", "year")

@@ -7,9 +7,10 @@
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */
 /* Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine` */
-/* (the KPI's periods and slices), `window_definitions` and `first_sightings` (the first */
-/* day each entity shows up in each week, month, quarter and year) are CTEs the compiler */
-/* puts in front; __period_start__ is replaced by the calendar's expression. */
+/* (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in */
+/* front; __period_start__ is replaced by the calendar's expression. */
+/* Every count comes from one sort of the entities' sightings (each with the one before */
+/* it), never from a join of each window with its rows (rows × window length). */
 WITH entity_days AS (
   SELECT DISTINCT
     CAST(orders.order_date AS DATE) AS day,
@@ -54,62 +55,6 @@ WITH entity_days AS (
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
     ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
-), first_sightings AS (
-  SELECT
-    'week_to_date' AS window_name,
-    CAST(DATE_TRUNC('week', day) AS DATE) AS window_start,
-    dimension,
-    dimension_value,
-    entity,
-    MIN(day) AS first_day
-  FROM entity_days
-  GROUP BY
-    CAST(DATE_TRUNC('week', day) AS DATE),
-    dimension,
-    dimension_value,
-    entity
-  UNION ALL
-  SELECT
-    'month_to_date' AS window_name,
-    CAST(DATE_TRUNC('month', day) AS DATE) AS window_start,
-    dimension,
-    dimension_value,
-    entity,
-    MIN(day) AS first_day
-  FROM entity_days
-  GROUP BY
-    CAST(DATE_TRUNC('month', day) AS DATE),
-    dimension,
-    dimension_value,
-    entity
-  UNION ALL
-  SELECT
-    'quarter_to_date' AS window_name,
-    CAST(DATE_TRUNC('quarter', day) AS DATE) AS window_start,
-    dimension,
-    dimension_value,
-    entity,
-    MIN(day) AS first_day
-  FROM entity_days
-  GROUP BY
-    CAST(DATE_TRUNC('quarter', day) AS DATE),
-    dimension,
-    dimension_value,
-    entity
-  UNION ALL
-  SELECT
-    'year_to_date' AS window_name,
-    CAST(DATE_TRUNC('year', day) AS DATE) AS window_start,
-    dimension,
-    dimension_value,
-    entity,
-    MIN(day) AS first_day
-  FROM entity_days
-  GROUP BY
-    CAST(DATE_TRUNC('year', day) AS DATE),
-    dimension,
-    dimension_value,
-    entity
 ), indexed AS (
   SELECT
     grain,
@@ -119,64 +64,55 @@ WITH entity_days AS (
     dimension_value,
     ROW_NUMBER() OVER (PARTITION BY grain, dimension, dimension_value ORDER BY period_start) AS period_index
   FROM spine
-), trailing_instances AS (
-  /* each period's window: from the start of the period `periods - 1` before it */
+), sightings AS (
+  /* period to date: an entity is new in a period on the day of its first sighting there, */
+  /* that is when its previous sighting is in an earlier period (or there is none) */
   SELECT
-    w.window_name,
-    cur.grain,
-    cur.period_start,
-    cur.period_end,
-    first_period.period_start AS window_start,
-    cur.dimension,
-    cur.dimension_value
-  FROM window_definitions AS w
-  INNER JOIN indexed AS cur
-    ON w.grain = cur.grain
-  INNER JOIN indexed AS first_period
-    ON first_period.grain = cur.grain
-    AND first_period.dimension = cur.dimension
-    AND first_period.dimension_value = cur.dimension_value
-    AND first_period.period_index = cur.period_index - w.periods + 1
-), trailing_windows AS (
-  SELECT
-    i.window_name,
-    i.grain,
-    i.period_start,
-    i.period_end,
-    i.window_start,
-    i.dimension,
-    i.dimension_value,
-    COUNT(DISTINCT e.entity) AS value
-  FROM trailing_instances AS i
-  LEFT JOIN entity_days AS e
-    ON e.dimension = i.dimension
-    AND e.dimension_value = i.dimension_value
-    AND e.day BETWEEN i.window_start AND i.period_end
-  GROUP BY
-    i.window_name,
-    i.grain,
-    i.period_start,
-    i.period_end,
-    i.window_start,
-    i.dimension,
-    i.dimension_value
+    day,
+    dimension,
+    dimension_value,
+    LAG(day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY day) AS previous_day
+  FROM entity_days
 ), new_per_day AS (
   SELECT
-    window_name,
-    window_start,
+    day,
     dimension,
     dimension_value,
-    first_day,
-    COUNT(*) AS entities
-  FROM first_sightings
+    SUM(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', day) AS DATE), TRUE)
+        THEN 1
+        ELSE 0
+      END
+    ) AS week_to_date,
+    SUM(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', day) AS DATE), TRUE)
+        THEN 1
+        ELSE 0
+      END
+    ) AS month_to_date,
+    SUM(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', day) AS DATE), TRUE)
+        THEN 1
+        ELSE 0
+      END
+    ) AS quarter_to_date,
+    SUM(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', day) AS DATE), TRUE)
+        THEN 1
+        ELSE 0
+      END
+    ) AS year_to_date
+  FROM sightings
   GROUP BY
-    window_name,
-    window_start,
+    day,
     dimension,
-    dimension_value,
-    first_day
+    dimension_value
 ), to_date AS (
-  /* entities seen so far in the period = entities whose first sighting is on or before the day */
+  /* entities seen so far in the period: a running sum of the entities new each day */
   SELECT
     p.window_name,
     d.grain,
@@ -196,7 +132,35 @@ WITH entity_days AS (
     END AS window_start,
     d.dimension,
     d.dimension_value,
-    COALESCE(SUM(n.entities), 0) AS value
+    SUM(
+      COALESCE(
+        CASE p.window_name
+          WHEN 'week_to_date'
+          THEN n.week_to_date
+          WHEN 'month_to_date'
+          THEN n.month_to_date
+          WHEN 'quarter_to_date'
+          THEN n.quarter_to_date
+          WHEN 'year_to_date'
+          THEN n.year_to_date
+        END,
+        0
+      )
+    ) OVER (
+      PARTITION BY p.window_name, d.dimension, d.dimension_value, CASE
+        WHEN p.period_grain = 'day'
+        THEN d.period_start
+        WHEN p.period_grain = 'week'
+        THEN CAST(DATE_TRUNC('week', d.period_start) AS DATE)
+        WHEN p.period_grain = 'month'
+        THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
+        WHEN p.period_grain = 'quarter'
+        THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
+        WHEN p.period_grain = 'year'
+        THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
+      END
+      ORDER BY d.period_start
+    ) AS value
   FROM indexed AS d
   CROSS JOIN (VALUES
     ('week_to_date', 'week'),
@@ -204,32 +168,142 @@ WITH entity_days AS (
     ('quarter_to_date', 'quarter'),
     ('year_to_date', 'year')) AS p(window_name, period_grain)
   LEFT JOIN new_per_day AS n
-    ON n.window_name = p.window_name
+    ON n.day = d.period_start
     AND n.dimension = d.dimension
     AND n.dimension_value = d.dimension_value
-    AND n.window_start = CASE
-      WHEN p.period_grain = 'day'
-      THEN d.period_start
-      WHEN p.period_grain = 'week'
-      THEN CAST(DATE_TRUNC('week', d.period_start) AS DATE)
-      WHEN p.period_grain = 'month'
-      THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
-      WHEN p.period_grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
-      WHEN p.period_grain = 'year'
-      THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
-    END
-    AND n.first_day <= d.period_start
   WHERE
     d.grain = 'day'
+), sighting_periods AS (
+  /* each sighting's period and its previous sighting's, at each window's grain */
+  SELECT
+    w.window_name,
+    w.grain,
+    w.periods,
+    s.dimension,
+    s.dimension_value,
+    CASE
+      WHEN w.grain = 'day'
+      THEN s.day
+      WHEN w.grain = 'week'
+      THEN CAST(DATE_TRUNC('week', s.day) AS DATE)
+      WHEN w.grain = 'month'
+      THEN CAST(DATE_TRUNC('month', s.day) AS DATE)
+      WHEN w.grain = 'quarter'
+      THEN CAST(DATE_TRUNC('quarter', s.day) AS DATE)
+      WHEN w.grain = 'year'
+      THEN CAST(DATE_TRUNC('year', s.day) AS DATE)
+    END AS period_start,
+    CASE
+      WHEN w.grain = 'day'
+      THEN s.previous_day
+      WHEN w.grain = 'week'
+      THEN CAST(DATE_TRUNC('week', s.previous_day) AS DATE)
+      WHEN w.grain = 'month'
+      THEN CAST(DATE_TRUNC('month', s.previous_day) AS DATE)
+      WHEN w.grain = 'quarter'
+      THEN CAST(DATE_TRUNC('quarter', s.previous_day) AS DATE)
+      WHEN w.grain = 'year'
+      THEN CAST(DATE_TRUNC('year', s.previous_day) AS DATE)
+    END AS previous_start
+  FROM sightings AS s
+  CROSS JOIN window_definitions AS w
+), coverage AS (
+  /* trailing windows: a sighting keeps its entity counted from its period for `periods` */
+  /* periods; after an earlier sighting, only from where that one's coverage ends */
+  SELECT
+    s.window_name,
+    s.dimension,
+    s.dimension_value,
+    CASE
+      WHEN previous.period_index IS NULL
+      THEN cur.period_index
+      ELSE GREATEST(cur.period_index, previous.period_index + s.periods)
+    END AS covered_from,
+    cur.period_index + s.periods AS covered_until
+  FROM sighting_periods AS s
+  INNER JOIN indexed AS cur
+    ON cur.grain = s.grain
+    AND cur.dimension = s.dimension
+    AND cur.dimension_value = s.dimension_value
+    AND cur.period_start = s.period_start
+  LEFT JOIN indexed AS previous
+    ON previous.grain = s.grain
+    AND previous.dimension = s.dimension
+    AND previous.dimension_value = s.dimension_value
+    AND previous.period_start = s.previous_start
+), coverage_changes AS (
+  /* entities starting and ending their coverage in each period */
+  SELECT
+    window_name,
+    dimension,
+    dimension_value,
+    period_index,
+    SUM(change) AS change
+  FROM (
+    SELECT
+      window_name,
+      dimension,
+      dimension_value,
+      covered_from AS period_index,
+      1 AS change
+    FROM coverage
+    WHERE
+      covered_from < covered_until
+    UNION ALL
+    SELECT
+      window_name,
+      dimension,
+      dimension_value,
+      covered_until AS period_index,
+      -1 AS change
+    FROM coverage
+    WHERE
+      covered_from < covered_until
+  ) AS changes
   GROUP BY
-    p.window_name,
-    p.period_grain,
-    d.grain,
-    d.period_start,
-    d.period_end,
-    d.dimension,
-    d.dimension_value
+    window_name,
+    dimension,
+    dimension_value,
+    period_index
+), trailing_counts AS (
+  SELECT
+    w.window_name,
+    w.periods,
+    cur.grain,
+    cur.period_start,
+    cur.period_end,
+    cur.dimension,
+    cur.dimension_value,
+    cur.period_index,
+    SUM(COALESCE(c.change, 0)) OVER (
+      PARTITION BY w.window_name, cur.dimension, cur.dimension_value
+      ORDER BY cur.period_index
+    ) AS value /* entities covering the period: a running sum of the changes */
+  FROM window_definitions AS w
+  INNER JOIN indexed AS cur
+    ON w.grain = cur.grain
+  LEFT JOIN coverage_changes AS c
+    ON c.window_name = w.window_name
+    AND c.dimension = cur.dimension
+    AND c.dimension_value = cur.dimension_value
+    AND c.period_index = cur.period_index
+), trailing_windows AS (
+  /* each period's window: from the start of the period `periods - 1` before it */
+  SELECT
+    t.window_name,
+    t.grain,
+    t.period_start,
+    t.period_end,
+    first_period.period_start AS window_start,
+    t.dimension,
+    t.dimension_value,
+    t.value
+  FROM trailing_counts AS t
+  INNER JOIN indexed AS first_period
+    ON first_period.grain = t.grain
+    AND first_period.dimension = t.dimension
+    AND first_period.dimension_value = t.dimension_value
+    AND first_period.period_index = t.period_index - t.periods + 1
 )
 SELECT
   window_name,

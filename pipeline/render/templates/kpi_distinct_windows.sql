@@ -1,9 +1,10 @@
 -- Trailing windows and period-to-date values of one distinct-count KPI, recounted from its
 -- rows (a distinct count over a window is not a sum of its days' counts).
 -- Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine`
--- (the KPI's periods and slices), `window_definitions` and `first_sightings` (the first
--- day each entity shows up in each week, month, quarter and year) are CTEs the compiler
--- puts in front; __period_start__ is replaced by the calendar's expression.
+-- (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in
+-- front; __period_start__ is replaced by the calendar's expression.
+-- Every count comes from one sort of the entities' sightings (each with the one before
+-- it), never from a join of each window with its rows (rows × window length).
 with indexed as (
     select
         grain,
@@ -17,60 +18,36 @@ with indexed as (
     from spine
 ),
 
-trailing_instances as (
-    -- each period's window: from the start of the period `periods - 1` before it
+sightings as (
+    -- period to date: an entity is new in a period on the day of its first sighting there,
+    -- that is when its previous sighting is in an earlier period (or there is none)
     select
-        w.window_name,
-        cur.grain,
-        cur.period_start,
-        cur.period_end,
-        first_period.period_start as window_start,
-        cur.dimension,
-        cur.dimension_value
-    from window_definitions as w
-    inner join indexed as cur on w.grain = cur.grain
-    inner join indexed as first_period
-        on
-            first_period.grain = cur.grain
-            and first_period.dimension = cur.dimension
-            and first_period.dimension_value = cur.dimension_value
-            and first_period.period_index = cur.period_index - w.periods + 1
-),
-
-trailing_windows as (
-    select
-        i.window_name,
-        i.grain,
-        i.period_start,
-        i.period_end,
-        i.window_start,
-        i.dimension,
-        i.dimension_value,
-        count(distinct e.entity) as value
-    from trailing_instances as i
-    left join entity_days as e
-        on
-            e.dimension = i.dimension
-            and e.dimension_value = i.dimension_value
-            and e.day between i.window_start and i.period_end
-    group by
-        i.window_name, i.grain, i.period_start, i.period_end, i.window_start, i.dimension, i.dimension_value
+        day,
+        dimension,
+        dimension_value,
+        lag(day) over (partition by dimension, dimension_value, entity order by day) as previous_day
+    from entity_days
 ),
 
 new_per_day as (
     select
-        window_name,
-        window_start,
+        day,
         dimension,
         dimension_value,
-        first_day,
-        count(*) as entities
-    from first_sightings
-    group by window_name, window_start, dimension, dimension_value, first_day
+        sum(case when coalesce(previous_day < __period_start__('week', day), true) then 1 else 0 end)
+            as week_to_date,
+        sum(case when coalesce(previous_day < __period_start__('month', day), true) then 1 else 0 end)
+            as month_to_date,
+        sum(case when coalesce(previous_day < __period_start__('quarter', day), true) then 1 else 0 end)
+            as quarter_to_date,
+        sum(case when coalesce(previous_day < __period_start__('year', day), true) then 1 else 0 end)
+            as year_to_date
+    from sightings
+    group by day, dimension, dimension_value
 ),
 
 to_date as (
-    -- entities seen so far in the period = entities whose first sighting is on or before the day
+    -- entities seen so far in the period: a running sum of the entities new each day
     select
         p.window_name,
         d.grain,
@@ -79,7 +56,20 @@ to_date as (
         __period_start__(p.period_grain, d.period_start) as window_start,
         d.dimension,
         d.dimension_value,
-        coalesce(sum(n.entities), 0) as value
+        sum(
+            coalesce(
+                case p.window_name
+                    when 'week_to_date' then n.week_to_date
+                    when 'month_to_date' then n.month_to_date
+                    when 'quarter_to_date' then n.quarter_to_date
+                    when 'year_to_date' then n.year_to_date
+                end,
+                0
+            )
+        ) over (
+            partition by p.window_name, d.dimension, d.dimension_value, __period_start__(p.period_grain, d.period_start)
+            order by d.period_start
+        ) as value
     from indexed as d
     cross join (
         values
@@ -90,14 +80,115 @@ to_date as (
     ) as p (window_name, period_grain)
     left join new_per_day as n
         on
-            n.window_name = p.window_name
+            n.day = d.period_start
             and n.dimension = d.dimension
             and n.dimension_value = d.dimension_value
-            and n.window_start = __period_start__(p.period_grain, d.period_start)
-            and n.first_day <= d.period_start
     where d.grain = 'day'
-    group by
-        p.window_name, p.period_grain, d.grain, d.period_start, d.period_end, d.dimension, d.dimension_value
+),
+
+sighting_periods as (
+    -- each sighting's period and its previous sighting's, at each window's grain
+    select
+        w.window_name,
+        w.grain,
+        w.periods,
+        s.dimension,
+        s.dimension_value,
+        __period_start__(w.grain, s.day) as period_start,
+        __period_start__(w.grain, s.previous_day) as previous_start
+    from sightings as s
+    cross join window_definitions as w
+),
+
+coverage as (
+    -- trailing windows: a sighting keeps its entity counted from its period for `periods`
+    -- periods; after an earlier sighting, only from where that one's coverage ends
+    select
+        s.window_name,
+        s.dimension,
+        s.dimension_value,
+        case
+            when previous.period_index is null then cur.period_index
+            else greatest(cur.period_index, previous.period_index + s.periods)
+        end as covered_from,
+        cur.period_index + s.periods as covered_until
+    from sighting_periods as s
+    inner join indexed as cur
+        on
+            cur.grain = s.grain
+            and cur.dimension = s.dimension
+            and cur.dimension_value = s.dimension_value
+            and cur.period_start = s.period_start
+    left join indexed as previous
+        on
+            previous.grain = s.grain
+            and previous.dimension = s.dimension
+            and previous.dimension_value = s.dimension_value
+            and previous.period_start = s.previous_start
+),
+
+coverage_changes as (
+    -- entities starting and ending their coverage in each period
+    select
+        window_name,
+        dimension,
+        dimension_value,
+        period_index,
+        sum(change) as change
+    from (
+        select window_name, dimension, dimension_value, covered_from as period_index, 1 as change
+        from coverage
+        where covered_from < covered_until
+        union all
+        select window_name, dimension, dimension_value, covered_until as period_index, -1 as change
+        from coverage
+        where covered_from < covered_until
+    ) as changes
+    group by window_name, dimension, dimension_value, period_index
+),
+
+trailing_counts as (
+    select
+        w.window_name,
+        w.periods,
+        cur.grain,
+        cur.period_start,
+        cur.period_end,
+        cur.dimension,
+        cur.dimension_value,
+        cur.period_index,
+        -- entities covering the period: a running sum of the changes
+        sum(coalesce(c.change, 0)) over (
+            partition by w.window_name, cur.dimension, cur.dimension_value order by cur.period_index
+        ) as value
+    from window_definitions as w
+    inner join indexed as cur on w.grain = cur.grain
+    left join coverage_changes as c
+        on
+            c.window_name = w.window_name
+            and c.dimension = cur.dimension
+            and c.dimension_value = cur.dimension_value
+            and c.period_index = cur.period_index
+),
+
+trailing_windows as (
+    -- each period's window: from the start of the period `periods - 1` before it
+    select
+        t.window_name,
+        t.grain,
+        t.period_start,
+        t.period_end,
+        first_period.period_start as window_start,
+        t.dimension,
+        t.dimension_value,
+        t.value
+    from trailing_counts as t
+    inner join indexed as first_period
+        on
+            first_period.grain = t.grain
+            and first_period.dimension = t.dimension
+            and first_period.dimension_value = t.dimension_value
+            and first_period.period_index = t.period_index - t.periods + 1
 )
 
 select
