@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -82,6 +82,8 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
             dialect,
             [step.kpi.file],
             f"Trailing windows and period to date of {step.kpi.name}, recounted from rows.",
+            lookback_days=tracking.windows_lookback(step, plan),
+            unique_key=tracking.WINDOW_KEYS,
         )
     jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(
         _model,
@@ -141,10 +143,13 @@ def _run(jobs: list[Job], *, parallel: bool) -> list[str]:
 
 
 TABLE_CONFIG = "{{ config(materialized='table') }}"
-INCREMENTAL_CONFIG = (
-    "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
-    "unique_key=[" + ", ".join(f"'{k}'" for k in sql.JOIN_KEYS) + "], on_schema_change='fail') }}"
-)
+
+
+def _incremental_config(unique_key: Sequence[str]) -> str:
+    return (
+        "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
+        "unique_key=[" + ", ".join(f"'{k}'" for k in unique_key) + "], on_schema_change='fail') }}"
+    )
 
 
 def _model(
@@ -154,6 +159,7 @@ def _model(
     summary: str,
     *,
     lookback_days: int | None = None,
+    unique_key: Sequence[str] = sql.JOIN_KEYS,
 ) -> str:
     tree = build()
     body = tree.sql(dialect=dialect, pretty=True, copy=False)  # each tree is rendered once
@@ -161,7 +167,7 @@ def _model(
     config = TABLE_CONFIG
     if lookback_days is not None:
         body = _incremental(body, dialect, lookback_days)
-        config = INCREMENTAL_CONFIG
+        config = _incremental_config(unique_key)
         summary += f" Incremental: recomputes the last {lookback_days} day(s) and their periods."
     header = "\n".join(
         [
@@ -175,7 +181,7 @@ def _model(
 
 
 def _incremental(body: str, dialect: str, lookback_days: int) -> str:
-    """Placeholders of an incremental measure model become `{% if is_incremental() %}`
+    """Placeholders of an incremental model become `{% if is_incremental() %}`
     blocks: the stored table `{{ this }}` is read only when it exists."""
     for name, (on_increment, on_full) in sql.incremental_blocks(lookback_days).items():
         increment, full = (

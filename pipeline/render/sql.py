@@ -149,7 +149,7 @@ def measure_group(
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())), copy=False
     )
     if incremental:
-        source = source.where(_since(day.copy(), "scan_from"), copy=False)
+        source = source.where(since(day.copy(), "scan_from"), copy=False)
 
     def grouped_by(grain: str, measures: Sequence[Measure]) -> exp.Select:
         """The measures at one grain, for the period alone and by each slice: its own
@@ -182,7 +182,7 @@ def measure_group(
         ).from_(exp.table_("source"), copy=False)
         if incremental:
             bound = "recompute_from" if grain == "day" else f"{grain}_from"
-            query = query.where(_since(col("date_day"), bound), copy=False)
+            query = query.where(since(col("date_day"), bound), copy=False)
         return query.group_by(exp.GroupingSets(expressions=sets), copy=False)
 
     grouped = grouped_by("day", group.measures)
@@ -210,7 +210,7 @@ def measure_group(
             # new day partials from the rows read, stored ones before the recomputed days
             days_from = "day_partials"
             keep = [*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials)]
-            recompute_from = _recompute_column("recompute_from")
+            recompute_from = recompute_column("recompute_from")
             ctes.append(
                 (
                     days_from,
@@ -223,7 +223,7 @@ def measure_group(
                                 _and(
                                     exp.GTE(
                                         this=col("period_start"),
-                                        expression=_recompute_column("rollup_from"),
+                                        expression=recompute_column("rollup_from"),
                                     ),
                                     exp.LT(this=col("period_start"), expression=recompute_from),
                                 ),
@@ -253,7 +253,7 @@ def measure_group(
             ).from_(exp.table_(days_from), copy=False)
             if incremental:  # only the periods holding recomputed days
                 branch = branch.where(
-                    _since(col("period_start"), f"{grain}_from"), append=True, copy=False
+                    since(col("period_start"), f"{grain}_from"), append=True, copy=False
                 )
             branches.append(
                 branch.group_by(
@@ -278,7 +278,7 @@ def measure_group(
 
     first_day: exp.Expr = exp.Min(this=col("period_start"))
     if incremental:  # recomputed days only; no rows read: no spine, nothing replaced
-        first_day = coalesce(_recompute_column("recompute_from"), first_day)
+        first_day = coalesce(recompute_column("recompute_from"), first_day)
     bounds = select(
         exp.alias_(first_day, "first_day", copy=False),
         exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
@@ -364,16 +364,14 @@ def _materialized(query: exp.Expr) -> exp.Expr:
     return query
 
 
-def _recompute_column(name: str) -> exp.Expr:
+def recompute_column(name: str) -> exp.Expr:
     """A column of the one-row `recompute` CTE, as a scalar subquery."""
     return exp.Subquery(this=select(col(name)).from_(exp.table_("recompute"), copy=False))
 
 
-def _since(value: exp.Expr, bound: str = "recompute_from") -> exp.Expr:
+def since(value: exp.Expr, bound: str = "recompute_from") -> exp.Expr:
     """`value` on or after a `recompute` bound; true on full builds (the bound is NULL)."""
-    return coalesce(
-        exp.GTE(this=value, expression=_recompute_column(bound)), exp.Boolean(this=True)
-    )
+    return coalesce(exp.GTE(this=value, expression=recompute_column(bound)), exp.Boolean(this=True))
 
 
 def _recompute(direct_grains: Sequence[str], grains: Sequence[str], week_start: str) -> exp.Select:

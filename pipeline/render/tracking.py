@@ -20,6 +20,7 @@ from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
+    INCREMENTAL_PREFIX,
     KEYS,
     NULL_VALUE,
     VALUE_COLUMNS,
@@ -29,6 +30,7 @@ from pipeline.render.sql import (
     lit,
     ref_table,
     select,
+    since,
     typed_values,
 )
 from pipeline.render.sql import _and as and_
@@ -271,6 +273,9 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     ]
     if measure.filter is not None:
         conditions.append(measure.filter.copy())
+    incremental = windows_lookback(step, plan) is not None
+    if incremental:  # from the first day a recomputed value needs
+        conditions.append(since(day.copy(), "history_from"))
     rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
     spine = (
         select(*(col(k) for k in KEYS))
@@ -280,9 +285,53 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     windows = typed_values(
         WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
     )
-    ctes = [
-        ("entity_days", rows),
-        ("spine", spine),
-        ("window_definitions", windows),
+    ctes = [("entity_days", rows), ("spine", spine), ("window_definitions", windows)]
+    if not incremental:
+        return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
+    # only the values of periods ending on or after the first recomputed day
+    query = _fill(
+        _template("kpi_distinct_windows").copy(),
+        [("recompute", _recompute(step, plan.week_start)), *ctes],
+        plan.week_start,
+    )
+    with_ = query.args["with_"]
+    query.set("with_", None)
+    recomputed = (
+        select(exp.Star())
+        .from_(exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier("windows"))))
+        .where(since(col("period_end")), copy=False)
+    )
+    recomputed.set("with_", with_)
+    return recomputed
+
+
+WINDOW_KEYS = ("window_name", "grain", "period_start", "dimension", "dimension_value")
+TO_DATE_GRAINS = ("week", "month", "quarter", "year")
+LONGEST_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+
+
+def windows_lookback(step: Step, plan: Plan) -> int | None:
+    """The lookback of a distinct windows model: incremental like the measure models when
+    its KPI is tracked by day (the stored day rows tell the last day)."""
+    return plan.lookback_days if "day" in step.kpi.grains else None
+
+
+def _recompute(step: Step, week_start: str) -> exp.Select:
+    """One row of bounds for an incremental run, NULL on a full build: recompute_from, the
+    first day recomputed; history_from, the first day of rows read: the start of the
+    week, month, quarter and year holding recompute_from (period to date) and of each
+    trailing window ending in its period (counted in the longest periods, reading a few
+    days more at worst, which changes nothing)."""
+    day = col("recompute_from")
+    starts = [calendar.period_start(g, day, week_start) for g in TO_DATE_GRAINS]
+    starts += [
+        exp.Sub(
+            this=calendar.period_start(w.grain, day, week_start),
+            expression=lit(w.count * LONGEST_DAYS[w.grain]),
+        )
+        for w in step.kpi.windows
     ]
-    return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
+    return select(
+        col("recompute_from"),
+        exp.alias_(exp.Least(this=starts[0], expressions=starts[1:]), "history_from", copy=False),
+    ).from_(exp.table_(INCREMENTAL_PREFIX + "window", alias="stored"), copy=False)

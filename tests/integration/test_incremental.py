@@ -1,4 +1,5 @@
-"""Incremental measure models: a daily run with late changes equals a full rebuild.
+"""Incremental models (measures, distinct windows): a daily run with late changes equals a
+full rebuild.
 
 The project is copied to a temporary folder and compiled with an incremental lookback of
 3 days (`config.incremental.lookback_days` added to its metrics/_project.yml); the raw
@@ -118,12 +119,20 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
         "incremental.duckdb",
         f"select orders_placed from {measure} where {where}'{stored_day}'",
     ).iloc[0, 0]
+    windows = "analytics.kpi_windows__active_customers"
+    at = "window_name = 'month_to_date' and dimension = 'total' and period_start = "
+    original_window = _query(
+        workspace, "incremental.duckdb", f"select value from {windows} where {at}'{stored_day}'"
+    ).iloc[0, 0]
     # marks: a rewritten row loses its mark
     for day in (stored_day, recent_day):
         _execute(
             workspace,
             "incremental.duckdb",
             f"update {measure} set orders_placed = -1 where {where}'{day}'",
+        )
+        _execute(
+            workspace, "incremental.duckdb", f"update {windows} set value = -1 where {at}'{day}'"
         )
 
     _run(workspace, "incremental.duckdb", "final", ["run"])
@@ -141,12 +150,24 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
         where period_start > '{stored_day}' and orders_placed is not null group by grain""",
     )
     assert set(grains["grain"]) >= {"day", "week", "month", "quarter", "year"}
+    window_marks = _query(
+        workspace,
+        "incremental.duckdb",
+        f"select value from {windows} where {at}'{stored_day}' or {at}'{recent_day}' order by period_start",
+    )["value"].tolist()
+    assert window_marks[0] == -1, "a stored window row outside the window was rewritten"
+    assert window_marks[1] >= 0, "a window row inside the window was not recomputed"
 
-    # undo the mark, then rebuild what reads the measures (it is not incremental)
+    # undo the mark, then run what reads the measures
     _execute(
         workspace,
         "incremental.duckdb",
         f"update {measure} set orders_placed = {int(original)} where {where}'{stored_day}'",
+    )
+    _execute(
+        workspace,
+        "incremental.duckdb",
+        f"update {windows} set value = {original_window} where {at}'{stored_day}'",
     )
     _run(
         workspace,
@@ -168,8 +189,14 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
     assert (full["period_end"].max()) >= pd.Timestamp(last)
     pd.testing.assert_frame_equal(incremental, full, check_exact=False, rtol=1e-9, atol=1e-9)
 
-    for table in ("kpi_measures__orders", "kpi_measures__sessions", "kpi_measures__tickets"):
-        order = "grain, period_start, dimension, dimension_value"
+    incremental_models = {  # and their keys
+        "kpi_measures__orders": "grain, period_start, dimension, dimension_value",
+        "kpi_measures__sessions": "grain, period_start, dimension, dimension_value",
+        "kpi_measures__tickets": "grain, period_start, dimension, dimension_value",
+        "kpi_windows__active_customers": "window_name, grain, period_start, dimension, dimension_value",
+        "kpi_windows": "kpi, window_name, grain, period_start, dimension, dimension_value",
+    }
+    for table, order in incremental_models.items():
         a = _query(
             workspace, "incremental.duckdb", f"select * from analytics.{table} order by {order}"
         )
