@@ -31,6 +31,8 @@ import pyarrow as pa
 from pipeline import publish
 from pipeline.project import DbtError, Project
 from pipeline.project import Progress as DbtProgress
+from pipeline.publish import quote_ident as _q
+from pipeline.publish import quote_literal as _literal
 from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
 from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
@@ -146,10 +148,6 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[st
         [schema, table],
     ).fetchall()
     return [str(r[0]) for r in rows]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def read_sample(con: duckdb.DuckDBPyConnection, table: str, rows: int = SAMPLE_ROWS) -> pd.DataFrame:
@@ -305,23 +303,22 @@ def _duplicated_rows(con: duckdb.DuckDBPyConnection, spec: TableSpec, chunk_rows
     the key's hash into parts of about `chunk_rows`; returns the number of parts."""
     t = f"{publish.RAW_SCHEMA}.{_q(spec.name)}"
     key = ", ".join(_q(c) for c in spec.key)
-    if not key:
+    parts = 0
+    if key:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE __gate_duplicated_keys AS SELECT {key}, count(*) AS n "
+            f"FROM {t} GROUP BY ALL HAVING count(*) > 1"
+        )
+        row = con.execute("SELECT coalesce(sum(n), 0) FROM __gate_duplicated_keys").fetchone()
+        parts = math.ceil(int(row[0] if row else 0) / chunk_rows)
+    if not parts:
         con.execute("CREATE OR REPLACE TEMP TABLE __gate_duplicated (row BIGINT, part UBIGINT)")
         return 0
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE __gate_duplicated_keys AS SELECT {key}, count(*) AS n "
-        f"FROM {t} GROUP BY ALL HAVING count(*) > 1"
-    )
-    row = con.execute("SELECT coalesce(sum(n), 0) FROM __gate_duplicated_keys").fetchone()
-    parts = math.ceil(int(row[0] if row else 0) / chunk_rows)
     match = " AND ".join(f"d.{_q(c)} IS NOT DISTINCT FROM t.{_q(c)}" for c in spec.key)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE __gate_duplicated AS "
-        f"SELECT t.rowid AS row, hash({', '.join('t.' + _q(c) for c in spec.key)}) % "
-        f"{max(1, parts)} AS part FROM {t} AS t "
-        f"WHERE EXISTS (SELECT 1 FROM __gate_duplicated_keys d WHERE {match})"
-        if parts else
-        "CREATE OR REPLACE TEMP TABLE __gate_duplicated (row BIGINT, part UBIGINT)"
+        f"SELECT t.rowid AS row, hash({', '.join('t.' + _q(c) for c in spec.key)}) % {parts} "
+        f"AS part FROM {t} AS t WHERE EXISTS (SELECT 1 FROM __gate_duplicated_keys d WHERE {match})"
     )
     return parts
 
@@ -444,10 +441,6 @@ def load_raw_csvs(
         loaded.append(table)
     con.execute("DROP TABLE IF EXISTS __seed_text")
     return loaded
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def run_gate(

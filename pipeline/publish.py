@@ -107,8 +107,14 @@ def _check_id(run_id: str) -> None:
         raise ValueError(f"not a run id: {run_id!r}")
 
 
-def _q(name: str) -> str:
+def quote_ident(name: str) -> str:
+    """A DuckDB identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A DuckDB string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 # --- lock ---------------------------------------------------------------------------
@@ -170,12 +176,8 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse), read_only=read_only)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
-    con.execute(f"SET memory_limit = {_literal(limit)}")
+    con.execute(f"SET memory_limit = {quote_literal(limit)}")
     return con
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
@@ -290,7 +292,7 @@ def abandon_unfinished(con: duckdb.DuckDBPyConnection) -> list[str]:
     for schema in _schemas(con):
         match = re.match(r"^run_(r\d{8}t\d{6}_[0-9a-f]{6})(_input)?$", schema)
         if match and match.group(1) not in known:
-            con.execute(f"DROP SCHEMA IF EXISTS {_q(schema)} CASCADE")
+            con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
     return dead
 
 
@@ -322,7 +324,7 @@ def default_audit_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Au
     checks: list[AuditCheck] = []
 
     def rel(table: str) -> str:
-        return f"{_q(schema)}.{_q(table)}"
+        return f"{quote_ident(schema)}.{quote_ident(table)}"
 
     for table in tables:
         checks.append(AuditCheck(
@@ -398,11 +400,11 @@ def swap(con: duckdb.DuckDBPyConnection, run_id: str, *, pause: Any = None) -> N
             [PUBLISHED_SCHEMA],
         ).fetchall():
             what = "VIEW" if kind == "VIEW" else "TABLE"
-            con.execute(f"DROP {what} IF EXISTS {PUBLISHED_SCHEMA}.{_q(name)} CASCADE")
+            con.execute(f"DROP {what} IF EXISTS {PUBLISHED_SCHEMA}.{quote_ident(name)} CASCADE")
         for table in tables:
             con.execute(
-                f"CREATE VIEW {PUBLISHED_SCHEMA}.{_q(table)} AS "
-                f"SELECT * FROM {_q(schema)}.{_q(table)}"
+                f"CREATE VIEW {PUBLISHED_SCHEMA}.{quote_ident(table)} AS "
+                f"SELECT * FROM {quote_ident(schema)}.{quote_ident(table)}"
             )
         now = _now()
         con.execute(
@@ -475,7 +477,7 @@ def published_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         [PUBLISHED_SCHEMA, PUBLISHED_MARKER],
     ).fetchall()
     for (name,) in rows:
-        relation = f"{PUBLISHED_SCHEMA}.{_q(str(name))}"
+        relation = f"{PUBLISHED_SCHEMA}.{quote_ident(str(name))}"
         digest = con.execute(
             f"SELECT count(*) || ':' || coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
             f"FROM (SELECT md5(CAST(t AS VARCHAR)) AS h FROM {relation} AS t)"
@@ -488,8 +490,8 @@ def published_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def _drop_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    con.execute(f"DROP SCHEMA IF EXISTS {_q(run_schema(run_id))} CASCADE")
-    con.execute(f"DROP SCHEMA IF EXISTS {_q(input_schema(run_id))} CASCADE")
+    con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(run_schema(run_id))} CASCADE")
+    con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(input_schema(run_id))} CASCADE")
 
 
 def _schemas(con: duckdb.DuckDBPyConnection) -> list[str]:

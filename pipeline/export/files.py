@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipeline.project import Project
+from pipeline.publish import quote_ident as _q
+from pipeline.publish import quote_literal as _literal
 
 if TYPE_CHECKING:
     from pipeline.compiler import Compiled
@@ -333,14 +335,6 @@ def write_text_atomically(path: Path, text: str) -> None:
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def iter_export_files(out: Path) -> Iterator[Path]:

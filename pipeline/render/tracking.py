@@ -286,14 +286,12 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
     )
     ctes = [("entity_days", rows), ("spine", spine), ("window_definitions", windows)]
+    if incremental:
+        ctes.insert(0, ("recompute", _recompute(step, plan.week_start)))
+    query = _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
     if not incremental:
-        return _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
+        return query
     # only the values of periods ending on or after the first recomputed day
-    query = _fill(
-        _template("kpi_distinct_windows").copy(),
-        [("recompute", _recompute(step, plan.week_start)), *ctes],
-        plan.week_start,
-    )
     with_ = query.args["with_"]
     query.set("with_", None)
     recomputed = (
