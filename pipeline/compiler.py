@@ -90,12 +90,13 @@ def stale(files: Mapping[str, str], root: Path) -> list[str]:
         for p, text in files.items()
         if not (root / p).is_file() or (root / p).read_text(encoding="utf-8") != text
     ]
-    generated = root / dbt.KPI_DIR
-    existing = (
-        [str(p.relative_to(root)) for p in generated.rglob("*") if p.is_file()]
-        if generated.is_dir()
-        else []
-    )
+    existing = [
+        str(p.relative_to(root))
+        for folder in dbt.GENERATED_DIRS
+        if (root / folder).is_dir()
+        for p in (root / folder).rglob("*")
+        if p.is_file()
+    ]
     return sorted(differ + [p for p in existing if p not in files])
 
 

@@ -1,5 +1,5 @@
-"""Incremental models (measures, distinct windows): a daily run with late changes equals a
-full rebuild.
+"""Incremental models (the orders, order_items and sessions marts, measures, distinct
+windows): a daily run with late changes equals a full rebuild.
 
 The project is copied to a temporary folder and compiled with an incremental lookback of
 3 days (`config.incremental.lookback_days` added to its metrics/_project.yml); the raw
@@ -124,8 +124,10 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
     original_window = _query(
         workspace, "incremental.duckdb", f"select value from {windows} where {at}'{stored_day}'"
     ).iloc[0, 0]
-    # marks: a rewritten row loses its mark
+    # marks: a rewritten row loses its mark (pageviews -1 - n, undone by the same)
+    marked = "update analytics.sessions set pageviews = -1 - pageviews where session_date = "
     for day in (stored_day, recent_day):
+        _execute(workspace, "incremental.duckdb", f"{marked}'{day}'")
         _execute(
             workspace,
             "incremental.duckdb",
@@ -135,7 +137,21 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
             workspace, "incremental.duckdb", f"update {windows} set value = -1 where {at}'{day}'"
         )
 
-    _run(workspace, "incremental.duckdb", "final", ["run"])
+    # the fact marts first: their marks are undone before the KPI models read them
+    _run(workspace, "incremental.duckdb", "final", ["run", "--exclude", "path:models/kpi"])
+    mart_marks = _query(
+        workspace,
+        "incremental.duckdb",
+        f"""select session_date, count(*) filter (where pageviews < 0) as marked, count(*) as rows
+        from analytics.sessions where session_date in ('{stored_day}', '{recent_day}')
+        group by 1 order by 1""",
+    )
+    assert mart_marks["marked"].tolist() == [mart_marks["rows"][0], 0], (
+        "fact mart: a stored day outside the window was rewritten, or one inside was not"
+    )
+    _execute(workspace, "incremental.duckdb", f"{marked}'{stored_day}'")
+
+    _run(workspace, "incremental.duckdb", "final", ["run", "--select", "path:models/kpi"])
     marks = _query(
         workspace,
         "incremental.duckdb",
@@ -190,6 +206,9 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
     pd.testing.assert_frame_equal(incremental, full, check_exact=False, rtol=1e-9, atol=1e-9)
 
     incremental_models = {  # and their keys
+        "orders": "order_id",
+        "order_items": "order_item_id",
+        "sessions": "session_id",
         "kpi_measures__orders": "grain, period_start, dimension, dimension_value",
         "kpi_measures__sessions": "grain, period_start, dimension, dimension_value",
         "kpi_measures__tickets": "grain, period_start, dimension, dimension_value",

@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized=fact_materialization(),
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_recomputed_days('order_date') }}",
+    )
+}}
+
 with
 
 order_items as (
@@ -19,6 +28,7 @@ order_items as (
         return_reason,
         refund_amount
     from {{ ref('int_order_items_joined') }}
+    {{ where_recomputed('ordered_at', 'order_date') }}
 
 )
 

@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized=fact_materialization(),
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_recomputed_days('order_date') }}",
+    )
+}}
+
 with
 
 orders as (
@@ -10,6 +19,7 @@ orders as (
         channel,
         device
     from {{ ref('stg_shop__orders') }}
+    {{ where_recomputed('ordered_at', 'order_date') }}
 
 ),
 

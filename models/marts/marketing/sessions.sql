@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized=fact_materialization(),
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ delete_recomputed_days('session_date') }}",
+    )
+}}
+
 with
 
 sessions as (
@@ -15,6 +24,7 @@ sessions as (
         duration_seconds,
         order_id
     from {{ ref('stg_web__sessions') }}
+    {{ where_recomputed('started_at', 'session_date') }}
 
 )
 

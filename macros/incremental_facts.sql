@@ -1,0 +1,53 @@
+{#-
+    The large fact marts (orders, order_items, sessions) on a daily run.
+
+    Without a lookback (kpi_lookback_days() is none: metrics/_project.yml sets no
+    config.incremental.lookback_days) they are tables rebuilt in full. With one they are
+    incremental: a run deletes the stored rows of the days from `lookback_days` before the
+    newest stored day onwards (pre-hook, in the model's transaction), then appends the
+    source rows of those days and of every later day. Rows of earlier days stay as stored,
+    so a late change (a status, a shipment, a return) reaches a mart only while its day is
+    inside the window, as for the KPI models; `dbt run --full-refresh` rebuilds everything.
+
+    In a model:
+        {{ config(materialized=fact_materialization(), incremental_strategy='append',
+                  pre_hook="{{ delete_recomputed_days('order_date') }}") }}
+        ... from {{ ref('stg_shop__orders') }}
+        {{ where_recomputed('ordered_at', 'order_date') }}
+-#}
+
+{% macro fact_materialization() -%}
+    {{ return('table' if kpi_lookback_days() is none else 'incremental') }}
+{%- endmacro %}
+
+
+{#- The first day a run recomputes, as a date literal (Parquet sources then skip the
+    row groups of earlier days); none when the stored table is empty. -#}
+{% macro recompute_from(column) -%}
+    {%- set query -%}
+        select cast(max({{ column }}) - {{ kpi_lookback_days() }} as date) from {{ this }}
+    {%- endset -%}
+    {%- set first = run_query(query).columns[0].values()[0] -%}
+    {{ return(none if first is none else "date '" ~ first ~ "'") }}
+{%- endmacro %}
+
+
+{% macro delete_recomputed_days(column) -%}
+    {%- if is_incremental() -%}
+        {%- set first = recompute_from(column) -%}
+        delete from {{ this }}{% if first is not none %} where {{ column }} >= {{ first }}{% endif %}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- `source_time`: the source column (timestamp or date) whose date is the mart's `column`;
+    compared as it is, not cast to a date, so that Parquet sources skip the row groups of
+    earlier days (a cast hides the column's statistics: 0.06 s against 20 s for sessions). -#}
+{% macro where_recomputed(source_time, column) -%}
+    {%- if is_incremental() -%}
+        {%- set first = recompute_from(column) -%}
+        {%- if first is not none %}
+    where {{ source_time }} >= {{ first }}
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
