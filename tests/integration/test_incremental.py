@@ -221,3 +221,7 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
         )
         b = _query(workspace, "full.duckdb", f"select * from analytics.{table} order by {order}")
         pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-9, atol=1e-9)
+
+    # every dbt test passes on the incrementally built warehouse, the unit tests of the
+    # incremental marts included
+    _run(workspace, "incremental.duckdb", "final", ["test"])
