@@ -64,7 +64,7 @@ def catalog_document(
 ) -> dict[str, Any]:
     """The catalog from a compiled spec, its plan and its generated files (no file system)."""
     model_paths = {
-        Path(path).stem: path for path in sorted(files) if path.endswith(".sql")
+        Path(path).stem: path for path in sorted(files) if path.startswith("models/") and path.endswith(".sql")
     }
     used: set[str] = set()
     kpis = []

@@ -25,6 +25,7 @@ def project(tmp_path: Path) -> Path:
     shutil.copy(ROOT / "dbt_project.yml", tmp_path)
     shutil.copytree(ROOT / "metrics", tmp_path / "metrics")
     shutil.copytree(ROOT / "models", tmp_path / "models")
+    shutil.copytree(ROOT / "macros", tmp_path / "macros")
     return tmp_path
 
 

@@ -217,7 +217,7 @@ def _run_values(compiled: Compiled, tables: dict[str, pd.DataFrame]) -> duckdb.D
     models = {
         path.rsplit("/", 1)[-1][:-4]: text
         for path, text in compiled.files.items()
-        if path.endswith(".sql")
+        if path.startswith("models/") and path.endswith(".sql")
     }
 
     def create(name: str) -> None:

@@ -54,7 +54,7 @@ def run(compiled: Compiled, tables: Mapping[str, pd.DataFrame]) -> duckdb.DuckDB
     models = {
         path.rsplit("/", 1)[-1][:-4]: text
         for path, text in compiled.files.items()
-        if path.endswith(".sql")
+        if path.startswith("models/") and path.endswith(".sql")
     }
     done: set[str] = set()
 
