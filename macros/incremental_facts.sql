@@ -21,6 +21,12 @@
 {%- endmacro %}
 
 
+{#- true on a run over a stored incremental mart (never in dbt unit tests of a table) -#}
+{% macro recomputes() -%}
+    {{ return(fact_materialization() == 'incremental' and is_incremental()) }}
+{%- endmacro %}
+
+
 {#- The first day a run recomputes, as a date literal (Parquet sources then skip the
     row groups of earlier days); none when the stored table is empty. -#}
 {% macro recompute_from(column) -%}
@@ -33,7 +39,7 @@
 
 
 {% macro delete_recomputed_days(column) -%}
-    {%- if fact_materialization() == 'incremental' and is_incremental() -%}
+    {%- if recomputes() -%}
         {%- set first = recompute_from(column) -%}
         delete from {{ this }}{% if first is not none %} where {{ column }} >= {{ first }}{% endif %}
     {%- endif -%}
@@ -44,7 +50,7 @@
     compared as it is, not cast to a date, so that Parquet sources skip the row groups of
     earlier days (a cast hides the column's statistics: 0.06 s against 20 s for sessions). -#}
 {% macro where_recomputed(source_time, column) -%}
-    {%- if fact_materialization() == 'incremental' and is_incremental() -%}
+    {%- if recomputes() -%}
         {%- set first = recompute_from(column) -%}
         {%- if first is not none %}
     where {{ source_time }} >= {{ first }}

@@ -7,6 +7,7 @@ a ratio or derived KPI only asks its inputs for grains and dimensions they decla
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -76,6 +77,11 @@ class Plan:
     week_start: str
     dialect: str
     lookback_days: int | None = None  # measure models are incremental when set
+
+    def lookback_for(self, grains: Sequence[str]) -> int | None:
+        """The lookback of a model tracked at `grains`: incremental only with day rows,
+        from which a run finds the newest stored day."""
+        return self.lookback_days if "day" in grains else None
 
     @cached_property
     def _by_name(self) -> dict[str, Step]:

@@ -43,7 +43,7 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
     for group in plan.groups:
         steps = [s for s in plan.steps if s.group is not None and s.group.name == group.name]
         # incremental runs find their window from the stored day rows
-        group_lookback = plan.lookback_days if "day" in group.grains else None
+        group_lookback = plan.lookback_for(group.grains)
         jobs[str(MEASURES_DIR / f"{group.name}.sql")] = partial(
             _model,
             partial(sql.measure_group, group, plan.week_start, group_lookback),
@@ -84,7 +84,7 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
             dialect,
             [step.kpi.file],
             f"Trailing windows and period to date of {step.kpi.name}, recounted from rows.",
-            lookback_days=tracking.windows_lookback(step, plan),
+            lookback_days=plan.lookback_for(step.kpi.grains),
             unique_key=tracking.WINDOW_KEYS,
         )
     jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(

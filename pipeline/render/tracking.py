@@ -273,7 +273,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     ]
     if measure.filter is not None:
         conditions.append(measure.filter.copy())
-    incremental = windows_lookback(step, plan) is not None
+    incremental = plan.lookback_for(kpi.grains) is not None
     if incremental:  # from the first day a recomputed value needs
         conditions.append(since(day.copy(), "history_from"))
     rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
@@ -306,12 +306,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
 WINDOW_KEYS = ("window_name", "grain", "period_start", "dimension", "dimension_value")
 TO_DATE_GRAINS = ("week", "month", "quarter", "year")
 LONGEST_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
-
-
-def windows_lookback(step: Step, plan: Plan) -> int | None:
-    """The lookback of a distinct windows model: incremental like the measure models when
-    its KPI is tracked by day (the stored day rows tell the last day)."""
-    return plan.lookback_days if "day" in step.kpi.grains else None
 
 
 def _recompute(step: Step, week_start: str) -> exp.Select:
