@@ -26,7 +26,8 @@ order_items as (
         cogs,
         is_returned,
         return_reason,
-        refund_amount
+        refund_amount,
+        is_wrong_item
     from {{ ref('int_order_items_joined') }}
     {{ where_recomputed('ordered_at', 'order_date') }}
 
@@ -48,5 +49,6 @@ select
     cast(cogs as decimal(12, 2)) as cogs,
     cast(is_returned as boolean) as is_returned,
     cast(return_reason as varchar) as return_reason,
-    cast(refund_amount as decimal(12, 2)) as refund_amount
+    cast(refund_amount as decimal(12, 2)) as refund_amount,
+    cast(is_wrong_item as boolean) as is_wrong_item
 from order_items

@@ -23,44 +23,104 @@ orders as (
 
 ),
 
+earlier_orders as (
+
+    -- per customer, the stored orders of the days before those recomputed: a run appends
+    -- to their sequence (a full build has none)
+    {%- if recomputes() %}
+    select
+        customer_id,
+        count(*) as orders_before,
+        count(*) filter (where not is_cancelled) as kept_orders_before
+    from {{ this }}
+    where
+        {{ before_recomputed('order_date') }}
+        and customer_id in (select customer_id from orders)
+    group by customer_id
+    {%- else %}
+    select
+        cast(null as bigint) as customer_id,
+        0 as orders_before,
+        0 as kept_orders_before
+    where false
+    {%- endif %}
+
+),
+
+orders_numbered as (
+
+    select
+        orders.order_id,
+        orders.status = 'cancelled' as is_cancelled,
+        coalesce(earlier_orders.orders_before, 0) as orders_before,
+        coalesce(earlier_orders.kept_orders_before, 0) as kept_orders_before,
+        row_number() over (
+            partition by orders.customer_id
+            order by orders.ordered_at, orders.order_id
+        ) as number_in_run,
+        row_number() over (
+            partition by orders.customer_id, orders.status = 'cancelled'
+            order by orders.ordered_at, orders.order_id
+        ) as number_within_status
+    from orders
+    left join earlier_orders
+        on orders.customer_id = earlier_orders.customer_id
+
+),
+
 orders_sequenced as (
 
+    -- customer_order_number: 1, 2, ... over the customer's orders by (ordered_at, order_id);
+    -- is_first_order: the customer's earliest order that was not cancelled
     select
         order_id,
         is_cancelled,
-        customer_order_number,
-        is_first_order
-    from {{ ref('int_orders_sequenced') }}
+        orders_before + number_in_run as customer_order_number,
+        not is_cancelled
+        and kept_orders_before = 0
+        and number_within_status = 1 as is_first_order
+    from orders_numbered
 
 ),
 
 order_totals as (
 
+    -- the order items' amounts summed to one row per order that has items
     select
         order_id,
-        item_count,
-        units,
-        gross_revenue,
-        discount_amount,
-        net_sales,
-        cogs,
-        refund_amount,
-        net_revenue,
-        is_returned,
-        has_wrong_item
-    from {{ ref('int_order_items_aggregated_to_orders') }}
+        count(*) as item_count,
+        sum(quantity) as units,
+        sum(gross_amount) as gross_revenue,
+        sum(discount_amount) as discount_amount,
+        sum(net_amount) as net_sales,
+        sum(cogs) as cogs,
+        sum(refund_amount) as refund_amount,
+        bool_or(is_returned) as is_returned,
+        bool_or(is_wrong_item) as has_wrong_item
+    from {{ ref('order_items') }}
+    {{ where_recomputed('order_date', 'order_date') }}
+    group by order_id
 
 ),
 
 order_sessions as (
 
+    -- the web session that converted to the order: at most one is expected (a source
+    -- test guards it); should two exist, the earliest wins
     select
         order_id,
         session_id,
         source,
         medium,
-        campaign
-    from {{ ref('int_sessions_attributed_to_orders') }}
+        campaign,
+        row_number() over (
+            partition by order_id
+            order by started_at, session_id
+        ) as session_rank
+    from {{ ref('sessions') }}
+    where
+        order_id is not null
+        and order_id in (select order_id from orders)
 
 ),
 
@@ -71,6 +131,7 @@ shipments as (
         shipped_at,
         delivered_at
     from {{ ref('stg_shop__shipments') }}
+    where order_id in (select order_id from orders)
 
 ),
 
@@ -106,7 +167,7 @@ orders_joined as (
         coalesce(order_totals.net_sales, 0) as net_sales,
         coalesce(order_totals.cogs, 0) as cogs,
         coalesce(order_totals.refund_amount, 0) as refund_amount,
-        coalesce(order_totals.net_revenue, 0) as net_revenue,
+        coalesce(order_totals.net_sales - order_totals.refund_amount, 0) as net_revenue,
         orders_sequenced.is_first_order,
         orders_sequenced.customer_order_number,
         order_sessions.session_id,
@@ -125,7 +186,9 @@ orders_joined as (
     left join order_totals
         on orders.order_id = order_totals.order_id
     left join order_sessions
-        on orders.order_id = order_sessions.order_id
+        on
+            orders.order_id = order_sessions.order_id
+            and order_sessions.session_rank = 1
     left join shipments_by_order
         on orders.order_id = shipments_by_order.order_id
 
