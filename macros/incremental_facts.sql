@@ -53,6 +53,14 @@
 {%- endmacro %}
 
 
+{#- For models kept by a day column (the generated kpi_activity__* models): `source_time`
+    on or after the first recomputed day; true when the whole model is rebuilt. -#}
+{% macro on_or_after_recomputed(source_time, column) -%}
+    {%- set first = recompute_from(column) if recomputes() else none -%}
+    {{ 'true' if first is none else source_time ~ ' >= ' ~ first }}
+{%- endmacro %}
+
+
 {#- `source_time`: the source column (timestamp or date) whose date is the mart's `column`;
     compared as it is, not cast to a date, so that Parquet sources skip the row groups of
     earlier days (a cast hides the column's statistics: 0.06 s against 20 s for sessions). -#}

@@ -18,6 +18,7 @@ from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
+    INCREMENTAL_PREFIX,
     KEYS,
     NULL_VALUE,
     VARCHAR,
@@ -539,56 +540,204 @@ def _amount(key: str, text: object, plan: Plan) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
 
 
+ACTIVITY_KEYS = ("grain", "period_start", *SLICE_KEYS, "entity")
+# Incremental activity models: placeholders render/dbt.py turns into Jinja. `since__<column>`
+# is a condition on the source column (the rows of the recomputed days; TRUE on a full
+# build) and `stored` the stored rows of earlier days (none on a full build).
+SINCE = INCREMENTAL_PREFIX + "since__"
+STORED = INCREMENTAL_PREFIX + "stored"
+
+
+def activity_models(plan: Plan) -> dict[str, list[Step]]:
+    """Retention and churn KPIs over rows at a time, by the model keeping their active
+    entities (named after the first of them): KPIs with the same rows, entity, slices and
+    grains share one."""
+    shared: dict[tuple[object, ...], list[Step]] = {}
+    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
+        params = _params(step)
+        if step.kpi.kind in ("retention", "churn") and params.get("time") is not None:
+            key = (
+                *(str(params.get(k)) for k in ("model", "time", "entity", "filter")),
+                tuple((d.name, d.column) for d in step.kpi.dimensions),
+                step.kpi.grains,
+            )
+            shared.setdefault(key, []).append(step)
+    return {f"kpi_activity__{steps[0].kpi.name}": steps for steps in shared.values()}
+
+
+def activity_model(step: Step, plan: Plan) -> str:
+    return next(name for name, steps in activity_models(plan).items() if step in steps)
+
+
+def activity(step: Step, plan: Plan) -> exp.Expr:
+    """One row per grain, period, slice and entity active in that period: the first day it
+    was (`first_day`) and whether it was active in the period before (`was_active_before`).
+
+    Kept by first day, so that a daily run reads only the rows of the recomputed days: it
+    deletes the stored rows whose first day is recomputed (a pre-hook), then appends the
+    entities first seen in their period on those days (an entity seen earlier in the period
+    stays as stored). An entity's `was_active_before` cannot change once stored: a period
+    whose previous one holds a recomputed day starts after that day, so all its rows are
+    recomputed.
+    """
+    params = _params(step)
+    ctes = _activity_source(step, plan, params)[:2]  # source, labelled
+    source = ctes[0][1]
+    assert isinstance(source, exp.Select)
+    source.where(col(SINCE + str(params["time"])), copy=False)  # the rows of recomputed days
+    branches = []
+    for grain in step.kpi.grains:
+        start = period_start(grain, col("date_day"), plan.week_start)
+        before = exp.Sub(this=start.copy(), expression=lit(1))
+        branches.append(
+            select(
+                _alias(lit(grain), "grain"),
+                _alias(start, "period_start"),
+                _alias(period_start(grain, before, plan.week_start), "previous_start"),
+                *(col(c) for c in (*SLICE_KEYS, "entity")),
+                _alias(exp.Min(this=col("date_day")), "first_day"),
+            )
+            .from_("labelled", copy=False)
+            .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
+            .group_by(start.copy(), *(col(c) for c in (*SLICE_KEYS, "entity")), copy=False)
+        )
+    stored = select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(
+        exp.table_(STORED, alias="kept"), copy=False
+    )
+    first_seen = _join(
+        select(
+            *(col(c, "sightings") for c in ("previous_start", *ACTIVITY_KEYS, "first_day"))
+        ).from_("sightings", copy=False),
+        exp.table_("stored"),
+        side="LEFT",
+        on=_on("sightings", "stored", ACTIVITY_KEYS),
+    ).where(_is_null(col("entity", "stored")), copy=False)
+    active = _union(
+        [
+            select(*(col(c) for c in ACTIVITY_KEYS)).from_("stored", copy=False),
+            select(*(col(c) for c in ACTIVITY_KEYS)).from_("first_seen", copy=False),
+        ]
+    )
+    query = _join(
+        select(
+            *(col(c, "first_seen") for c in (*ACTIVITY_KEYS, "first_day")),
+            _alias(_not_null(col("entity", "previous")), "was_active_before"),
+        ).from_("first_seen", copy=False),
+        exp.table_("active", alias="previous"),
+        side="LEFT",
+        on=_and(
+            _eq(col("grain", "previous"), col("grain", "first_seen")),
+            _eq(col("period_start", "previous"), col("previous_start", "first_seen")),
+            *(_eq(col(c, "previous"), col(c, "first_seen")) for c in (*SLICE_KEYS, "entity")),
+        ),
+    )
+    ctes += [
+        ("sightings", _union(branches)),
+        ("stored", stored),
+        ("first_seen", first_seen),
+        ("active", active),
+    ]
+    return _with(query, ctes)
+
+
 def _activity(step: Step, plan: Plan) -> exp.Expr:
     """Entities active in the previous period of the grain, and how many of them are active
     in this one (retention) or not (churn)."""
     params = _params(step)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan, previous=True)
-    kept = _and(col("kept"), _not_null(col("entity")))
-    if params.get("time") is not None:
-        branches = []
-        for grain in step.kpi.grains:
-            start = period_start(grain, col("date_day"), plan.week_start)
-            branches.append(
-                select(
-                    _alias(lit(grain), "grain"),
-                    _alias(start, "period_start"),
-                    *(col(c) for c in (*SLICE_KEYS, "entity")),
-                )
-                .distinct(copy=False)
-                .from_("labelled", copy=False)
-                .where(kept.copy(), copy=False)
-            )
-        active = _union(branches)
-    else:
-        # an interval [start, end] overlaps the period (ignored when it ends before it starts)
-        overlaps = _and(
-            exp.LTE(this=col("start_day", "labelled"), expression=col("period_end", "periods")),
-            exp.Or(
-                this=_is_null(col("end_day", "labelled")),
-                expression=_and(
-                    exp.GTE(
-                        this=col("end_day", "labelled"), expression=col("period_start", "periods")
-                    ),
-                    exp.GTE(
-                        this=col("end_day", "labelled"), expression=col("start_day", "labelled")
-                    ),
+    ctes += (
+        _activity_counts(step, plan) if params.get("time") is not None else _interval_counts(step)
+    )
+    previous = _zero(col("previous_entities", "counts"))
+    retained = _zero(col("retained_entities", "counts"))
+    numerator = (
+        retained if step.kpi.kind == "retention" else exp.Sub(this=previous, expression=retained)
+    )
+    return _final(
+        step,
+        ctes,
+        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
+        _divide(numerator.copy(), previous.copy()),
+        numerator,
+        previous,
+    )
+
+
+def _activity_counts(step: Step, plan: Plan) -> Ctes:
+    """counts from the KPI's activity model: the entities of the previous period, and those
+    of this period that were active in it."""
+    group = [col(c) for c in ("grain", "period_start", *SLICE_KEYS)]
+    per_period = (
+        select(
+            *group,
+            _alias(exp.Count(this=exp.Star()), "entities"),
+            _alias(
+                exp.Sum(
+                    this=exp.Case(
+                        ifs=[exp.If(this=col("was_active_before"), true=lit(1))], default=lit(0)
+                    )
                 ),
+                "retained",
             ),
         )
-        active = _join(
-            select(
-                col("grain", "periods"),
-                col("period_start", "periods"),
-                *(col(c, "labelled") for c in (*SLICE_KEYS, "entity")),
-            )
-            .distinct(copy=False)
-            .from_("labelled", copy=False),
-            exp.table_("periods"),
-            kind="INNER",
-            on=overlaps,
-        ).where(_and(col("kept", "labelled"), _not_null(col("entity", "labelled"))), copy=False)
+        .from_(ref_table(activity_model(step, plan), "activity"), copy=False)
+        .group_by(*(c.copy() for c in group), copy=False)
+    )
+    counts = select(
+        col("grain", "periods"),
+        col("period_start", "periods"),
+        *(col(c, "earlier") for c in SLICE_KEYS),
+        _alias(col("entities", "earlier"), "previous_entities"),
+        _alias(coalesce(col("retained", "later"), lit(0)), "retained_entities"),
+    ).from_("periods", copy=False)
+    counts = _join(
+        counts,
+        exp.table_("per_period", alias="earlier"),
+        kind="INNER",
+        on=_and(
+            _eq(col("grain", "earlier"), col("grain", "periods")),
+            _eq(col("period_start", "earlier"), col("previous_start", "periods")),
+        ),
+    )
+    counts = _join(
+        counts,
+        exp.table_("per_period", alias="later"),
+        side="LEFT",
+        on=_and(
+            _eq(col("grain", "later"), col("grain", "periods")),
+            _eq(col("period_start", "later"), col("period_start", "periods")),
+            *(_eq(col(c, "later"), col(c, "earlier")) for c in SLICE_KEYS),
+        ),
+    )
+    return [("per_period", per_period), ("counts", counts)]
+
+
+def _interval_counts(step: Step) -> Ctes:
+    """active (entities whose interval overlaps each period) and counts."""
+    # an interval [start, end] overlaps the period (ignored when it ends before it starts)
+    overlaps = _and(
+        exp.LTE(this=col("start_day", "labelled"), expression=col("period_end", "periods")),
+        exp.Or(
+            this=_is_null(col("end_day", "labelled")),
+            expression=_and(
+                exp.GTE(this=col("end_day", "labelled"), expression=col("period_start", "periods")),
+                exp.GTE(this=col("end_day", "labelled"), expression=col("start_day", "labelled")),
+            ),
+        ),
+    )
+    active = _join(
+        select(
+            col("grain", "periods"),
+            col("period_start", "periods"),
+            *(col(c, "labelled") for c in (*SLICE_KEYS, "entity")),
+        )
+        .distinct(copy=False)
+        .from_("labelled", copy=False),
+        exp.table_("periods"),
+        kind="INNER",
+        on=overlaps,
+    ).where(_and(col("kept", "labelled"), _not_null(col("entity", "labelled"))), copy=False)
     counts = (
         select(
             col("grain", "periods"),
@@ -624,20 +773,7 @@ def _activity(step: Step, plan: Plan) -> exp.Expr:
             *(_eq(col(c, "later"), col(c, "earlier")) for c in (*SLICE_KEYS, "entity")),
         ),
     )
-    ctes += [("active", active), ("counts", counts)]
-    previous = _zero(col("previous_entities", "counts"))
-    retained = _zero(col("retained_entities", "counts"))
-    numerator = (
-        retained if step.kpi.kind == "retention" else exp.Sub(this=previous, expression=retained)
-    )
-    return _final(
-        step,
-        ctes,
-        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
-        _divide(numerator.copy(), previous.copy()),
-        numerator,
-        previous,
-    )
+    return [("active", active), ("counts", counts)]
 
 
 # --- snapshot ---------------------------------------------------------------------------

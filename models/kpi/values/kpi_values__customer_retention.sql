@@ -69,58 +69,36 @@ WITH source AS (
     slices.dimension_value
   FROM periods
   CROSS JOIN slices
-), active AS (
-  SELECT DISTINCT
-    'month' AS grain,
-    CAST(DATE_TRUNC('month', date_day) AS DATE) AS period_start,
+), per_period AS (
+  SELECT
+    grain,
+    period_start,
     dimension,
     dimension_value,
-    entity
-  FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
-  UNION ALL
-  SELECT DISTINCT
-    'quarter' AS grain,
-    CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS period_start,
+    COUNT(*) AS entities,
+    SUM(CASE WHEN was_active_before THEN 1 ELSE 0 END) AS retained
+  FROM {{ ref('kpi_activity__customer_churn') }} AS activity
+  GROUP BY
+    grain,
+    period_start,
     dimension,
-    dimension_value,
-    entity
-  FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
-  UNION ALL
-  SELECT DISTINCT
-    'year' AS grain,
-    CAST(DATE_TRUNC('year', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
-    entity
-  FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+    dimension_value
 ), counts AS (
   SELECT
     periods.grain,
     periods.period_start,
     earlier.dimension,
     earlier.dimension_value,
-    COUNT(*) AS previous_entities,
-    COUNT(later.entity) AS retained_entities
+    earlier.entities AS previous_entities,
+    COALESCE(later.retained, 0) AS retained_entities
   FROM periods
-  INNER JOIN active AS earlier
+  INNER JOIN per_period AS earlier
     ON earlier.grain = periods.grain AND earlier.period_start = periods.previous_start
-  LEFT JOIN active AS later
+  LEFT JOIN per_period AS later
     ON later.grain = periods.grain
     AND later.period_start = periods.period_start
     AND later.dimension = earlier.dimension
     AND later.dimension_value = earlier.dimension_value
-    AND later.entity = earlier.entity
-  GROUP BY
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value
 )
 SELECT
   'customer_retention' AS kpi,

@@ -84,6 +84,15 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     monthly_only = files[True][measures + "kpi_measures__employees.sql"]
     assert "{{ config(materialized='table') }}" in monthly_only
     assert "is_incremental" not in monthly_only
-    # only the measure models and the lookback macro change
+    # a retention KPI's active entities are kept by first day (macros/incremental_facts.sql)
+    activity = "models/kpi/activity/kpi_activity__repeat_buyers.sql"
+    text = files[True][activity]
+    assert "incremental_strategy='append'" in text
+    assert "pre_hook=\"{{ delete_recomputed_days('first_day') }}\"" in text
+    assert "{{ on_or_after_recomputed('order_date', 'first_day') }}" in text
+    assert "select * from {{ this }} where {{ before_recomputed('first_day') }}" in text
+    assert "{{ config(materialized='table') }}" in files[False][activity]
+    assert "{{" not in files[False][activity].replace("{{ config(", "").replace("{{ ref(", "")
+    # only the measure models, the activity model and the lookback macro change
     changed = {p for p in files[True] if files[True][p] != files[False][p]}
-    assert changed == {*daily, lookback}
+    assert changed == {*daily, activity, lookback}

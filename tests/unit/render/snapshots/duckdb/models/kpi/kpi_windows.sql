@@ -55,6 +55,18 @@ WITH observations AS (
     value,
     numerator,
     denominator
+  FROM {{ ref('kpi_values__repeat_buyers') }}
+  UNION ALL
+  SELECT
+    kpi,
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    value,
+    numerator,
+    denominator
   FROM {{ ref('kpi_values__sessions') }}
 ), catalog AS (
   SELECT

@@ -165,6 +165,26 @@ FROM (VALUES
     'metrics/shop.yml'
   ),
   (
+    'repeat_buyers',
+    'Repeat buyers',
+    '',
+    'customer',
+    NULL,
+    'retention',
+    'percent',
+    NULL,
+    'higher',
+    FALSE,
+    'month,year',
+    'channel',
+    'none',
+    1.0,
+    0.9,
+    8,
+    2.0,
+    'metrics/shop.yml'
+  ),
+  (
     'revenue',
     'Revenue',
     'Net amount of non-cancelled orders.',

@@ -14,6 +14,7 @@ SELECT
   MAX(CASE WHEN kpi = 'conversions' THEN value END) AS conversions,
   MAX(CASE WHEN kpi = 'largest_order' THEN value END) AS largest_order,
   MAX(CASE WHEN kpi = 'orders_placed' THEN value END) AS orders_placed,
+  MAX(CASE WHEN kpi = 'repeat_buyers' THEN value END) AS repeat_buyers,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
   MAX(CASE WHEN kpi = 'revenue_per_session' THEN value END) AS revenue_per_session,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,
