@@ -1,5 +1,6 @@
 {#-
-    The large fact marts (orders, order_items, sessions) on a daily run.
+    The large fact marts (orders, order_items, sessions) on a daily run; the generated
+    kpi_activity__* models use the same window (kept by their `first_day`).
 
     Without a lookback (kpi_lookback_days() is none: metrics/_project.yml sets no
     config.incremental.lookback_days) they are tables rebuilt in full. With one they are
