@@ -235,11 +235,8 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
             r"{{ on_or_after_recomputed('\1', 'first_day') }}",
             body,
         )
-        stored = (
-            "{% if is_incremental() %}\n"
-            "select * from {{ this }} where {{ before_recomputed('first_day') }}\n"
-            "{% else %}\n" + stored + "\n{% endif %}"
-        )
+        increment = "select * from {{ this }} where {{ before_recomputed('first_day') }}"
+        stored = _if_incremental(increment, stored)
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")
     names = ", ".join(s.kpi.name for s in steps)
     summary = f"Active entities of {names}, by period, with their first day there."
@@ -258,15 +255,15 @@ def _incremental(body: str, dialect: str, lookback_days: int) -> str:
             q.sql(dialect=dialect, pretty=True).replace(sql.THIS, "{{ this }}")
             for q in (on_increment, on_full)
         )
-        block = (
-            "(\n{% if is_incremental() %}\n"
-            + increment
-            + "\n{% else %}\n"
-            + full
-            + "\n{% endif %}\n)"
+        body = body.replace(
+            sql.INCREMENTAL_PREFIX + name, "(\n" + _if_incremental(increment, full) + "\n)"
         )
-        body = body.replace(sql.INCREMENTAL_PREFIX + name, block)
     return body
+
+
+def _if_incremental(increment: str, full: str) -> str:
+    """SQL for a run over the stored table (`{{ this }}` exists), else for a full build."""
+    return "{% if is_incremental() %}\n" + increment + "\n{% else %}\n" + full + "\n{% endif %}"
 
 
 def _refs(body: str) -> str:
