@@ -39,6 +39,26 @@
 {%- endmacro %}
 
 
+{#- The first day a generated incremental KPI model (measures, distinct windows)
+    recomputes, as a date literal: `lookback_days` before the newest day of its stored
+    `grain = 'day'` rows, not before the first; NULL on a full build or over an empty table
+    (everything is recomputed). The models compare their columns with expressions of this
+    constant, so that scans skip the rows of earlier days. -#}
+{% macro kpi_recompute_from() -%}
+    {%- if is_incremental() -%}
+        {%- set query -%}
+            select greatest(max(period_start) - {{ kpi_lookback_days() }}, min(period_start))
+            from {{ this }} where grain = 'day'
+        {%- endset -%}
+        {%- set first = run_query(query).columns[0].values()[0] -%}
+        {%- if first is not none -%}
+            {{ return("cast('" ~ first ~ "' as date)") }}
+        {%- endif -%}
+    {%- endif -%}
+    {{ return('cast(null as date)') }}
+{%- endmacro %}
+
+
 {% macro delete_recomputed_days(column) -%}
     {%- if recomputes() -%}
         {%- set first = recompute_from(column) -%}

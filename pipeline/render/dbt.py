@@ -198,8 +198,10 @@ def _model(
     body = _refs(body)
     config = TABLE_CONFIG
     if lookback_days is not None:
-        body = _incremental(body, dialect, lookback_days)
-        config = _incremental_config(unique_key)
+        body = _incremental(body, dialect)
+        config = (
+            _incremental_config(unique_key) + "\n{% set recompute_from = kpi_recompute_from() %}"
+        )
         summary += f" Incremental: recomputes the last {lookback_days} day(s) and their periods."
     return f"{_header(sources, summary)}\n{config}\n\n{body}\n"
 
@@ -247,10 +249,12 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
     return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{body}\n"
 
 
-def _incremental(body: str, dialect: str, lookback_days: int) -> str:
+def _incremental(body: str, dialect: str) -> str:
     """Placeholders of an incremental model become `{% if is_incremental() %}`
-    blocks: the stored table `{{ this }}` is read only when it exists."""
-    for name, (on_increment, on_full) in sql.incremental_blocks(lookback_days).items():
+    blocks (the stored table `{{ this }}` is read only when it exists), and the first
+    recomputed day the run's literal (macros/incremental_facts.sql)."""
+    body = body.replace(sql.RECOMPUTE_FROM, "{{ recompute_from }}")
+    for name, (on_increment, on_full) in sql.incremental_blocks().items():
         increment, full = (
             q.sql(dialect=dialect, pretty=True).replace(sql.THIS, "{{ this }}")
             for q in (on_increment, on_full)

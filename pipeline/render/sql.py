@@ -24,6 +24,10 @@ REF_PREFIX = "__ref__"
 # blocks (the stored table `{{ this }}` only exists on incremental runs).
 INCREMENTAL_PREFIX = "__incremental__"
 THIS = "__this__"
+# The first day an incremental run recomputes: a constant of the run, which render/dbt.py
+# turns into `{{ recompute_from }}` (a date literal, NULL on a full build).
+RECOMPUTE_FROM = INCREMENTAL_PREFIX + "recompute_from"
+BOUND_PREFIX = "__bound__"
 # data types built once: exp.cast(x, DATE) would parse the name on every call
 DATE, DOUBLE, TIMESTAMP, VARCHAR = (
     exp.DataType.build(t) for t in ("date", "double", "timestamp", "varchar")
@@ -194,7 +198,6 @@ def measure_group(
     ]
     if incremental:
         ctes = [
-            ("recompute", _recompute(direct_grains, group.grains, week_start)),
             *ctes,
             (
                 "stored_days",
@@ -345,7 +348,10 @@ def measure_group(
         final = _join(
             final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", JOIN_KEYS)
         )
-    return _with(final, ctes)
+    query = _with(final, ctes)
+    if incremental:
+        query = with_bounds(query, _recompute(direct_grains, group.grains, week_start))
+    return query
 
 
 def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:
@@ -365,64 +371,74 @@ def _materialized(query: exp.Expr) -> exp.Expr:
 
 
 def recompute_column(name: str) -> exp.Expr:
-    """A column of the one-row `recompute` CTE, as a scalar subquery."""
-    return exp.Subquery(this=select(col(name)).from_(exp.table_("recompute"), copy=False))
+    """A bound of an incremental run by name, filled in by `with_bounds`."""
+    return exp.column(BOUND_PREFIX + name)
 
 
 def since(value: exp.Expr, bound: str = "recompute_from") -> exp.Expr:
-    """`value` on or after a `recompute` bound; true on full builds (the bound is NULL)."""
+    """`value` on or after a bound of the run; true on full builds (the bound is NULL)."""
     return coalesce(exp.GTE(this=value, expression=recompute_column(bound)), exp.Boolean(this=True))
 
 
-def _recompute(direct_grains: Sequence[str], grains: Sequence[str], week_start: str) -> exp.Select:
-    """One row of bounds for an incremental run, NULL on a full build:
-    recompute_from, the first day recomputed; <grain>_from, the first period of each grain
-    recomputed; scan_from, the first day of rows read (periods of measures recomputed at
-    every grain); rollup_from, the first stored day partial needed by the coarser grains."""
-    day = col("recompute_from")
+def with_bounds(query: exp.Expr, bounds: dict[str, exp.Expr]) -> exp.Expr:
+    """The bounds' expressions in place of their names: expressions of the run's first
+    recomputed day alone, which the engine folds to constants, so that a scan skips the
+    rows of earlier days by its column's statistics (a scalar subquery hides the bound from
+    the scan: the sessions measures at 10M orders read 402M rows instead of 3.8M)."""
+    bounds = {"recompute_from": col(RECOMPUTE_FROM), **bounds}
+
+    def fill(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.name.startswith(BOUND_PREFIX):
+            return bounds[node.name.removeprefix(BOUND_PREFIX)].copy()
+        return node
+
+    return query.transform(fill, copy=False)
+
+
+def _recompute(
+    direct_grains: Sequence[str], grains: Sequence[str], week_start: str
+) -> dict[str, exp.Expr]:
+    """The bounds of an incremental measure model, NULL on a full build: <grain>_from, the
+    first period of each grain recomputed; scan_from, the first day of rows read (periods
+    of measures recomputed at every grain); rollup_from, the first stored day partial
+    needed by the coarser grains."""
+    day = col(RECOMPUTE_FROM)
     starts = {g: period_start(g, day, week_start) for g in dict.fromkeys(["day", *grains])}
 
     def least(names: Sequence[str]) -> exp.Expr:
         exprs = [starts[g].copy() for g in names] or [day.copy()]
         return exprs[0] if len(exprs) == 1 else exp.Least(this=exprs[0], expressions=exprs[1:])
 
-    return select(
-        col("recompute_from"),
-        *(exp.alias_(starts[g].copy(), f"{g}_from", copy=False) for g in grains if g != "day"),
-        exp.alias_(least(direct_grains), "scan_from", copy=False),
-        exp.alias_(least([g for g in grains if g != "day"]), "rollup_from", copy=False),
-    ).from_(exp.table_(INCREMENTAL_PREFIX + "window", alias="stored"), copy=False)
+    return {
+        **{f"{g}_from": starts[g] for g in grains if g != "day"},
+        "scan_from": least(direct_grains),
+        "rollup_from": least([g for g in grains if g != "day"]),
+    }
 
 
-def incremental_blocks(lookback_days: int) -> dict[str, tuple[exp.Expr, exp.Expr]]:
+def incremental_blocks() -> dict[str, tuple[exp.Expr, exp.Expr]]:
     """The derived tables standing for a placeholder of an incremental measure model:
     (query on an incremental run, query on a full build), both as sqlglot trees."""
     is_day = exp.EQ(this=col("grain"), expression=lit("day"))
-    last = exp.Max(this=col("period_start"))
-    window_incremental = (
-        select(
-            exp.alias_(
-                exp.Greatest(
-                    this=exp.Sub(this=last, expression=lit(lookback_days)),
-                    expressions=[exp.Min(this=col("period_start"))],
-                ),
-                "recompute_from",
-                copy=False,
-            )
-        )
-        .from_(exp.table_(THIS), copy=False)
-        .where(is_day, copy=False)
-    )
-    window_full = select(exp.alias_(exp.cast(exp.null(), DATE), "recompute_from", copy=False))
     days_incremental = (
-        select(exp.Star()).from_(exp.table_(THIS), copy=False).where(is_day.copy(), copy=False)
+        select(exp.Star()).from_(exp.table_(THIS), copy=False).where(is_day, copy=False)
     )
     days_full = (
         select(exp.Star()).from_(exp.table_("grouped"), copy=False).where(exp.false(), copy=False)
     )
+    windows_full = typed_values(
+        [
+            *((c, VARCHAR) for c in ("window_name", "grain")),
+            *((c, DATE) for c in ("period_start", "window_start")),
+            *((c, VARCHAR) for c in ("dimension", "dimension_value")),
+            ("value", DOUBLE),
+        ],
+        [],
+        "stored",
+    )
     return {
-        "window": (window_incremental, window_full),
         "days": (days_incremental, days_full),
+        "stored_windows": (select(exp.Star()).from_(exp.table_(THIS), copy=False), windows_full),
     }
 
 

@@ -23,6 +23,7 @@ from pipeline.render.sql import (
     INCREMENTAL_PREFIX,
     KEYS,
     NULL_VALUE,
+    RECOMPUTE_FROM,
     VALUE_COLUMNS,
     VARCHAR,
     coalesce,
@@ -32,6 +33,7 @@ from pipeline.render.sql import (
     select,
     since,
     typed_values,
+    with_bounds,
 )
 from pipeline.render.sql import _and as and_
 from pipeline.render.sql import _join as join
@@ -250,32 +252,56 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         ],
         default=lit(TOTAL),
     )
-    rows = select(
-        exp.alias_(day, "day", copy=False),
-        col("dimension", "slices"),
-        exp.alias_(dimension_value, "dimension_value", copy=False),
-        exp.alias_(measure.expr.copy(), "entity", copy=False),
-    ).from_(ref_table(group.model, group.model), copy=False)
-    for join_ in group.joins:
-        on = and_(
-            *(exp.EQ(this=col(a, group.model), expression=col(b, join_.model)) for a, b in join_.on)
-        )
-        rows = join(rows, ref_table(join_.model, join_.model), side="LEFT", on=on)
+    kept: list[exp.Expr] = [
+        exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
+        exp.Not(this=exp.Is(this=measure.expr.copy(), expression=exp.Null())),
+    ]
+    if measure.filter is not None:
+        kept.append(measure.filter.copy())
+
+    def joined(query: exp.Select, tables: set[str]) -> exp.Select:
+        for join_ in (j for j in group.joins if j.model in tables):
+            on = and_(
+                *(
+                    exp.EQ(this=col(a, group.model), expression=col(b, join_.model))
+                    for a, b in join_.on
+                )
+            )
+            query = join(query, ref_table(join_.model, join_.model), side="LEFT", on=on)
+        return query
+
+    rows = joined(
+        select(
+            exp.alias_(day, "day", copy=False),
+            col("dimension", "slices"),
+            exp.alias_(dimension_value, "dimension_value", copy=False),
+            exp.alias_(measure.expr.copy(), "entity", copy=False),
+        ).from_(ref_table(group.model, group.model), copy=False),
+        {j.model for j in group.joins},
+    )
+    conditions = [c.copy() for c in kept]
+    incremental = plan.lookback_for(kpi.grains) is not None
+    if incremental:
+        # every entity's rows from the first day a trailing window needs; the rows of the
+        # entities seen on recomputed days from the start of their periods to date (whether
+        # they are new there); the other entities' values to date are carried
+        recent = joined(
+            select(measure.expr.copy()).from_(ref_table(group.model, group.model), copy=False),
+            {c.table for e in (measure.expr, *kept) for c in e.find_all(exp.Column)},
+        ).where(and_(*(c.copy() for c in kept), since(day.copy())), copy=False)
+        conditions += [
+            since(day.copy(), "to_date_from"),
+            exp.Or(
+                this=since(day.copy(), "history_from"),
+                expression=exp.In(this=measure.expr.copy(), query=exp.Subquery(this=recent)),
+            ),
+        ]
     names = [TOTAL, *(name for name, _ in step.dimensions)]
     slice_names = exp.Subquery(
         this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
         alias=exp.TableAlias(this=exp.to_identifier("slices")),
     )
     rows = join(rows, slice_names, kind="CROSS")
-    conditions: list[exp.Expr] = [
-        exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
-        exp.Not(this=exp.Is(this=measure.expr.copy(), expression=exp.Null())),
-    ]
-    if measure.filter is not None:
-        conditions.append(measure.filter.copy())
-    incremental = plan.lookback_for(kpi.grains) is not None
-    if incremental:  # from the first day a recomputed value needs
-        conditions.append(since(day.copy(), "history_from"))
     rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
     spine = (
         select(*(col(k) for k in KEYS))
@@ -285,9 +311,33 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     windows = typed_values(
         WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
     )
-    ctes = [("entity_days", rows), ("spine", spine), ("window_definitions", windows)]
-    if incremental:
-        ctes.insert(0, ("recompute", _recompute(step, plan.week_start)))
+    carried_columns = [(c, VARCHAR) for c in ("window_name", "dimension", "dimension_value")]
+    carried_columns += [("window_start", DATE), ("value", DOUBLE)]
+    counted = select(exp.alias_(exp.cast(exp.null(), DATE), "first_day", copy=False))
+    carried = typed_values(carried_columns, [], "carried")
+    if incremental:  # to date from the stored values of the day before the recomputed ones
+        counted = select(exp.alias_(col(RECOMPUTE_FROM), "first_day", copy=False))
+        carried = (
+            select(*(col(c) for c, _ in carried_columns))
+            .from_(exp.table_(STORED_WINDOWS, alias="stored"), copy=False)
+            .where(
+                and_(
+                    exp.EQ(this=col("grain"), expression=lit("day")),
+                    exp.EQ(
+                        this=col("period_start"),
+                        expression=exp.Sub(this=col(RECOMPUTE_FROM), expression=lit(1)),
+                    ),
+                ),
+                copy=False,
+            )
+        )
+    ctes = [
+        ("entity_days", rows),
+        ("spine", spine),
+        ("window_definitions", windows),
+        ("counted", counted),
+        ("carried", carried),
+    ]
     query = _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
     if not incremental:
         return query
@@ -300,30 +350,31 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         .where(since(col("period_end")), copy=False)
     )
     recomputed.set("with_", with_)
-    return recomputed
+    return with_bounds(recomputed, _bounds(step, plan.week_start))
 
 
+STORED_WINDOWS = INCREMENTAL_PREFIX + "stored_windows"  # the stored rows (none on a full build)
 WINDOW_KEYS = ("window_name", "grain", "period_start", "dimension", "dimension_value")
 TO_DATE_GRAINS = ("week", "month", "quarter", "year")
 LONGEST_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
 
 
-def _recompute(step: Step, week_start: str) -> exp.Select:
-    """One row of bounds for an incremental run, NULL on a full build: recompute_from, the
-    first day recomputed; history_from, the first day of rows read: the start of the
-    week, month, quarter and year holding recompute_from (period to date) and of each
-    trailing window ending in its period (counted in the longest periods, reading a few
-    days more at worst, which changes nothing)."""
-    day = col("recompute_from")
-    starts = [calendar.period_start(g, day, week_start) for g in TO_DATE_GRAINS]
-    starts += [
+def _bounds(step: Step, week_start: str) -> dict[str, exp.Expr]:
+    """The first days of rows an incremental run reads (NULL on a full build):
+    history_from, every entity's, from the start of each trailing window ending in the
+    period of the first recomputed day (counted in the longest periods, reading a few days
+    more at worst, which changes nothing); to_date_from, the recent entities', from the
+    start of the week, month, quarter and year holding that day."""
+    day = col(RECOMPUTE_FROM)
+    to_date = [calendar.period_start(g, day, week_start) for g in TO_DATE_GRAINS]
+    trailing = [
         exp.Sub(
             this=calendar.period_start(w.grain, day, week_start),
             expression=lit(w.count * LONGEST_DAYS[w.grain]),
         )
         for w in step.kpi.windows
     ]
-    return select(
-        col("recompute_from"),
-        exp.alias_(exp.Least(this=starts[0], expressions=starts[1:]), "history_from", copy=False),
-    ).from_(exp.table_(INCREMENTAL_PREFIX + "window", alias="stored"), copy=False)
+    return {
+        "history_from": exp.Least(this=day.copy(), expressions=trailing),
+        "to_date_from": exp.Least(this=to_date[0], expressions=to_date[1:]),
+    }

@@ -7,8 +7,10 @@
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */
 /* Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine` */
-/* (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in */
-/* front; __period_start__ is replaced by the calendar's expression. */
+/* (the KPI's periods and slices), `window_definitions`, `counted` (one row: the first day */
+/* whose period-to-date values are counted from rows, NULL for all) and `carried` (the */
+/* stored period-to-date values of the day before it, none on a full build) are CTEs the */
+/* compiler puts in front; __period_start__ is replaced by the calendar's expression. */
 /* Every count comes from one sort of the entities' sightings (each with the one before */
 /* it), never from a join of each window with its rows (rows × window length). */
 WITH entity_days AS (
@@ -55,6 +57,20 @@ WITH entity_days AS (
     CAST(periods AS DOUBLE PRECISION) AS periods
   FROM (VALUES
     ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
+), counted AS (
+  SELECT
+    CAST(NULL AS DATE) AS first_day
+), carried AS (
+  SELECT
+    CAST(window_name AS VARCHAR) AS window_name,
+    CAST(dimension AS VARCHAR) AS dimension,
+    CAST(dimension_value AS VARCHAR) AS dimension_value,
+    CAST(window_start AS DATE) AS window_start,
+    CAST(value AS DOUBLE PRECISION) AS value
+  FROM (VALUES
+    (NULL, NULL, NULL, NULL, NULL)) AS carried(window_name, dimension, dimension_value, window_start, value)
+  WHERE
+    FALSE
 ), indexed AS (
   SELECT
     grain,
@@ -111,8 +127,8 @@ WITH entity_days AS (
     day,
     dimension,
     dimension_value
-), to_date AS (
-  /* entities seen so far in the period: a running sum of the entities new each day */
+), day_windows AS (
+  /* each day's period-to-date windows, with the entities new in the window that day */
   SELECT
     p.window_name,
     d.grain,
@@ -132,35 +148,19 @@ WITH entity_days AS (
     END AS window_start,
     d.dimension,
     d.dimension_value,
-    SUM(
-      COALESCE(
-        CASE p.window_name
-          WHEN 'week_to_date'
-          THEN n.week_to_date
-          WHEN 'month_to_date'
-          THEN n.month_to_date
-          WHEN 'quarter_to_date'
-          THEN n.quarter_to_date
-          WHEN 'year_to_date'
-          THEN n.year_to_date
-        END,
-        0
-      )
-    ) OVER (
-      PARTITION BY p.window_name, d.dimension, d.dimension_value, CASE
-        WHEN p.period_grain = 'day'
-        THEN d.period_start
-        WHEN p.period_grain = 'week'
-        THEN CAST(DATE_TRUNC('week', d.period_start) AS DATE)
-        WHEN p.period_grain = 'month'
-        THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
-        WHEN p.period_grain = 'quarter'
-        THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
-        WHEN p.period_grain = 'year'
-        THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
-      END
-      ORDER BY d.period_start
-    ) AS value
+    COALESCE(
+      CASE p.window_name
+        WHEN 'week_to_date'
+        THEN n.week_to_date
+        WHEN 'month_to_date'
+        THEN n.month_to_date
+        WHEN 'quarter_to_date'
+        THEN n.quarter_to_date
+        WHEN 'year_to_date'
+        THEN n.year_to_date
+      END,
+      0
+    ) AS new_entities
   FROM indexed AS d
   CROSS JOIN (VALUES
     ('week_to_date', 'week'),
@@ -173,6 +173,34 @@ WITH entity_days AS (
     AND n.dimension_value = d.dimension_value
   WHERE
     d.grain = 'day'
+), to_date AS (
+  /* entities seen so far in the period: those carried from the day before the first */
+  /* counted day, plus a running sum of the entities new each day from it */
+  SELECT
+    w.window_name,
+    w.grain,
+    w.period_start,
+    w.period_end,
+    w.window_start,
+    w.dimension,
+    w.dimension_value,
+    COALESCE(c.value, 0) + SUM(
+      CASE
+        WHEN COALESCE(w.period_start >= counted.first_day, TRUE)
+        THEN w.new_entities
+        ELSE 0
+      END
+    ) OVER (
+      PARTITION BY w.window_name, w.dimension, w.dimension_value, w.window_start
+      ORDER BY w.period_start
+    ) AS value
+  FROM day_windows AS w
+  CROSS JOIN counted
+  LEFT JOIN carried AS c
+    ON c.window_name = w.window_name
+    AND c.dimension = w.dimension
+    AND c.dimension_value = w.dimension_value
+    AND c.window_start = w.window_start
 ), sighting_periods AS (
   /* each sighting's period and its previous sighting's, at each window's grain */
   SELECT

@@ -1,8 +1,10 @@
 -- Trailing windows and period-to-date values of one distinct-count KPI, recounted from its
 -- rows (a distinct count over a window is not a sum of its days' counts).
 -- Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine`
--- (the KPI's periods and slices) and `window_definitions` are CTEs the compiler puts in
--- front; __period_start__ is replaced by the calendar's expression.
+-- (the KPI's periods and slices), `window_definitions`, `counted` (one row: the first day
+-- whose period-to-date values are counted from rows, NULL for all) and `carried` (the
+-- stored period-to-date values of the day before it, none on a full build) are CTEs the
+-- compiler puts in front; __period_start__ is replaced by the calendar's expression.
 -- Every count comes from one sort of the entities' sightings (each with the one before
 -- it), never from a join of each window with its rows (rows × window length).
 with indexed as (
@@ -46,8 +48,8 @@ new_per_day as (
     group by day, dimension, dimension_value
 ),
 
-to_date as (
-    -- entities seen so far in the period: a running sum of the entities new each day
+day_windows as (
+    -- each day's period-to-date windows, with the entities new in the window that day
     select
         p.window_name,
         d.grain,
@@ -56,20 +58,15 @@ to_date as (
         __period_start__(p.period_grain, d.period_start) as window_start,
         d.dimension,
         d.dimension_value,
-        sum(
-            coalesce(
-                case p.window_name
-                    when 'week_to_date' then n.week_to_date
-                    when 'month_to_date' then n.month_to_date
-                    when 'quarter_to_date' then n.quarter_to_date
-                    when 'year_to_date' then n.year_to_date
-                end,
-                0
-            )
-        ) over (
-            partition by p.window_name, d.dimension, d.dimension_value, __period_start__(p.period_grain, d.period_start)
-            order by d.period_start
-        ) as value
+        coalesce(
+            case p.window_name
+                when 'week_to_date' then n.week_to_date
+                when 'month_to_date' then n.month_to_date
+                when 'quarter_to_date' then n.quarter_to_date
+                when 'year_to_date' then n.year_to_date
+            end,
+            0
+        ) as new_entities
     from indexed as d
     cross join (
         values
@@ -84,6 +81,33 @@ to_date as (
             and n.dimension = d.dimension
             and n.dimension_value = d.dimension_value
     where d.grain = 'day'
+),
+
+to_date as (
+    -- entities seen so far in the period: those carried from the day before the first
+    -- counted day, plus a running sum of the entities new each day from it
+    select
+        w.window_name,
+        w.grain,
+        w.period_start,
+        w.period_end,
+        w.window_start,
+        w.dimension,
+        w.dimension_value,
+        coalesce(c.value, 0) + sum(
+            case when coalesce(w.period_start >= counted.first_day, true) then w.new_entities else 0 end
+        ) over (
+            partition by w.window_name, w.dimension, w.dimension_value, w.window_start
+            order by w.period_start
+        ) as value
+    from day_windows as w
+    cross join counted
+    left join carried as c
+        on
+            c.window_name = w.window_name
+            and c.dimension = w.dimension
+            and c.dimension_value = w.dimension_value
+            and c.window_start = w.window_start
 ),
 
 sighting_periods as (

@@ -73,6 +73,10 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
         assert "{{ config(materialized='incremental', incremental_strategy='delete+insert'" in text
         assert "{% if is_incremental() %}" in text and "{{ this }}" in text
         assert "recomputes the last 3 day(s)" in text
+        # the first recomputed day is a literal of the run, so scans skip earlier days
+        assert "{% set recompute_from = kpi_recompute_from() %}" in text
+        assert ">= {{ recompute_from }}" in text
+        assert "FROM recompute" not in text
         assert "{{ config(materialized='table') }}" in files[False][path]
         assert "is_incremental" not in files[False][path]
     # the fact marts follow the same setting (macros/incremental_facts.sql)
