@@ -259,12 +259,13 @@ def test_parquet_raw_data_publish_the_same_marts_as_the_seeds(
                    reports_dir=tmp_path / "reports")
     assert report.status == "published", report.error
     assert "load" in report.timings and "seed" not in report.timings
-    # every mart equal row for row; the float columns of kpi_values to 1e-9 (parallel
-    # sums of doubles add in another order on differently laid out tables)
+    # every mart equal row for row; the float columns of kpi_values and kpi_windows to 1e-9
+    # (parallel sums of doubles add in another order on differently laid out tables)
     ours, demo = fingerprint(warehouse), fingerprint(published_demo)
-    assert ours.pop("kpi_values").split(":")[0] == demo.pop("kpi_values").split(":")[0]
+    for table, keys in FLOAT_TABLES.items():
+        assert ours.pop(table).split(":")[0] == demo.pop(table).split(":")[0]
+        assert float_differences(warehouse, published_demo, table, keys) == []
     assert ours == demo
-    assert kpi_values_differences(warehouse, published_demo) == []
     con = publish.connect(warehouse)
     try:
         # nothing was set aside: the run's input is a view of raw, not a second copy
@@ -277,8 +278,12 @@ def test_parquet_raw_data_publish_the_same_marts_as_the_seeds(
         con.close()
 
 
-def kpi_values_differences(a: Path, b: Path) -> list[tuple]:
-    """Rows of the published kpi_values that differ (floats beyond 1e-9 relative)."""
+VALUE_KEYS = ("kpi", "grain", "period_start", "dimension", "dimension_value")
+FLOAT_TABLES = {"kpi_values": VALUE_KEYS, "kpi_windows": ("window_name", *VALUE_KEYS)}
+
+
+def float_differences(a: Path, b: Path, table: str, keys: tuple[str, ...]) -> list[tuple]:
+    """Rows of a published table that differ (floats beyond 1e-9 relative)."""
     import duckdb
 
     with duckdb.connect() as con:
@@ -286,20 +291,19 @@ def kpi_values_differences(a: Path, b: Path) -> list[tuple]:
         con.execute(f"ATTACH '{b}' AS b (READ_ONLY)")
         columns = con.execute(
             "SELECT column_name, data_type FROM information_schema.columns WHERE "
-            "table_catalog = 'a' AND table_schema = ? AND table_name = 'kpi_values'",
-            [publish.PUBLISHED_SCHEMA],
+            "table_catalog = 'a' AND table_schema = ? AND table_name = ?",
+            [publish.PUBLISHED_SCHEMA, table],
         ).fetchall()
-        keys = ["kpi", "grain", "period_start", "dimension", "dimension_value"]
         differ = [
             f"abs(x.{c} - y.{c}) > 1e-9 * greatest(1, abs(x.{c}))"
             f" OR (x.{c} IS NULL) <> (y.{c} IS NULL)"
             if kind == "DOUBLE" else f"x.{c} IS DISTINCT FROM y.{c}"
             for c, kind in columns if c not in keys
         ]
-        table = f"{publish.PUBLISHED_SCHEMA}.kpi_values"
+        name = f"{publish.PUBLISHED_SCHEMA}.{table}"
         return con.execute(
-            f"SELECT {', '.join('x.' + k for k in keys)} FROM a.{table} x "
-            f"FULL JOIN b.{table} y USING ({', '.join(keys)}) "
+            f"SELECT {', '.join('x.' + k for k in keys)} FROM a.{name} x "
+            f"FULL JOIN b.{name} y USING ({', '.join(keys)}) "
             f"WHERE x.kpi IS NULL OR y.kpi IS NULL OR {' OR '.join(f'({d})' for d in differ)} "
             "LIMIT 10"
         ).fetchall()
