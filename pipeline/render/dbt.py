@@ -91,7 +91,7 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
         )
     for name, steps in kinds.activity_models(plan).items():
         jobs[str(ACTIVITY_DIR / f"{name}.sql")] = partial(
-            _activity_model, steps, plan, spec.config.incremental_lookback_days
+            _activity_model, steps, plan, plan.lookback_days
         )
     jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(
         _model,

@@ -32,6 +32,17 @@ BOUND_PREFIX = "__bound__"
 DATE, DOUBLE, TIMESTAMP, VARCHAR = (
     exp.DataType.build(t) for t in ("date", "double", "timestamp", "varchar")
 )
+# the rows of a distinct windows model (kpi_windows__<kpi>)
+WINDOW_ROW_COLUMNS = (
+    ("window_name", VARCHAR),
+    ("grain", VARCHAR),
+    ("period_start", DATE),
+    ("period_end", DATE),
+    ("window_start", DATE),
+    ("dimension", VARCHAR),
+    ("dimension_value", VARCHAR),
+    ("value", DOUBLE),
+)
 
 
 def ref_table(model: str, alias: str | None = None) -> exp.Table:
@@ -100,6 +111,21 @@ def _join(
     return query
 
 
+def joined(query: exp.Select, group: MeasureGroup, models: set[str] | None = None) -> exp.Select:
+    """The group's model left-joined to the models its dimensions and filters read
+    (`models`: only those; all by default)."""
+    for join in group.joins:
+        if models is None or join.model in models:
+            on = _and(
+                *(
+                    exp.EQ(this=col(a, group.model), expression=col(b, join.model))
+                    for a, b in join.on
+                )
+            )
+            query = _join(query, ref_table(join.model, join.model), side="LEFT", on=on)
+    return query
+
+
 def _slice_alias(label: str) -> str:
     return "dim__" + label.replace(".", "__")
 
@@ -144,11 +170,7 @@ def measure_group(
         ),
         *(exp.alias_(m.row_value(), _input_alias(m), copy=False) for m in group.measures),
     ).from_(ref_table(group.model, group.model), copy=False)
-    for join in group.joins:
-        on = _and(
-            *(exp.EQ(this=col(a, group.model), expression=col(b, join.model)) for a, b in join.on)
-        )
-        source = _join(source, ref_table(join.model, join.model), side="LEFT", on=on)
+    source = joined(source, group)
     source = source.where(
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())), copy=False
     )
@@ -426,19 +448,12 @@ def incremental_blocks() -> dict[str, tuple[exp.Expr, exp.Expr]]:
     days_full = (
         select(exp.Star()).from_(exp.table_("grouped"), copy=False).where(exp.false(), copy=False)
     )
-    windows_full = typed_values(
-        [
-            *((c, VARCHAR) for c in ("window_name", "grain")),
-            *((c, DATE) for c in ("period_start", "window_start")),
-            *((c, VARCHAR) for c in ("dimension", "dimension_value")),
-            ("value", DOUBLE),
-        ],
-        [],
-        "stored",
-    )
     return {
         "days": (days_incremental, days_full),
-        "stored_windows": (select(exp.Star()).from_(exp.table_(THIS), copy=False), windows_full),
+        "stored_windows": (
+            select(exp.Star()).from_(exp.table_(THIS), copy=False),
+            typed_values(WINDOW_ROW_COLUMNS, [], "stored"),
+        ),
     }
 
 

@@ -26,8 +26,10 @@ from pipeline.render.sql import (
     RECOMPUTE_FROM,
     VALUE_COLUMNS,
     VARCHAR,
+    WINDOW_ROW_COLUMNS,
     coalesce,
     col,
+    joined,
     lit,
     ref_table,
     select,
@@ -131,18 +133,7 @@ def _distinct_windows(plan: Plan) -> exp.Expr:
         for s in distinct_window_steps(plan)
     ]
     if not branches:
-        empty = [
-            ("kpi", VARCHAR),
-            ("window_name", VARCHAR),
-            ("grain", VARCHAR),
-            ("period_start", DATE),
-            ("period_end", DATE),
-            ("window_start", DATE),
-            ("dimension", VARCHAR),
-            ("dimension_value", VARCHAR),
-            ("value", DOUBLE),
-        ]
-        return typed_values(empty, [], "distinct_windows")
+        return typed_values([("kpi", VARCHAR), *WINDOW_ROW_COLUMNS], [], "distinct_windows")
     query: exp.Expr = branches[0]
     for branch in branches[1:]:
         query = exp.union(query, branch, distinct=False, copy=False)
@@ -259,17 +250,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     if measure.filter is not None:
         kept.append(measure.filter.copy())
 
-    def joined(query: exp.Select, tables: set[str]) -> exp.Select:
-        for join_ in (j for j in group.joins if j.model in tables):
-            on = and_(
-                *(
-                    exp.EQ(this=col(a, group.model), expression=col(b, join_.model))
-                    for a, b in join_.on
-                )
-            )
-            query = join(query, ref_table(join_.model, join_.model), side="LEFT", on=on)
-        return query
-
     rows = joined(
         select(
             exp.alias_(day, "day", copy=False),
@@ -277,7 +257,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
             exp.alias_(dimension_value, "dimension_value", copy=False),
             exp.alias_(measure.expr.copy(), "entity", copy=False),
         ).from_(ref_table(group.model, group.model), copy=False),
-        {j.model for j in group.joins},
+        group,
     )
     conditions = [c.copy() for c in kept]
     incremental = plan.lookback_for(kpi.grains) is not None
@@ -287,6 +267,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         # they are new there); the other entities' values to date are carried
         recent = joined(
             select(measure.expr.copy()).from_(ref_table(group.model, group.model), copy=False),
+            group,
             {c.table for e in (measure.expr, *kept) for c in e.find_all(exp.Column)},
         ).where(and_(*(c.copy() for c in kept), since(day.copy())), copy=False)
         conditions += [
@@ -311,8 +292,11 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     windows = typed_values(
         WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
     )
-    carried_columns = [(c, VARCHAR) for c in ("window_name", "dimension", "dimension_value")]
-    carried_columns += [("window_start", DATE), ("value", DOUBLE)]
+    carried_columns = [
+        (c, t)
+        for c, t in WINDOW_ROW_COLUMNS
+        if c in ("window_name", "dimension", "dimension_value", "window_start", "value")
+    ]
     counted = select(exp.alias_(exp.cast(exp.null(), DATE), "first_day", copy=False))
     carried = typed_values(carried_columns, [], "carried")
     if incremental:  # to date from the stored values of the day before the recomputed ones

@@ -63,12 +63,12 @@ WITH entity_days AS (
 ), carried AS (
   SELECT
     CAST(window_name AS VARCHAR) AS window_name,
+    CAST(window_start AS DATE) AS window_start,
     CAST(dimension AS VARCHAR) AS dimension,
     CAST(dimension_value AS VARCHAR) AS dimension_value,
-    CAST(window_start AS DATE) AS window_start,
     CAST(value AS DOUBLE PRECISION) AS value
   FROM (VALUES
-    (NULL, NULL, NULL, NULL, NULL)) AS carried(window_name, dimension, dimension_value, window_start, value)
+    (NULL, NULL, NULL, NULL, NULL)) AS carried(window_name, window_start, dimension, dimension_value, value)
   WHERE
     FALSE
 ), indexed AS (
