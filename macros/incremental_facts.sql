@@ -4,9 +4,10 @@
 
     Without a lookback (kpi_lookback_days() is none: metrics/_project.yml sets no
     config.incremental.lookback_days) they are tables rebuilt in full. With one they are
-    incremental: a run deletes the stored rows of the days from `lookback_days` before the
-    newest stored day onwards (pre-hook, in the model's transaction), then appends the
-    source rows of those days and of every later day. Rows of earlier days stay as stored,
+    `append_in_place` models (macros/materializations/append_in_place.sql): a run deletes the
+    stored rows of the days from `lookback_days` before the newest stored day onwards
+    (pre-hook, in the model's transaction), then appends the source rows of those days and
+    of every later day. Rows of earlier days stay as stored,
     so a late change (a status, a shipment, a return) reaches a mart only while its day is
     inside the window, as for the KPI models; `dbt run --full-refresh` rebuilds everything.
 
@@ -18,13 +19,19 @@
 -#}
 
 {% macro fact_materialization() -%}
-    {{ return('table' if kpi_lookback_days() is none else 'incremental') }}
+    {{ return('table' if kpi_lookback_days() is none else 'append_in_place') }}
 {%- endmacro %}
 
 
-{#- true on a run over a stored incremental mart (never in dbt unit tests of a table) -#}
+{#- true on a run over a stored table with a lookback, unless --full-refresh (never in dbt
+    unit tests, which have no `this`); dbt's is_incremental() knows only its own
+    materialization -#}
 {% macro recomputes() -%}
-    {{ return(fact_materialization() == 'incremental' and is_incremental()) }}
+    {%- if kpi_lookback_days() is none or not execute or this is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set stored = adapter.get_relation(this.database, this.schema, this.identifier) -%}
+    {{ return(stored is not none and stored.type == 'table' and not should_full_refresh()) }}
 {%- endmacro %}
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from pipeline.datagen.write import write_parquet
-from pipeline.project import Project
+from pipeline.project import DbtError, Project
 from tests.conftest import release_duckdb_handles
 from tests.support.projects import copy_project
 
@@ -225,3 +225,19 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
     # every dbt test passes on the incrementally built warehouse, the unit tests of the
     # incremental marts included
     _run(workspace, "incremental.duckdb", "final", ["test"])
+
+
+def test_a_fact_mart_whose_columns_changed_is_not_appended_to(workspace: Path) -> None:
+    # on the warehouse the test above left (the same module runs it first)
+    if not (workspace / "incremental.duckdb").exists():
+        _run(workspace, "incremental.duckdb", "final", ["run", "--select", "+sessions"])
+    _execute(workspace, "incremental.duckdb", "alter table analytics.sessions drop column device")
+    with pytest.raises(DbtError, match=r"columns of .*sessions.* changed .*--full-refresh"):
+        _run(workspace, "incremental.duckdb", "final", ["run", "--select", "sessions"])
+    _run(
+        workspace, "incremental.duckdb", "final", ["run", "--select", "sessions", "--full-refresh"]
+    )
+    rebuilt = _query(
+        workspace, "incremental.duckdb", "select count(device) > 0 from analytics.sessions"
+    )
+    assert rebuilt.iloc[0, 0]
