@@ -229,16 +229,23 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
         body = re.sub(r"\s+AND " + re.escape(kinds.SINCE) + r"\w+", "", body)
     else:
         config = (
-            "{{ config(materialized='incremental', incremental_strategy='append', "
-            "on_schema_change='fail', pre_hook=\"{{ delete_recomputed_days('first_day') }}\") }}"
+            "{{ config(materialized='append_in_place', "
+            "pre_hook=\"{{ delete_recomputed_days('first_day') }}\") }}"
         )
         body = re.sub(
             re.escape(kinds.SINCE) + r"(\w+)",
             r"{{ on_or_after_recomputed('\1', 'first_day') }}",
             body,
         )
-        increment = "select * from {{ this }} where {{ before_recomputed('first_day') }}"
-        stored = _if_incremental(increment, stored)
+        periods = kinds.activity_stored_periods(steps[0], plan).sql(
+            dialect=plan.dialect, pretty=True
+        )
+        increment = (
+            "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
+            "select * from {{ this }}\nwhere {{ before_recomputed('first_day') }}\n  and "
+            + periods.replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
+        )
+        stored = _if_incremental(increment, stored, "recomputes()")
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")
     names = ", ".join(s.kpi.name for s in steps)
     summary = f"Active entities of {names}, by period, with their first day there."
@@ -265,9 +272,10 @@ def _incremental(body: str, dialect: str) -> str:
     return body
 
 
-def _if_incremental(increment: str, full: str) -> str:
-    """SQL for a run over the stored table (`{{ this }}` exists), else for a full build."""
-    return "{% if is_incremental() %}\n" + increment + "\n{% else %}\n" + full + "\n{% endif %}"
+def _if_incremental(increment: str, full: str, test: str = "is_incremental()") -> str:
+    """SQL for a run over the stored table (`{{ this }}` exists), else for a full build
+    (`test`: recomputes() for append_in_place models, which dbt's test does not know)."""
+    return "{% if " + test + " %}\n" + increment + "\n{% else %}\n" + full + "\n{% endif %}"
 
 
 def _refs(body: str) -> str:

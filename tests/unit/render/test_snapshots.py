@@ -91,10 +91,16 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     # a retention KPI's active entities are kept by first day (macros/incremental_facts.sql)
     activity = "models/kpi/activity/kpi_activity__repeat_buyers.sql"
     text = files[True][activity]
-    assert "incremental_strategy='append'" in text
+    assert "materialized='append_in_place'" in text
     assert "pre_hook=\"{{ delete_recomputed_days('first_day') }}\"" in text
     assert "{{ on_or_after_recomputed('order_date', 'first_day') }}" in text
-    assert "select * from {{ this }} where {{ before_recomputed('first_day') }}" in text
+    assert "{% if recomputes() %}" in text and "is_incremental" not in text
+    assert "select * from {{ this }}\nwhere {{ before_recomputed('first_day') }}" in text
+    # the stored periods from the one before the first recomputed day's, at each grain
+    assert (
+        "WHEN grain = 'month'\n  THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)"
+        in text
+    )
     assert "{{ config(materialized='table') }}" in files[False][activity]
     assert "{{" not in files[False][activity].replace("{{ config(", "").replace("{{ ref(", "")
     # only the measure models, the activity model and the lookback macro change
