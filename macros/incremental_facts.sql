@@ -12,7 +12,7 @@
     inside the window, as for the KPI models; `dbt run --full-refresh` rebuilds everything.
 
     In a model:
-        {{ config(materialized=fact_materialization(), incremental_strategy='append',
+        {{ config(materialized=fact_materialization(),
                   pre_hook="{{ delete_recomputed_days('order_date') }}") }}
         ... from {{ ref('stg_shop__orders') }}
         {{ where_recomputed('ordered_at', 'order_date') }}
