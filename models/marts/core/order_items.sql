@@ -1,7 +1,6 @@
 {{
     config(
         materialized=fact_materialization(),
-        on_schema_change='fail',
         pre_hook="{{ delete_recomputed_days('order_date') }}",
     )
 }}
