@@ -237,13 +237,11 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
             r"{{ on_or_after_recomputed('\1', 'first_day') }}",
             body,
         )
-        periods = kinds.activity_stored_periods(steps[0], plan).sql(
-            dialect=plan.dialect, pretty=True
-        )
+        rows = kinds.activity_stored_rows(steps[0], plan).sql(dialect=plan.dialect, pretty=True)
         increment = (
             "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
-            "select * from {{ this }}\nwhere {{ before_recomputed('first_day') }}\n  and "
-            + periods.replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
+            "SELECT * FROM {{ this }}\nWHERE {{ before_recomputed('first_day') }}\nAND "
+            + rows.replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
         )
         stored = _if_incremental(increment, stored, "recomputes()")
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")

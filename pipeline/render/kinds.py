@@ -570,13 +570,15 @@ def activity_model(step: Step, plan: Plan) -> str:
     return next(name for name, steps in activity_models(plan).items() if step in steps)
 
 
-def activity_stored_periods(step: Step, plan: Plan) -> exp.Expr:
-    """The stored rows a daily run reads, as a condition: at each grain, the periods from the
-    one before the period holding the first recomputed day (`sql.RECOMPUTE_FROM`), whose
-    entities decide what is new and what was active before (the whole table at 10M orders
-    holds 25M rows)."""
+def activity_stored_rows(step: Step, plan: Plan) -> exp.Expr:
+    """The stored rows a daily run reads, as a condition: those of the entities seen on the
+    recomputed days (a semi-join probing the stored rows, rather than hash tables of them
+    all; 25M rows at 10M orders) and, at each grain, of the periods from the one before the
+    period holding the first recomputed day (`sql.RECOMPUTE_FROM`), which decide what is
+    new and what was active before."""
     day = exp.column(RECOMPUTE_FROM)
-    return exp.GTE(
+    seen = select(col("entity")).from_("sightings", copy=False)
+    periods = exp.GTE(
         this=col("period_start"),
         expression=exp.Case(
             ifs=[
@@ -595,6 +597,7 @@ def activity_stored_periods(step: Step, plan: Plan) -> exp.Expr:
             ]
         ),
     )
+    return _and(exp.In(this=col("entity"), query=exp.Subquery(this=seen)), periods)
 
 
 def activity(step: Step, plan: Plan) -> exp.Expr:
@@ -629,13 +632,8 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
             .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
             .group_by(start.copy(), *(col(c) for c in (*SLICE_KEYS, "entity")), copy=False)
         )
-    # the stored rows of the entities seen (a semi-join probing the stored rows, rather than
-    # hash tables of them all for the joins below)
-    seen = select(col("entity")).from_("sightings", copy=False)
-    stored = (
-        select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day")))
-        .from_(exp.table_(STORED, alias="kept"), copy=False)
-        .where(exp.In(this=col("entity"), query=exp.Subquery(this=seen)), copy=False)
+    stored = select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(
+        exp.table_(STORED, alias="kept"), copy=False
     )
     first_seen = _join(
         select(

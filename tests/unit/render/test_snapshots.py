@@ -95,7 +95,8 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     assert "pre_hook=\"{{ delete_recomputed_days('first_day') }}\"" in text
     assert "{{ on_or_after_recomputed('order_date', 'first_day') }}" in text
     assert "{% if recomputes() %}" in text and "is_incremental" not in text
-    assert "select * from {{ this }}\nwhere {{ before_recomputed('first_day') }}" in text
+    assert "SELECT * FROM {{ this }}\nWHERE {{ before_recomputed('first_day') }}" in text
+    assert "entity IN (\n  SELECT\n    entity\n  FROM sightings\n)" in text
     # the stored periods from the one before the first recomputed day's, at each grain
     assert (
         "WHEN grain = 'month'\n  THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)"

@@ -74,12 +74,6 @@ WITH source AS (
   FROM (
 select * from sightings where false
 ) AS kept
-  WHERE
-    entity IN (
-      SELECT
-        entity
-      FROM sightings
-    )
 ), first_seen AS (
   SELECT
     sightings.previous_start,
