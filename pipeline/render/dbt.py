@@ -240,8 +240,9 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
         rows = kinds.activity_stored_rows(steps[0], plan).sql(dialect=plan.dialect, pretty=True)
         increment = (
             "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
-            "SELECT * FROM {{ this }}\nWHERE {{ before_recomputed('first_day') }}\nAND "
-            + rows.replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
+            + rows.replace(sql.THIS, "{{ this }}").replace(
+                sql.RECOMPUTE_FROM, "{{ first_recomputed }}"
+            )
         )
         stored = _if_incremental(increment, stored, "recomputes()")
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")

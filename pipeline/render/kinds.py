@@ -22,6 +22,7 @@ from pipeline.render.sql import (
     KEYS,
     NULL_VALUE,
     RECOMPUTE_FROM,
+    THIS,
     VARCHAR,
     _and,
     _in,
@@ -570,12 +571,12 @@ def activity_model(step: Step, plan: Plan) -> str:
     return next(name for name, steps in activity_models(plan).items() if step in steps)
 
 
-def activity_stored_rows(step: Step, plan: Plan) -> exp.Expr:
-    """The stored rows a daily run reads, as a condition: those of the entities seen on the
-    recomputed days (a semi-join probing the stored rows, rather than hash tables of them
-    all; 25M rows at 10M orders) and, at each grain, of the periods from the one before the
-    period holding the first recomputed day (`sql.RECOMPUTE_FROM`), which decide what is
-    new and what was active before."""
+def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
+    """The stored rows a daily run reads (from `sql.THIS`): those first seen before the first
+    recomputed day (`sql.RECOMPUTE_FROM`; the later ones were deleted), of the entities seen
+    on the recomputed days (a semi-join probing the stored rows, rather than hash tables of
+    them all; 25M rows at 10M orders) and, at each grain, of the periods from the one
+    before the period holding that day, which decide what is new and what was active before."""
     day = exp.column(RECOMPUTE_FROM)
     seen = select(col("entity")).from_("sightings", copy=False)
     periods = exp.GTE(
@@ -597,7 +598,18 @@ def activity_stored_rows(step: Step, plan: Plan) -> exp.Expr:
             ]
         ),
     )
-    return _and(exp.In(this=col("entity"), query=exp.Subquery(this=seen)), periods)
+    return (
+        select(exp.Star())
+        .from_(exp.table_(THIS), copy=False)
+        .where(
+            _and(
+                exp.LT(this=col("first_day"), expression=day.copy()),
+                exp.In(this=col("entity"), query=exp.Subquery(this=seen)),
+                periods,
+            ),
+            copy=False,
+        )
+    )
 
 
 def activity(step: Step, plan: Plan) -> exp.Expr:

@@ -95,11 +95,12 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     assert "pre_hook=\"{{ delete_recomputed_days('first_day') }}\"" in text
     assert "{{ on_or_after_recomputed('order_date', 'first_day') }}" in text
     assert "{% if recomputes() %}" in text and "is_incremental" not in text
-    assert "SELECT * FROM {{ this }}\nWHERE {{ before_recomputed('first_day') }}" in text
-    assert "entity IN (\n  SELECT\n    entity\n  FROM sightings\n)" in text
+    # the stored rows before the first recomputed day, of the entities seen again
+    assert "FROM {{ this }}\nWHERE\n  first_day < {{ first_recomputed }}" in text
+    assert "entity IN (\n    SELECT\n      entity\n    FROM sightings\n  )" in text
     # the stored periods from the one before the first recomputed day's, at each grain
     assert (
-        "WHEN grain = 'month'\n  THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)"
+        "WHEN grain = 'month'\n    THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)"
         in text
     )
     assert "{{ config(materialized='table') }}" in files[False][activity]
