@@ -1,6 +1,7 @@
 {#-
     The large fact marts (orders, order_items, sessions) on a daily run; the generated
-    kpi_activity__* models use the same window (kept by their `first_day`).
+    kpi_activity__* models use the same window (kept by their `first_day`), and the
+    customers mart its own (delete_recomputed_customers, below).
 
     Without a lookback (kpi_lookback_days() is none: metrics/_project.yml sets no
     config.incremental.lookback_days) they are tables rebuilt in full. With one they are
@@ -39,7 +40,7 @@
     row groups of earlier days); none when the stored table is empty. -#}
 {% macro recompute_from(column) -%}
     {%- set query -%}
-        select cast(max({{ column }}) - {{ kpi_lookback_days() }} as date) from {{ this }}
+        select cast(max({{ column }}) as date) - {{ kpi_lookback_days() }} from {{ this }}
     {%- endset -%}
     {%- set first = run_query(query).columns[0].values()[0] -%}
     {{ return(none if first is none else "date '" ~ first ~ "'") }}
@@ -98,5 +99,36 @@
         {%- if first is not none %}
     where {{ source_time }} >= {{ first }}
         {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The customers mart on a daily run (a lookback set): its pre-hook deletes the stored
+    customers whose row may change, and the model appends them again, rebuilt from all
+    their orders. They are the customers with a counted order on or after the first
+    recomputed day as stored (it may have been deleted or cancelled since), those with an
+    order of those days in the orders mart (rebuilt first), and those whose staged
+    attributes differ from the stored ones or who are gone; new customers are not stored
+    yet. The first recomputed day is `lookback_days` before the newest stored order, never
+    after the orders mart's own (its newest day may hold only cancelled orders). -#}
+{% macro delete_recomputed_customers() -%}
+    {%- if recomputes() -%}
+        {%- set first = recompute_from('last_order_at') -%}
+        delete from {{ this }}
+        {%- if first is not none %}
+        where last_order_at >= {{ first }}
+            or customer_id in (
+                select customer_id from {{ ref('orders') }} where order_date >= {{ first }}
+            )
+            or customer_id in (
+                select customer_id from (
+                    select customer_id, signed_up_at, acquisition_channel, region, segment
+                    from {{ this }}
+                    except
+                    select customer_id, signed_up_at, acquisition_channel, region, segment
+                    from {{ ref('stg_shop__customers') }}
+                ) as changed
+            )
+        {%- endif %}
     {%- endif -%}
 {%- endmacro %}

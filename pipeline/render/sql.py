@@ -150,34 +150,38 @@ def measure_group(
     With `lookback_days` the model is incremental (see `incremental_blocks`): a run over a
     stored table recomputes the days from its last day minus the lookback, and the coarser
     periods holding them, from those periods' rows only (additive measures roll up from the
-    stored day partials); without it the query recomputes everything.
+    stored day partials; holistic ones read the coarser periods' rows in a second, narrow
+    scan); without it the query recomputes everything.
     """
     incremental = lookback_days is not None
     holistic = [m for m in group.measures if not m.rolls_up]
     rolling = [m for m in group.measures if m.rolls_up]
     direct_grains = ["day", *(g for g in group.grains if g != "day" and holistic)]
+    coarse = direct_grains[1:]  # grains whose holistic measures are recomputed from rows
     day = exp.cast(col(group.time, group.model), DATE)
 
-    source = select(
-        exp.alias_(day, "date_day", copy=False),
-        *(
-            exp.alias_(period_start(g, day, week_start), f"{g}_start", copy=False)
-            for g in direct_grains[1:]
-        ),
-        *(
-            exp.alias_(col(s.column, s.table), _slice_alias(s.label), copy=False)
-            for s in group.slices
-        ),
-        *(exp.alias_(m.row_value(), _input_alias(m), copy=False) for m in group.measures),
-    ).from_(ref_table(group.model, group.model), copy=False)
-    source = joined(source, group)
-    source = source.where(
-        exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())), copy=False
-    )
-    if incremental:
-        source = source.where(since(day.copy(), "scan_from"), copy=False)
+    def scan(measures: Sequence[Measure], grains: Sequence[str]) -> exp.Select:
+        """The model's rows: their day, its periods at `grains`, slices, measure inputs."""
+        query = select(
+            exp.alias_(day.copy(), "date_day", copy=False),
+            *(
+                exp.alias_(period_start(g, day.copy(), week_start), f"{g}_start", copy=False)
+                for g in grains
+            ),
+            *(
+                exp.alias_(col(s.column, s.table), _slice_alias(s.label), copy=False)
+                for s in group.slices
+            ),
+            *(exp.alias_(m.row_value(), _input_alias(m), copy=False) for m in measures),
+        ).from_(ref_table(group.model, group.model), copy=False)
+        present = exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null()))
+        return joined(query, group).where(present, copy=False)
 
-    def grouped_by(grain: str, measures: Sequence[Measure]) -> exp.Select:
+    source = scan(group.measures, [])
+    if incremental:
+        source = source.where(since(day.copy()), copy=False)
+
+    def grouped_by(grain: str, measures: Sequence[Measure], rows: str) -> exp.Select:
         """The measures at one grain, for the period alone and by each slice: its own
         aggregate (count distinct over several grains' grouping sets at once runs out of
         memory at scale), over the rows of the periods recomputed."""
@@ -205,19 +209,43 @@ def measure_group(
                 for m in measures
                 for name, aggregate in m.aggregate(col(_input_alias(m))).items()
             ),
-        ).from_(exp.table_("source"), copy=False)
+        ).from_(exp.table_(rows), copy=False)
         if incremental:
             bound = "recompute_from" if grain == "day" else f"{grain}_from"
             query = query.where(since(col("date_day"), bound), copy=False)
         return query.group_by(exp.GroupingSets(expressions=sets), copy=False)
 
-    grouped = grouped_by("day", group.measures)
-
-    # read by one aggregate per grain of holistic measures: computed once
+    grouped = grouped_by("day", group.measures, "source")
     ctes: list[tuple[str, exp.Expr]] = [
-        ("source", source if len(direct_grains) == 1 else _materialized(source)),
+        ("source", _materialized(source) if coarse else source),
         ("grouped", grouped),
     ]
+    if coarse:
+        # the rows of the coarser periods, with only what holistic measures read (computed
+        # once): the source's on a full build; on an incremental run, whose source holds
+        # the recomputed days alone, a scan of their periods' rows
+        from_source = select(
+            col("date_day"),
+            *(
+                exp.alias_(period_start(g, col("date_day"), week_start), f"{g}_start", copy=False)
+                for g in coarse
+            ),
+            *(col(_slice_alias(s.label)) for s in group.slices),
+            *(col(_input_alias(m)) for m in holistic),
+        ).from_(exp.table_("source"), copy=False)
+        narrow: exp.Expr = from_source
+        if incremental:
+            first = recompute_column("recompute_from")
+            narrow = _union(
+                [
+                    from_source.where(exp.Is(this=first, expression=exp.Null()), copy=False),
+                    scan(holistic, coarse)
+                    .where(exp.Not(this=exp.Is(this=first.copy(), expression=exp.Null())))
+                    .where(since(day.copy(), "scan_from"), copy=False),
+                ]
+            )
+        ctes.append(("holistic_rows", _materialized(narrow)))
+
     if incremental:
         ctes = [
             *ctes,
@@ -295,7 +323,7 @@ def measure_group(
                         select(
                             *(col(k) for k in JOIN_KEYS), *(col(m.name) for m in holistic)
                         ).from_(exp.table_("grouped"), copy=False),
-                        *(grouped_by(g, holistic) for g in direct_grains[1:]),
+                        *(grouped_by(g, holistic, "holistic_rows") for g in coarse),
                     ]
                 ),
             )

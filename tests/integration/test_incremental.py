@@ -1,13 +1,14 @@
-"""Incremental models (the orders, order_items and sessions marts, measures, distinct
-windows): a daily run with late changes equals a full rebuild.
+"""Incremental models (the customers, orders, order_items and sessions marts, measures,
+distinct windows): a daily run with late changes equals a full rebuild.
 
 The project is copied to a temporary folder and compiled with an incremental lookback of
 3 days (`config.incremental.lookback_days` added to its metrics/_project.yml); the raw
 data are Parquet files read as dbt-duckdb external sources (`KPI_RAW_PARQUET`). "Before"
 is the final data set without its last day of orders and sessions and with late changes
 inside the lookback window (orders and sessions that arrive late, orders whose status
-changes); the incremental run over the final data must give exactly the rows of a full
-rebuild, and must not rewrite stored rows outside the recomputed periods.
+changes, an order that is deleted) and customers whose attributes change; the incremental
+run over the final data must give exactly the rows of a full rebuild, and must not rewrite
+stored rows outside the recomputed periods.
 """
 
 from __future__ import annotations
@@ -57,9 +58,21 @@ def write_before(final: Path, before: Path) -> date:
         where ordered_at::date = '{last}' or (ordered_at::date >= '{window}' and order_id % 3 = 0)"""
     )
     changed = {
+        # and an order inside the window that is gone from the final data, of a customer
+        # whose other orders are older
         "orders": f"""select * replace (case when ordered_at::date >= '{window}'
             and order_id % 5 = 1 then 'cancelled' else status end as status)
-            from orders where order_id not in (select order_id from dropped)""",
+            from orders where order_id not in (select order_id from dropped)
+            union all
+            select * replace ((select max(order_id) + 1 from orders) as order_id,
+                timestamp '{window} 12:00:00' as ordered_at)
+            from orders where order_id = (select min(order_id) from orders
+                where status <> 'cancelled' and customer_id not in (select customer_id
+                from orders where ordered_at::date >= '{window}'))""",
+        # customers whose attributes change (acquisition_channel: no KPI is sliced by it)
+        "customers": """select * replace (case when customer_id % 7 = 0 then
+            case when acquisition_channel = 'email' then 'social' else 'email' end
+            else acquisition_channel end as acquisition_channel) from customers""",
         "order_items": "select * from order_items where order_id not in (select order_id from dropped)",
         "shipments": "select * from shipments where order_id not in (select order_id from dropped)",
         "returns": """select * from returns where order_item_id not in (select order_item_id
@@ -206,6 +219,7 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
     pd.testing.assert_frame_equal(incremental, full, check_exact=False, rtol=1e-9, atol=1e-9)
 
     incremental_models = {  # and their keys
+        "customers": "customer_id",
         "orders": "order_id",
         "order_items": "order_item_id",
         "sessions": "session_id",

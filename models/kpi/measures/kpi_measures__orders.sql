@@ -10,10 +10,6 @@
 WITH source AS MATERIALIZED (
   SELECT
     CAST(orders.order_date AS DATE) AS date_day,
-    CAST(DATE_TRUNC('week', CAST(orders.order_date AS DATE)) AS DATE) AS week_start,
-    CAST(DATE_TRUNC('month', CAST(orders.order_date AS DATE)) AS DATE) AS month_start,
-    CAST(DATE_TRUNC('quarter', CAST(orders.order_date AS DATE)) AS DATE) AS quarter_start,
-    CAST(DATE_TRUNC('year', CAST(orders.order_date AS DATE)) AS DATE) AS year_start,
     orders.channel AS dim__channel,
     customers.region AS dim__customers__region,
     customers.segment AS dim__customers__segment,
@@ -87,6 +83,19 @@ WITH source AS MATERIALIZED (
       (date_day, dim__customers__segment),
       (date_day, dim__device)
     )
+), holistic_rows AS MATERIALIZED (
+  SELECT
+    date_day,
+    CAST(DATE_TRUNC('week', date_day) AS DATE) AS week_start,
+    CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
+    CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
+    CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
+    dim__channel,
+    dim__customers__region,
+    dim__customers__segment,
+    dim__device,
+    in__active_customers
+  FROM source
 ), rolled_up AS (
   SELECT
     grain,
@@ -223,7 +232,7 @@ WITH source AS MATERIALIZED (
       ELSE 'total'
     END AS dimension_value,
     COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -261,7 +270,7 @@ WITH source AS MATERIALIZED (
       ELSE 'total'
     END AS dimension_value,
     COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -299,7 +308,7 @@ WITH source AS MATERIALIZED (
       ELSE 'total'
     END AS dimension_value,
     COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -337,7 +346,7 @@ WITH source AS MATERIALIZED (
       ELSE 'total'
     END AS dimension_value,
     COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (

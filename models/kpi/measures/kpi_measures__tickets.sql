@@ -8,10 +8,6 @@
 WITH source AS MATERIALIZED (
   SELECT
     CAST(tickets.created_date AS DATE) AS date_day,
-    CAST(DATE_TRUNC('week', CAST(tickets.created_date AS DATE)) AS DATE) AS week_start,
-    CAST(DATE_TRUNC('month', CAST(tickets.created_date AS DATE)) AS DATE) AS month_start,
-    CAST(DATE_TRUNC('quarter', CAST(tickets.created_date AS DATE)) AS DATE) AS quarter_start,
-    CAST(DATE_TRUNC('year', CAST(tickets.created_date AS DATE)) AS DATE) AS year_start,
     tickets.category AS dim__category,
     tickets.channel AS dim__channel,
     CASE WHEN tickets.is_complaint THEN tickets.ticket_id END AS in__complaints,
@@ -60,6 +56,17 @@ WITH source AS MATERIALIZED (
       (date_day, dim__category),
       (date_day, dim__channel)
     )
+), holistic_rows AS MATERIALIZED (
+  SELECT
+    date_day,
+    CAST(DATE_TRUNC('week', date_day) AS DATE) AS week_start,
+    CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
+    CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
+    CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
+    dim__category,
+    dim__channel,
+    in__first_response_time
+  FROM source
 ), rolled_up AS (
   SELECT
     grain,
@@ -174,7 +181,7 @@ WITH source AS MATERIALIZED (
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
       CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -203,7 +210,7 @@ WITH source AS MATERIALIZED (
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
       CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -232,7 +239,7 @@ WITH source AS MATERIALIZED (
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
       CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -261,7 +268,7 @@ WITH source AS MATERIALIZED (
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
       CAST(in__first_response_time AS DOUBLE PRECISION)) AS first_response_time
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (

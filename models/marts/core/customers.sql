@@ -1,3 +1,10 @@
+{{
+    config(
+        materialized=fact_materialization(),
+        pre_hook="{{ delete_recomputed_customers() }}",
+    )
+}}
+
 with
 
 customers as (
@@ -9,6 +16,11 @@ customers as (
         region,
         segment
     from {{ ref('stg_shop__customers') }}
+    {%- if recomputes() %}
+    -- a daily run: the customers its pre-hook deleted (changed, new or with recomputed
+    -- orders); the others stay as stored
+    where customer_id not in (select customer_id from {{ this }})
+    {%- endif %}
 
 ),
 
@@ -21,6 +33,9 @@ orders as (
         is_cancelled,
         net_revenue
     from {{ ref('orders') }}
+    {%- if recomputes() %}
+    where customer_id in (select customer_id from customers)
+    {%- endif %}
 
 ),
 

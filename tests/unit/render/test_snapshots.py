@@ -79,6 +79,12 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
         assert "FROM recompute" not in text
         assert "{{ config(materialized='table') }}" in files[False][path]
         assert "is_incremental" not in files[False][path]
+    # distinct counts at coarser grains: the source's rows on a full build, else a
+    # narrow scan of their periods (the source holds the recomputed days alone)
+    orders = files[True][measures + "kpi_measures__orders__order_date.sql"]
+    assert "holistic_rows AS MATERIALIZED" in orders
+    assert "FROM source\n  WHERE\n    {{ recompute_from }} IS NULL\n  UNION ALL" in orders
+    assert "AND NOT {{ recompute_from }} IS NULL" in orders
     # the fact marts follow the same setting (macros/incremental_facts.sql)
     lookback = "macros/kpi/kpi_lookback_days.sql"
     assert "{{ return(3) }}" in files[True][lookback]

@@ -7,10 +7,6 @@
 WITH source AS MATERIALIZED (
   SELECT
     CAST(orders.order_date AS DATE) AS date_day,
-    CAST(DATE_TRUNC('week', CAST(orders.order_date AS DATE)) AS DATE) AS week_start,
-    CAST(DATE_TRUNC('month', CAST(orders.order_date AS DATE)) AS DATE) AS month_start,
-    CAST(DATE_TRUNC('quarter', CAST(orders.order_date AS DATE)) AS DATE) AS quarter_start,
-    CAST(DATE_TRUNC('year', CAST(orders.order_date AS DATE)) AS DATE) AS year_start,
     orders.channel AS dim__channel,
     CASE WHEN NOT orders.is_cancelled THEN orders.order_id END AS in__orders_placed,
     orders.amount AS in__average_order,
@@ -46,6 +42,17 @@ WITH source AS MATERIALIZED (
       ),
       (date_day, dim__channel)
     )
+), holistic_rows AS MATERIALIZED (
+  SELECT
+    date_day,
+    CAST(DATE_TRUNC('week', date_day) AS DATE) AS week_start,
+    CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
+    CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
+    CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
+    dim__channel,
+    in__buyers,
+    in__typical_order
+  FROM source
 ), rolled_up AS (
   SELECT
     grain,
@@ -140,7 +147,7 @@ WITH source AS MATERIALIZED (
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -162,7 +169,7 @@ WITH source AS MATERIALIZED (
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -184,7 +191,7 @@ WITH source AS MATERIALIZED (
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
@@ -206,7 +213,7 @@ WITH source AS MATERIALIZED (
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
-  FROM source
+  FROM holistic_rows
   GROUP BY
     GROUPING SETS (
       (
