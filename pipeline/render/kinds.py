@@ -292,11 +292,14 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
         .from_("source", copy=False)
         .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
     )
+    horizon = params.get("horizon_days")
     firsts = (
         select(col("entity"), _alias(exp.Min(this=col("date_day")), "first_day"))
         .from_("rows", copy=False)
         .group_by(col("entity"), copy=False)
     )
+    if horizon is not None:  # and each entity's total (see _cohorts)
+        firsts = firsts.select(_alias(exp.Sum(this=col("amount")), "amount"), copy=False)
     ctes: Ctes = [
         ("source", source),
         ("labelled", _labelled(step, ["date_day"])),
@@ -305,7 +308,6 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
         ("rows", rows),
         ("firsts", firsts),
     ]
-    horizon = params.get("horizon_days")
     if horizon is None:
         return _life_to_date(step, ctes)
     assert isinstance(horizon, int)
@@ -358,27 +360,34 @@ def _life_to_date(step: Step, ctes: Ctes) -> exp.Expr:
 
 def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
     """Entities by the period of their first row; each one's amount over [first day,
-    first day + horizon); NULL until the horizon of the period's last entity has elapsed."""
-    within = (
-        select(
-            col("entity", "firsts"),
-            col("first_day", "firsts"),
-            _alias(_zero(exp.Sum(this=col("amount", "rows"))), "amount"),
-        )
-        .from_("firsts", copy=False)
-        .group_by(col("entity", "firsts"), col("first_day", "firsts"), copy=False)
+    first day + horizon); NULL until the horizon of the period's last entity has elapsed.
+    That amount is the entity's total (summed with its first day) less its rows past the
+    horizon: only those are grouped again after the join with the first days."""
+    late = (
+        select(col("entity", "rows"), _alias(exp.Sum(this=col("amount", "rows")), "amount"))
+        .from_("rows", copy=False)
+        .group_by(col("entity", "rows"), copy=False)
     )
-    within = _join(
-        within,
-        exp.table_("rows"),
+    late = _join(
+        late,
+        exp.table_("firsts"),
         kind="INNER",
         on=_and(
             _eq(col("entity", "rows"), col("entity", "firsts")),
-            exp.LT(
+            exp.GTE(
                 this=col("date_day", "rows"), expression=_plus(col("first_day", "firsts"), horizon)
             ),
         ),
     )
+    within = select(
+        col("entity", "firsts"),
+        col("first_day", "firsts"),
+        _alias(
+            exp.Sub(this=_zero(col("amount", "firsts")), expression=_zero(col("amount", "late"))),
+            "amount",
+        ),
+    ).from_("firsts", copy=False)
+    within = _join(within, exp.table_("late"), side="LEFT", on=_on("firsts", "late", ["entity"]))
     cohorts = _grain_branches(
         step,
         plan,
@@ -387,7 +396,7 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
         (),
         {"amount": exp.Sum(this=col("amount")), "entities": exp.Count(this=exp.Star())},
     )
-    ctes += [("within", within), ("cohorts", cohorts)]
+    ctes += [("late", late), ("within", within), ("cohorts", cohorts)]
     elapsed = exp.LTE(
         this=_plus(col("period_end", "spine"), horizon - 1), expression=col("last_day", "bounds")
     )

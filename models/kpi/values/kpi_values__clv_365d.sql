@@ -76,21 +76,28 @@ WITH source AS (
 ), firsts AS (
   SELECT
     entity,
-    MIN(date_day) AS first_day
+    MIN(date_day) AS first_day,
+    SUM(amount) AS amount
   FROM rows
   GROUP BY
     entity
+), late AS (
+  SELECT
+    rows.entity,
+    SUM(rows.amount) AS amount
+  FROM rows
+  INNER JOIN firsts
+    ON rows.entity = firsts.entity AND rows.date_day >= firsts.first_day + 365
+  GROUP BY
+    rows.entity
 ), within AS (
   SELECT
     firsts.entity,
     firsts.first_day,
-    COALESCE(SUM(rows.amount), 0) AS amount
+    COALESCE(firsts.amount, 0) - COALESCE(late.amount, 0) AS amount
   FROM firsts
-  INNER JOIN rows
-    ON rows.entity = firsts.entity AND rows.date_day < firsts.first_day + 365
-  GROUP BY
-    firsts.entity,
-    firsts.first_day
+  LEFT JOIN late
+    ON firsts.entity = late.entity
 ), cohorts AS (
   SELECT
     'month' AS grain,
