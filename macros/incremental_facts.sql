@@ -114,6 +114,10 @@
 {% macro delete_recomputed_customers() -%}
     {%- if recomputes() -%}
         {%- set first = recompute_from('last_order_at') -%}
+        {#- the mart keeps every staged column under its name: compare them all -#}
+        {%- set staged = ref('stg_shop__customers') -%}
+        {%- set attributes = adapter.get_columns_in_relation(staged)
+            | map(attribute='quoted') | join(', ') -%}
         delete from {{ this }}
         {%- if first is not none %}
         where last_order_at >= {{ first }}
@@ -122,11 +126,9 @@
             )
             or customer_id in (
                 select customer_id from (
-                    select customer_id, signed_up_at, acquisition_channel, region, segment
-                    from {{ this }}
+                    select {{ attributes }} from {{ this }}
                     except
-                    select customer_id, signed_up_at, acquisition_channel, region, segment
-                    from {{ ref('stg_shop__customers') }}
+                    select {{ attributes }} from {{ staged }}
                 ) as changed
             )
         {%- endif %}
