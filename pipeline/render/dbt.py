@@ -27,6 +27,7 @@ MEASURES_DIR = KPI_DIR / "measures"
 VALUES_DIR = KPI_DIR / "values"
 WINDOWS_DIR = KPI_DIR / "windows"
 ACTIVITY_DIR = KPI_DIR / "activity"
+ENTITIES_DIR = KPI_DIR / "entities"
 WIDE_DIR = KPI_DIR / "wide"
 MACROS_DIR = Path("macros") / "kpi"
 GENERATED_DIRS = (KPI_DIR, MACROS_DIR)
@@ -92,6 +93,10 @@ def render(spec: Spec, plan: Plan) -> dict[str, str]:
     for name, steps in kinds.activity_models(plan).items():
         jobs[str(ACTIVITY_DIR / f"{name}.sql")] = partial(
             _activity_model, steps, plan, plan.lookback_days
+        )
+    for name, steps in kinds.lifetime_models(plan).items():
+        jobs[str(ENTITIES_DIR / f"{name}.sql")] = partial(
+            _entities_model, steps, plan, plan.lookback_days
         )
     jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(
         _model,
@@ -177,10 +182,15 @@ def _lookback_macro(spec: Spec) -> str:
 TABLE_CONFIG = "{{ config(materialized='table') }}"
 
 
-def _incremental_config(unique_key: Sequence[str]) -> str:
+def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None) -> str:
+    hook = "" if post_hook is None else f', post_hook="{post_hook}"'
     return (
         "{{ config(materialized='incremental', incremental_strategy='delete+insert', "
-        "unique_key=[" + ", ".join(f"'{k}'" for k in unique_key) + "], on_schema_change='fail') }}"
+        "unique_key=["
+        + ", ".join(f"'{k}'" for k in unique_key)
+        + "], on_schema_change='fail'"
+        + hook
+        + ") }}"
     )
 
 
@@ -253,6 +263,35 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
             f" Incremental: recomputes the entities first seen in the last {lookback_days} day(s)."
         )
     return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{body}\n"
+
+
+def _entities_model(steps: list[Step], plan: Plan, lookback_days: int | None) -> str:
+    """The first days of lifetime KPIs' entities, by entity: incremental with a lookback,
+    a daily run recomputes the entities its days touch (kinds.entities)."""
+
+    def body(incremental: bool) -> str:
+        query = kinds.entities(steps, plan, incremental=incremental)
+        return _refs(query.sql(dialect=plan.dialect, pretty=True, copy=False))
+
+    names = ", ".join(s.kpi.name for s in steps)
+    summary = f"First days of the entities of {names}, and their amounts within each horizon."
+    if lookback_days is None:
+        config, text = TABLE_CONFIG, body(False)
+    else:
+        config = (
+            _incremental_config(["entity"], "delete from {{ this }} where first_day is null")
+            + "\n{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
+        )
+        increment = (
+            body(True)
+            .replace(sql.THIS, "{{ this }}")
+            .replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
+        )
+        text = _if_incremental(increment, body(False), "first_recomputed is not none")
+        summary += (
+            f" Incremental: recomputes the entities with rows in the last {lookback_days} day(s)."
+        )
+    return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{text}\n"
 
 
 def _incremental(body: str, dialect: str) -> str:
@@ -341,6 +380,19 @@ def _properties(spec: Spec, plan: Plan) -> str:
                 "columns": [
                     *_key_columns(steps[0].kpi.grains)[:2],
                     *_key_columns(steps[0].kpi.grains)[3:],
+                    {"name": "first_day", "data_tests": ["not_null"]},
+                ],
+            }
+        )
+    for name, steps in kinds.lifetime_models(plan).items():
+        models.append(
+            {
+                "name": name,
+                "description": "Generated. One row per entity of "
+                + ", ".join(s.kpi.name for s in steps)
+                + " with kept rows: its first and last day, and its amount within each KPI's horizon.",
+                "columns": [
+                    {"name": "entity", "data_tests": ["unique", "not_null"]},
                     {"name": "first_day", "data_tests": ["not_null"]},
                 ],
             }

@@ -274,57 +274,169 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
 # --- lifetime value ---------------------------------------------------------------------
 
 
-def _lifetime(step: Step, plan: Plan) -> exp.Expr:
-    params = _params(step)
-    model = str(params["model"])
-    source = _source(
-        model,
-        {
-            "date_day": _day(params, "time"),
-            "entity": col(str(params["entity"])),
-            "amount": _parse(params["sum"], plan, "sum expression"),
-            "kept": _kept(params, plan),
-        },
-        str(params["time"]),
-    )
+def lifetime_models(plan: Plan) -> dict[str, list[Step]]:
+    """Lifetime KPIs by the model keeping their entities' first days (named after the first
+    of them): KPIs over the same rows, entity and filter share one."""
+    shared: dict[tuple[str, ...], list[Step]] = {}
+    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
+        if step.kpi.kind == "lifetime":
+            params = _params(step)
+            key = tuple(str(params.get(k)) for k in ("model", "time", "entity", "filter"))
+            shared.setdefault(key, []).append(step)
+    return {f"kpi_entities__{steps[0].kpi.name}": steps for steps in shared.values()}
+
+
+def lifetime_model(step: Step, plan: Plan) -> str:
+    return next(name for name, steps in lifetime_models(plan).items() if step in steps)
+
+
+def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) -> exp.Expr:
+    """One row per entity with kept rows: its first and last day and, for each KPI with a
+    horizon, its amount over [first day, first day + horizon) (`within__<kpi>`, a double).
+    That amount is the entity's total less its rows past the horizon: only those are
+    grouped again after the join with the first days.
+
+    `incremental`: only the entities with a row on or after the first recomputed day
+    (`sql.RECOMPUTE_FROM`; kept or not) or a stored last day there (a row since moved or
+    gone, read from `sql.THIS`), each recomputed from all its rows. One left without kept
+    rows comes out with no first day, for the model's post-hook to delete.
+    """
+    params = _params(steps[0])
+    model, time, entity = (str(params[k]) for k in ("model", "time", "entity"))
+    horizons: dict[str, int] = {}
+    columns = {"date_day": _day(params, "time"), "entity": col(entity), "kept": _kept(params, plan)}
+    for step in steps:
+        horizon = _params(step).get("horizon_days")
+        if horizon is not None:
+            assert isinstance(horizon, int)
+            horizons[step.kpi.name] = horizon
+            columns[f"amount__{step.kpi.name}"] = _parse(
+                _params(step)["sum"], plan, "sum expression"
+            )
+    amounts = [f"amount__{name}" for name in horizons]
+    source = _source(model, columns, time)
+    ctes: Ctes = []
+    if incremental:
+        day = exp.column(RECOMPUTE_FROM)
+        recomputed = exp.union(
+            select(_alias(col(entity), "entity"))
+            .from_(ref_table(model, model), copy=False)
+            .where(
+                _and(exp.GTE(this=_day(params, "time"), expression=day), _not_null(col(entity))),
+                copy=False,
+            ),
+            select(col("entity"))
+            .from_(exp.table_(THIS), copy=False)
+            .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False),
+            distinct=True,
+        )
+        ctes.append(("recomputed", recomputed))
+        recomputed_entities = select(col("entity")).from_("recomputed", copy=False)
+        source.where(
+            exp.In(this=col(entity), query=exp.Subquery(this=recomputed_entities)), copy=False
+        )
     rows = (
-        select(col("date_day"), col("entity"), col("amount"))
+        select(col("date_day"), col("entity"), *(col(a) for a in amounts))
         .from_("source", copy=False)
         .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
     )
-    horizon = params.get("horizon_days")
     firsts = (
-        select(col("entity"), _alias(exp.Min(this=col("date_day")), "first_day"))
+        select(
+            col("entity"),
+            _alias(exp.Min(this=col("date_day")), "first_day"),
+            _alias(exp.Max(this=col("date_day")), "last_day"),
+            *(_alias(exp.Sum(this=col(a)), a) for a in amounts),
+        )
         .from_("rows", copy=False)
         .group_by(col("entity"), copy=False)
     )
-    if horizon is not None:  # and each entity's total (see _cohorts)
-        firsts = firsts.select(_alias(exp.Sum(this=col("amount")), "amount"), copy=False)
+    ctes += [("source", source), ("rows", rows), ("firsts", firsts)]
+    keys = "recomputed" if incremental else "firsts"
+    query = select(
+        col("entity", keys),
+        col("first_day", "firsts"),
+        col("last_day", "firsts"),
+        *(
+            _alias(
+                _double(
+                    exp.Sub(
+                        this=_zero(col(f"amount__{name}", "firsts")),
+                        expression=_zero(col(f"amount__{name}", "late")),
+                    )
+                ),
+                f"within__{name}",
+            )
+            for name in horizons
+        ),
+    ).from_(keys, copy=False)
+    if incremental:
+        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
+    if horizons:
+        shortest = min(horizons.values())
+
+        def past(name: str) -> exp.Expr:  # the row's amount when past the KPI's horizon
+            amount = col(f"amount__{name}", "rows")
+            if horizons[name] == shortest:
+                return amount
+            horizon_end = _plus(col("first_day", "firsts"), horizons[name])
+            beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
+            return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
+
+        late = select(
+            col("entity", "rows"),
+            *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
+        ).from_("rows", copy=False)
+        late = _join(
+            late,
+            exp.table_("firsts"),
+            kind="INNER",
+            on=_and(
+                _eq(col("entity", "rows"), col("entity", "firsts")),
+                exp.GTE(
+                    this=col("date_day", "rows"),
+                    expression=_plus(col("first_day", "firsts"), shortest),
+                ),
+            ),
+        ).group_by(col("entity", "rows"), copy=False)
+        ctes.append(("late", late))
+        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
+    return _with(query, ctes)
+
+
+def _lifetime(step: Step, plan: Plan) -> exp.Expr:
+    """The data's bounds from the KPI's rows; the entities' first days (and amounts within
+    the horizon) from its entities model (`entities` above)."""
+    params = _params(step)
+    horizon = params.get("horizon_days")
+    columns = {"date_day": _day(params, "time")}
+    if horizon is None:  # life to date also sums the rows by day
+        columns["amount"] = _parse(params["sum"], plan, "sum expression")
+        columns["kept"] = _and(_kept(params, plan), _not_null(col(str(params["entity"]))))
     ctes: Ctes = [
-        ("source", source),
+        ("source", _source(str(params["model"]), columns, str(params["time"]))),
         ("labelled", _labelled(step, ["date_day"])),
         ("bounds", _bounds(col("date_day"), col("date_day"))),
         *_frame(step, plan),
-        ("rows", rows),
-        ("firsts", firsts),
     ]
+    entities = ref_table(lifetime_model(step, plan), "entities")
     if horizon is None:
-        return _life_to_date(step, ctes)
+        return _life_to_date(step, ctes, entities)
     assert isinstance(horizon, int)
-    return _cohorts(step, plan, ctes, horizon)
+    return _cohorts(step, plan, ctes, entities, horizon)
 
 
-def _life_to_date(step: Step, ctes: Ctes) -> exp.Expr:
+def _life_to_date(step: Step, ctes: Ctes, entities: exp.Table) -> exp.Expr:
     """Running totals per day of the amount and of entities seen, read at each period's
     last day (or the data's last day, for the period still running)."""
     amounts = (
         select(col("date_day"), _alias(exp.Sum(this=col("amount")), "amount"))
-        .from_("rows", copy=False)
+        .from_("source", copy=False)
+        .where(col("kept"), copy=False)
         .group_by(col("date_day"), copy=False)
     )
     newcomers = (
         select(_alias(col("first_day"), "date_day"), _alias(exp.Count(this=exp.Star()), "entities"))
-        .from_("firsts", copy=False)
+        .from_(entities, copy=False)
         .group_by(col("first_day"), copy=False)
     )
     running = select(
@@ -358,36 +470,12 @@ def _life_to_date(step: Step, ctes: Ctes) -> exp.Expr:
     )
 
 
-def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
+def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: int) -> exp.Expr:
     """Entities by the period of their first row; each one's amount over [first day,
-    first day + horizon); NULL until the horizon of the period's last entity has elapsed.
-    That amount is the entity's total (summed with its first day) less its rows past the
-    horizon: only those are grouped again after the join with the first days."""
-    late = (
-        select(col("entity", "rows"), _alias(exp.Sum(this=col("amount", "rows")), "amount"))
-        .from_("rows", copy=False)
-        .group_by(col("entity", "rows"), copy=False)
+    first day + horizon); NULL until the horizon of the period's last entity has elapsed."""
+    within = select(col("first_day"), _alias(col(f"within__{step.kpi.name}"), "amount")).from_(
+        entities, copy=False
     )
-    late = _join(
-        late,
-        exp.table_("firsts"),
-        kind="INNER",
-        on=_and(
-            _eq(col("entity", "rows"), col("entity", "firsts")),
-            exp.GTE(
-                this=col("date_day", "rows"), expression=_plus(col("first_day", "firsts"), horizon)
-            ),
-        ),
-    )
-    within = select(
-        col("entity", "firsts"),
-        col("first_day", "firsts"),
-        _alias(
-            exp.Sub(this=_zero(col("amount", "firsts")), expression=_zero(col("amount", "late"))),
-            "amount",
-        ),
-    ).from_("firsts", copy=False)
-    within = _join(within, exp.table_("late"), side="LEFT", on=_on("firsts", "late", ["entity"]))
     cohorts = _grain_branches(
         step,
         plan,
@@ -396,7 +484,7 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
         (),
         {"amount": exp.Sum(this=col("amount")), "entities": exp.Count(this=exp.Star())},
     )
-    ctes += [("late", late), ("within", within), ("cohorts", cohorts)]
+    ctes += [("within", within), ("cohorts", cohorts)]
     elapsed = exp.LTE(
         this=_plus(col("period_end", "spine"), horizon - 1), expression=col("last_day", "bounds")
     )
@@ -415,9 +503,6 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, horizon: int) -> exp.Expr:
         exp.Case(ifs=[exp.If(this=elapsed.copy(), true=_zero(col("amount", "cohorts")))]),
         _zero(col("entities", "cohorts")),
     )
-
-
-# --- conversion -------------------------------------------------------------------------
 
 
 def _conversion(step: Step, plan: Plan) -> exp.Expr:

@@ -57,9 +57,14 @@ def write_before(final: Path, before: Path) -> date:
         f"""create table dropped as select order_id from orders
         where ordered_at::date = '{last}' or (ordered_at::date >= '{window}' and order_id % 3 = 0)"""
     )
+    # a customer without orders in the final data
+    buyer_no_more = con.execute(
+        "select min(customer_id) from customers where customer_id not in (select customer_id from orders)"
+    ).fetchone()[0]  # type: ignore[index]
+    assert buyer_no_more is not None
     changed = {
-        # and an order inside the window that is gone from the final data, of a customer
-        # whose other orders are older
+        # and orders inside the window that are gone from the final data: one of a
+        # customer whose other orders are older, one of a customer with no other order
         "orders": f"""select * replace (case when ordered_at::date >= '{window}'
             and order_id % 5 = 1 then 'cancelled' else status end as status)
             from orders where order_id not in (select order_id from dropped)
@@ -68,7 +73,12 @@ def write_before(final: Path, before: Path) -> date:
                 timestamp '{window} 12:00:00' as ordered_at)
             from orders where order_id = (select min(order_id) from orders
                 where status <> 'cancelled' and customer_id not in (select customer_id
-                from orders where ordered_at::date >= '{window}'))""",
+                from orders where ordered_at::date >= '{window}'))
+            union all
+            select * replace ((select max(order_id) + 2 from orders) as order_id,
+                timestamp '{window} 13:00:00' as ordered_at, {buyer_no_more} as customer_id)
+            from orders where order_id = (select min(order_id) from orders
+                where status <> 'cancelled')""",
         # customers whose attributes change (acquisition_channel: no KPI is sliced by it)
         "customers": """select * replace (case when customer_id % 7 = 0 then
             case when acquisition_channel = 'email' then 'social' else 'email' end
@@ -228,6 +238,7 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
         "kpi_measures__tickets": "grain, period_start, dimension, dimension_value",
         "kpi_windows__active_customers": "window_name, grain, period_start, dimension, dimension_value",
         "kpi_windows": "kpi, window_name, grain, period_start, dimension, dimension_value",
+        "kpi_entities__clv": "entity",
     }
     for table, order in incremental_models.items():
         a = _query(

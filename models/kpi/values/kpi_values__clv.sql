@@ -7,9 +7,8 @@
 WITH source AS (
   SELECT
     CAST(order_date AS DATE) AS date_day,
-    customer_id AS entity,
     net_revenue AS amount,
-    COALESCE(NOT is_cancelled, FALSE) AS kept
+    COALESCE(NOT is_cancelled, FALSE) AND NOT customer_id IS NULL AS kept
   FROM {{ ref('orders') }} AS orders
   WHERE
     NOT order_date IS NULL
@@ -65,33 +64,20 @@ WITH source AS (
     slices.dimension_value
   FROM periods
   CROSS JOIN slices
-), rows AS (
-  SELECT
-    date_day,
-    entity,
-    amount
-  FROM source
-  WHERE
-    kept AND NOT entity IS NULL
-), firsts AS (
-  SELECT
-    entity,
-    MIN(date_day) AS first_day
-  FROM rows
-  GROUP BY
-    entity
 ), amounts AS (
   SELECT
     date_day,
     SUM(amount) AS amount
-  FROM rows
+  FROM source
+  WHERE
+    kept
   GROUP BY
     date_day
 ), newcomers AS (
   SELECT
     first_day AS date_day,
     COUNT(*) AS entities
-  FROM firsts
+  FROM {{ ref('kpi_entities__clv') }} AS entities
   GROUP BY
     first_day
 ), running AS (

@@ -6,10 +6,7 @@
 
 WITH source AS (
   SELECT
-    CAST(order_date AS DATE) AS date_day,
-    customer_id AS entity,
-    net_revenue AS amount,
-    COALESCE(NOT is_cancelled, FALSE) AS kept
+    CAST(order_date AS DATE) AS date_day
   FROM {{ ref('orders') }} AS orders
   WHERE
     NOT order_date IS NULL
@@ -65,39 +62,11 @@ WITH source AS (
     slices.dimension_value
   FROM periods
   CROSS JOIN slices
-), rows AS (
-  SELECT
-    date_day,
-    entity,
-    amount
-  FROM source
-  WHERE
-    kept AND NOT entity IS NULL
-), firsts AS (
-  SELECT
-    entity,
-    MIN(date_day) AS first_day,
-    SUM(amount) AS amount
-  FROM rows
-  GROUP BY
-    entity
-), late AS (
-  SELECT
-    rows.entity,
-    SUM(rows.amount) AS amount
-  FROM rows
-  INNER JOIN firsts
-    ON rows.entity = firsts.entity AND rows.date_day >= firsts.first_day + 365
-  GROUP BY
-    rows.entity
 ), within AS (
   SELECT
-    firsts.entity,
-    firsts.first_day,
-    COALESCE(firsts.amount, 0) - COALESCE(late.amount, 0) AS amount
-  FROM firsts
-  LEFT JOIN late
-    ON firsts.entity = late.entity
+    first_day,
+    within__clv_365d AS amount
+  FROM {{ ref('kpi_entities__clv') }} AS entities
 ), cohorts AS (
   SELECT
     'month' AS grain,

@@ -111,6 +111,22 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     )
     assert "{{ config(materialized='table') }}" in files[False][activity]
     assert "{{" not in files[False][activity].replace("{{ config(", "").replace("{{ ref(", "")
-    # only the measure models, the activity model and the lookback macro change
+    # a lifetime KPI's entities are recomputed when a recomputed day holds one of their
+    # rows, or held their last one; those left without rows are deleted
+    entities = "models/kpi/entities/kpi_entities__clv_90d.sql"
+    text = files[True][entities]
+    assert "materialized='incremental'" in text and "unique_key=['entity']" in text
+    assert 'post_hook="delete from {{ this }} where first_day is null"' in text
+    assert (
+        "{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
+        in text
+    )
+    assert "{% if first_recomputed is not none %}\nWITH recomputed AS (" in text
+    assert "CAST(order_date AS DATE) >= {{ first_recomputed }}" in text
+    assert "FROM {{ this }}\n  WHERE\n    last_day >= {{ first_recomputed }}" in text
+    assert "{% else %}\nWITH source AS (" in text
+    assert "{{ config(materialized='table') }}" in files[False][entities]
+    assert "{{" not in files[False][entities].replace("{{ config(", "").replace("{{ ref(", "")
+    # only the measure models, the activity and entities models and the lookback macro change
     changed = {p for p in files[True] if files[True][p] != files[False][p]}
-    assert changed == {*daily, activity, lookback}
+    assert changed == {*daily, activity, entities, lookback}

@@ -85,6 +85,26 @@ FROM (VALUES
     'metrics/shop.yml'
   ),
   (
+    'clv_90d',
+    'Clv 90d',
+    '',
+    'customer',
+    NULL,
+    'lifetime',
+    'currency',
+    NULL,
+    'higher',
+    FALSE,
+    'month,year',
+    '',
+    'none',
+    1.0,
+    0.9,
+    8,
+    2.0,
+    'metrics/shop.yml'
+  ),
+  (
     'conversion_rate',
     'Conversion rate',
     '',

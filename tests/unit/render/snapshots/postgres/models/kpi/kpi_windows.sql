@@ -19,6 +19,18 @@ WITH observations AS (
     value,
     numerator,
     denominator
+  FROM {{ ref('kpi_values__clv_90d') }}
+  UNION ALL
+  SELECT
+    kpi,
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    value,
+    numerator,
+    denominator
   FROM {{ ref('kpi_values__composite') }}
   UNION ALL
   SELECT

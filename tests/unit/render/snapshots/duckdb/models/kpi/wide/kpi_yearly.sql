@@ -10,6 +10,7 @@ SELECT
   MAX(CASE WHEN kpi = 'aov' THEN value END) AS aov,
   MAX(CASE WHEN kpi = 'average_order' THEN value END) AS average_order,
   MAX(CASE WHEN kpi = 'buyers' THEN value END) AS buyers,
+  MAX(CASE WHEN kpi = 'clv_90d' THEN value END) AS clv_90d,
   MAX(CASE WHEN kpi = 'conversion_rate' THEN value END) AS conversion_rate,
   MAX(CASE WHEN kpi = 'conversions' THEN value END) AS conversions,
   MAX(CASE WHEN kpi = 'orders_placed' THEN value END) AS orders_placed,
