@@ -9,7 +9,7 @@ data's `bounds`, a dense `days` series, the `periods` of each declared grain, th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 from sqlglot import exp
 
@@ -275,19 +275,39 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
 
 
 def lifetime_models(plan: Plan) -> dict[str, list[Step]]:
-    """Lifetime KPIs by the model keeping their entities' first days (named after the first
-    of them): KPIs over the same rows, entity and filter share one."""
-    shared: dict[tuple[str, ...], list[Step]] = {}
-    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
-        if step.kpi.kind == "lifetime":
-            params = _params(step)
-            key = tuple(str(params.get(k)) for k in ("model", "time", "entity", "filter"))
-            shared.setdefault(key, []).append(step)
-    return {f"kpi_entities__{steps[0].kpi.name}": steps for steps in shared.values()}
+    """Lifetime KPIs by the model keeping their entities' first days: KPIs over the same
+    rows, entity and filter share one."""
+    return _shared_models(
+        plan,
+        "kpi_entities__",
+        lambda step: step.kpi.kind == "lifetime",
+        lambda step: tuple(
+            str(_params(step).get(k)) for k in ("model", "time", "entity", "filter")
+        ),
+    )
 
 
 def lifetime_model(step: Step, plan: Plan) -> str:
-    return next(name for name, steps in lifetime_models(plan).items() if step in steps)
+    return _model_of(step, lifetime_models(plan))
+
+
+def _shared_models(
+    plan: Plan,
+    prefix: str,
+    wanted: Callable[[Step], bool],
+    key: Callable[[Step], Hashable],
+) -> dict[str, list[Step]]:
+    """The `wanted` KPIs grouped by `key`, one generated model per group, named after the
+    first of its KPIs."""
+    shared: dict[Hashable, list[Step]] = {}
+    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
+        if wanted(step):
+            shared.setdefault(key(step), []).append(step)
+    return {f"{prefix}{steps[0].kpi.name}": steps for steps in shared.values()}
+
+
+def _model_of(step: Step, models: dict[str, list[Step]]) -> str:
+    return next(name for name, steps in models.items() if step in steps)
 
 
 def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) -> exp.Expr:
@@ -646,23 +666,23 @@ STORED = INCREMENTAL_PREFIX + "stored"
 
 def activity_models(plan: Plan) -> dict[str, list[Step]]:
     """Retention and churn KPIs over rows at a time, by the model keeping their active
-    entities (named after the first of them): KPIs with the same rows, entity, slices and
-    grains share one."""
-    shared: dict[tuple[object, ...], list[Step]] = {}
-    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
-        params = _params(step)
-        if step.kpi.kind in ("retention", "churn") and params.get("time") is not None:
-            key = (
-                *(str(params.get(k)) for k in ("model", "time", "entity", "filter")),
-                tuple((d.name, d.column) for d in step.kpi.dimensions),
-                step.kpi.grains,
-            )
-            shared.setdefault(key, []).append(step)
-    return {f"kpi_activity__{steps[0].kpi.name}": steps for steps in shared.values()}
+    entities: KPIs with the same rows, entity, slices and grains share one."""
+    return _shared_models(
+        plan,
+        "kpi_activity__",
+        lambda step: (
+            step.kpi.kind in ("retention", "churn") and _params(step).get("time") is not None
+        ),
+        lambda step: (
+            *(str(_params(step).get(k)) for k in ("model", "time", "entity", "filter")),
+            tuple((d.name, d.column) for d in step.kpi.dimensions),
+            step.kpi.grains,
+        ),
+    )
 
 
 def activity_model(step: Step, plan: Plan) -> str:
-    return next(name for name, steps in activity_models(plan).items() if step in steps)
+    return _model_of(step, activity_models(plan))
 
 
 def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
