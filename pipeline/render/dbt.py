@@ -250,9 +250,7 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
         rows = kinds.activity_stored_rows(steps[0], plan).sql(dialect=plan.dialect, pretty=True)
         increment = (
             "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
-            + rows.replace(sql.THIS, "{{ this }}").replace(
-                sql.RECOMPUTE_FROM, "{{ first_recomputed }}"
-            )
+            + _stored_state(rows)
         )
         stored = _if_incremental(increment, stored, "recomputes()")
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")
@@ -282,16 +280,21 @@ def _entities_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
             _incremental_config(["entity"], "delete from {{ this }} where first_day is null")
             + "\n{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
         )
-        increment = (
-            body(True)
-            .replace(sql.THIS, "{{ this }}")
-            .replace(sql.RECOMPUTE_FROM, "{{ first_recomputed }}")
+        text = _if_incremental(
+            _stored_state(body(True)), body(False), "first_recomputed is not none"
         )
-        text = _if_incremental(increment, body(False), "first_recomputed is not none")
         summary += (
             f" Incremental: recomputes the entities with rows in the last {lookback_days} day(s)."
         )
     return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{text}\n"
+
+
+def _stored_state(body: str) -> str:
+    """The placeholders of a model kept as state (activity, entities) become Jinja: the
+    stored table and the `first_recomputed` day the model's config sets."""
+    return body.replace(sql.THIS, "{{ this }}").replace(
+        sql.RECOMPUTE_FROM, "{{ first_recomputed }}"
+    )
 
 
 def _incremental(body: str, dialect: str) -> str:

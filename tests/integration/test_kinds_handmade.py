@@ -177,6 +177,9 @@ kpis:
   - name: clv_30d
     category: customer
     lifetime_value: {model: orders, time: ordered_at, entity: customer_id, sum: amount * 2, filter: not is_cancelled, horizon_days: 30}
+  - name: clv_7d
+    category: customer
+    lifetime_value: {model: orders, time: ordered_at, entity: customer_id, sum: amount, filter: not is_cancelled, horizon_days: 7}
   - name: lead_to_won
     category: sales_marketing
     conversion:
@@ -357,6 +360,9 @@ def test_lifetime_value_to_date_and_by_cohort(dialect, grain):
     _close(_values(con, "clv", grain), oracle.lifetime(orders(amount=lambda r: r["amount"]), grain))
     doubled = orders(amount=lambda r: None if r["amount"] is None else r["amount"] * 2)
     _close(_values(con, "clv_30d", grain), oracle.lifetime(doubled, grain, horizon_days=30))
+    # another horizon and sum over the same entities (one entities model for the three)
+    plain = orders(amount=lambda r: r["amount"])
+    _close(_values(con, "clv_7d", grain), oracle.lifetime(plain, grain, horizon_days=7))
 
 
 @pytest.mark.parametrize("dialect", DIALECTS)
