@@ -39,6 +39,7 @@ from pipeline.render.sql import (
 from pipeline.spec import expressions
 
 SLICE_KEYS = ("dimension", "dimension_value")
+EXACT_AMOUNT = exp.DataType.build("decimal(38, 6)")
 Ctes = list[tuple[str, exp.Expr]]
 
 
@@ -492,10 +493,11 @@ def _life_to_date(step: Step, ctes: Ctes, entities: exp.Table) -> exp.Expr:
 
 def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: int) -> exp.Expr:
     """Entities by the period of their first row; each one's amount over [first day,
-    first day + horizon); NULL until the horizon of the period's last entity has elapsed."""
-    within = select(col("first_day"), _alias(col(f"within__{step.kpi.name}"), "amount")).from_(
-        entities, copy=False
-    )
+    first day + horizon); NULL until the horizon of the period's last entity has elapsed.
+    The entities' amounts (doubles) add up as decimals to the micro-unit: a sum that does
+    not depend on the order of the rows, so every run gives the same digits."""
+    amount = exp.cast(col(f"within__{step.kpi.name}"), EXACT_AMOUNT)
+    within = select(col("first_day"), _alias(amount, "amount")).from_(entities, copy=False)
     cohorts = _grain_branches(
         step,
         plan,

@@ -65,7 +65,7 @@ WITH source AS (
 ), within AS (
   SELECT
     first_day,
-    within__clv_365d AS amount
+    CAST(within__clv_365d AS DECIMAL(38, 6)) AS amount
   FROM {{ ref('kpi_entities__clv') }} AS entities
 ), cohorts AS (
   SELECT

@@ -59,7 +59,7 @@ WITH source AS (
 ), within AS (
   SELECT
     first_day,
-    within__clv_90d AS amount
+    CAST(within__clv_90d AS DECIMAL(38, 6)) AS amount
   FROM {{ ref('kpi_entities__clv_90d') }} AS entities
 ), cohorts AS (
   SELECT
