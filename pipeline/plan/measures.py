@@ -3,8 +3,9 @@
 - additive (sum, count): day partials are summed into coarser periods;
 - extreme (min, max): day partials re-aggregate with the same function;
 - average: day partials keep sum and count, the value is sum / count at every grain;
-- holistic (count_distinct, median): no partial is exact, so they are recomputed
-  from rows at each grain.
+- distinct (count_distinct): each day also keeps, per coarser grain, the entities first
+  seen in that period on that day; a period's count is their sum;
+- holistic (median): no partial is exact, so it is recomputed from rows at each grain.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pipeline.spec.model import Kpi
 
 ADDITIVE = ("sum", "count")
 EXTREME = ("min", "max")
-HOLISTIC = ("count_distinct", "median")
+HOLISTIC = ("median",)
 ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # other aggregations are NULL over no rows
 
 
@@ -34,6 +35,10 @@ class Measure:
     @property
     def rolls_up(self) -> bool:
         return self.agg not in HOLISTIC
+
+    @property
+    def counts_distinct(self) -> bool:
+        return self.agg == "count_distinct"
 
     @property
     def partial_columns(self) -> tuple[str, ...]:
@@ -71,8 +76,10 @@ class Measure:
         }[self.agg](column.copy())
         return {self.name: aggregate}
 
-    def roll_up(self, column: str) -> exp.Expr:
+    def roll_up(self, column: str, grain: str) -> exp.Expr:
         """Aggregate of day partials into a coarser period (only for measures that roll up)."""
+        if self.counts_distinct:
+            return exp.Sum(this=exp.column(first_seen_column(column, grain)))
         ref = exp.column(column)
         return (
             exp.Min(this=ref)
@@ -86,6 +93,12 @@ class Measure:
         """The partial as published: 0 over no rows for sums and counts, NULL otherwise."""
         zero = self.agg in ZERO_WHEN_EMPTY or partial.endswith(("__sum", "__count"))
         return exp.Coalesce(this=column, expressions=[exp.Literal.number(0)]) if zero else column
+
+
+def first_seen_column(name: str, grain: str) -> str:
+    """The day partial of a distinct count: the entities seen that day and on no earlier day
+    of its period at `grain` (a period's distinct count is the sum over its days)."""
+    return f"{name}__new_in_{grain}"
 
 
 def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from sqlglot import exp
 
 from pipeline.plan.calendar import period_end, period_start
-from pipeline.plan.measures import Measure, additivity
+from pipeline.plan.measures import Measure, additivity, first_seen_column
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Kpi, Spec
@@ -29,8 +29,8 @@ THIS = "__this__"
 RECOMPUTE_FROM = INCREMENTAL_PREFIX + "recompute_from"
 BOUND_PREFIX = "__bound__"
 # data types built once: exp.cast(x, DATE) would parse the name on every call
-DATE, DOUBLE, TIMESTAMP, VARCHAR = (
-    exp.DataType.build(t) for t in ("date", "double", "timestamp", "varchar")
+BIGINT, DATE, DOUBLE, TIMESTAMP, VARCHAR = (
+    exp.DataType.build(t) for t in ("bigint", "date", "double", "timestamp", "varchar")
 )
 # the rows of a distinct windows model (kpi_windows__<kpi>)
 WINDOW_ROW_COLUMNS = (
@@ -145,19 +145,27 @@ def measure_group(
     group: MeasureGroup, week_start: str, lookback_days: int | None = None
 ) -> exp.Expr:
     """One scan of the model: day partials for measures that roll up, every grain for the rest
-    (holistic measures such as distinct counts, one aggregate per grain over rows read once).
+    (holistic measures such as medians, one aggregate per grain over rows read once).
+
+    A distinct count's day partials are, for each coarser grain, the entities first seen in
+    their period that day: an entity's sightings (distinct day, slice, entity) sorted once,
+    each with the one before it (see `first_seen`).
 
     With `lookback_days` the model is incremental (see `incremental_blocks`): a run over a
     stored table recomputes the days from its last day minus the lookback, and the coarser
-    periods holding them, from those periods' rows only (additive measures roll up from the
-    stored day partials; holistic ones read the coarser periods' rows in a second, narrow
-    scan); without it the query recomputes everything.
+    periods holding them, from those periods' rows only (measures roll up from the stored
+    day partials; distinct counts read, before the recomputed days, only the sightings of
+    the entities seen again; holistic ones read the coarser periods' rows in a second,
+    narrow scan); without it the query recomputes everything.
     """
     incremental = lookback_days is not None
     holistic = [m for m in group.measures if not m.rolls_up]
     rolling = [m for m in group.measures if m.rolls_up]
     direct_grains = ["day", *(g for g in group.grains if g != "day" and holistic)]
     coarse = direct_grains[1:]  # grains whose holistic measures are recomputed from rows
+    coarser = [g for g in group.grains if g != "day"]
+    distinct = [m for m in rolling if m.counts_distinct] if coarser else []
+    seen_columns = [first_seen_column(m.name, g) for m in distinct for g in coarser]
     day = exp.cast(col(group.time, group.model), DATE)
 
     def scan(measures: Sequence[Measure], grains: Sequence[str]) -> exp.Select:
@@ -215,11 +223,60 @@ def measure_group(
             query = query.where(since(col("date_day"), bound), copy=False)
         return query.group_by(exp.GroupingSets(expressions=sets), copy=False)
 
-    grouped = grouped_by("day", group.measures, "source")
+    # day rows with every day partial; a distinct count's first sightings are joined to
+    # the day aggregates
+    day_aggregates = "day_aggregates" if distinct else "grouped"
     ctes: list[tuple[str, exp.Expr]] = [
-        ("source", _materialized(source) if coarse else source),
-        ("grouped", grouped),
+        ("source", _materialized(source) if coarse or distinct else source),
+        (
+            day_aggregates,
+            grouped_by("day", [m for m in group.measures if m not in distinct], "source"),
+        ),
     ]
+    for m in distinct:
+        recomputed_rows = select(
+            col("date_day"),
+            *(col(_slice_alias(s.label)) for s in group.slices),
+            col(_input_alias(m)),
+        ).from_(exp.table_("source"), copy=False)
+        read: exp.Expr = recomputed_rows
+        if incremental:  # and the earlier sightings, in the periods, of entities seen again
+            seen_again = select(col(_input_alias(m))).from_(exp.table_("source"), copy=False)
+            earlier = scan([m], []).where(
+                _and(
+                    since(day.copy(), "rollup_from"),
+                    exp.LT(this=day.copy(), expression=recompute_column("recompute_from")),
+                    exp.In(this=m.row_value(), query=exp.Subquery(this=seen_again)),
+                ),
+                copy=False,
+            )
+            read = _union([recomputed_rows, earlier])
+        seen = first_seen(group, m, read, coarser, week_start)
+        if incremental:
+            seen = seen.where(since(col("date_day")), copy=False)
+        ctes.append((f"first_seen__{m.name}", seen))
+    if distinct:
+        grouped = select(
+            *(col(k, day_aggregates) for k in JOIN_KEYS),
+            *(
+                col(c, f"first_seen__{m.name}" if m in distinct else day_aggregates)
+                for m in group.measures
+                for c in m.partial_columns
+            ),
+            *(
+                col(first_seen_column(m.name, g), f"first_seen__{m.name}")
+                for m in distinct
+                for g in coarser
+            ),
+        ).from_(exp.table_(day_aggregates), copy=False)
+        for m in distinct:
+            grouped = _join(
+                grouped,
+                exp.table_(f"first_seen__{m.name}"),
+                side="LEFT",
+                on=_on(day_aggregates, f"first_seen__{m.name}", JOIN_KEYS[1:]),
+            )
+        ctes.append(("grouped", grouped))
     if coarse:
         # the rows of the coarser periods, with only what holistic measures read (computed
         # once): the source's on a full build; on an incremental run, whose source holds
@@ -262,7 +319,7 @@ def measure_group(
         if incremental:
             # new day partials from the rows read, stored ones before the recomputed days
             days_from = "day_partials"
-            keep = [*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials)]
+            keep = [*(col(k) for k in JOIN_KEYS), *(col(c) for c in (*partials, *seen_columns))]
             recompute_from = recompute_column("recompute_from")
             ctes.append(
                 (
@@ -287,11 +344,11 @@ def measure_group(
                 )
             )
         branches: list[exp.Select] = [
-            select(*(col(k) for k in JOIN_KEYS), *(col(c) for c in partials)).from_(
-                exp.table_(days_from), copy=False
-            )
+            select(
+                *(col(k) for k in JOIN_KEYS), *(col(c) for c in (*partials, *seen_columns))
+            ).from_(exp.table_(days_from), copy=False)
         ]
-        for grain in (g for g in group.grains if g != "day"):
+        for grain in coarser:
             start_expr = period_start(grain, col("period_start"), week_start)
             branch = select(
                 exp.alias_(lit(grain), "grain", copy=False),
@@ -299,10 +356,12 @@ def measure_group(
                 col("dimension"),
                 col("dimension_value"),
                 *(
-                    exp.alias_(m.roll_up(c), c, copy=False)
+                    exp.alias_(m.roll_up(c, grain), c, copy=False)
                     for m in rolling
                     for c in m.partial_columns
                 ),
+                # a coarser period keeps no first sightings
+                *(exp.alias_(exp.cast(exp.null(), BIGINT), c, copy=False) for c in seen_columns),
             ).from_(exp.table_(days_from), copy=False)
             if incremental:  # only the periods holding recomputed days
                 branch = branch.where(
@@ -389,6 +448,7 @@ def measure_group(
             for m in group.measures
             for c in m.partial_columns
         ),
+        *(col(c, "rolled_up") for c in seen_columns),
     ).from_(exp.table_("spine"), copy=False)
     if rolling:
         final = _join(
@@ -402,6 +462,89 @@ def measure_group(
     if incremental:
         query = with_bounds(query, _recompute(direct_grains, group.grains, week_start))
     return query
+
+
+def first_seen(
+    group: MeasureGroup, measure: Measure, rows: exp.Expr, grains: Sequence[str], week_start: str
+) -> exp.Select:
+    """A distinct count's day partials from `rows` (day, slices, the measure's input): per
+    day and slice, the entities seen that day (the day's count) and, at each of `grains`,
+    those seen on no earlier day of its period, that is whose previous sighting is before
+    the period's start (or none)."""
+    names = [TOTAL, *(s.label for s in group.slices)]
+    slices = exp.Subquery(
+        this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
+        alias=exp.TableAlias(this=exp.to_identifier("slices")),
+    )
+    value: exp.Expr = (
+        exp.Case(
+            this=col("dimension", "slices"),
+            ifs=[
+                exp.If(
+                    this=lit(s.label),
+                    true=coalesce(exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)),
+                )
+                for s in group.slices
+            ],
+            default=lit(TOTAL),
+        )
+        if group.slices
+        else lit(TOTAL)
+    )
+    entity = col(_input_alias(measure))
+    sightings = select(
+        col("date_day"),
+        col("dimension", "slices"),
+        exp.alias_(value, "dimension_value", copy=False),
+        exp.alias_(entity, "entity", copy=False),
+    ).from_(
+        exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("rows"))), copy=False
+    )
+    sightings = (
+        _join(sightings, slices, kind="CROSS")
+        .where(exp.Not(this=exp.Is(this=entity.copy(), expression=exp.Null())), copy=False)
+        .distinct(copy=False)
+    )
+    previous = exp.Window(
+        this=exp.Lag(this=col("date_day")),
+        partition_by=[col("dimension"), col("dimension_value"), col("entity")],
+        order=exp.Order(expressions=[exp.Ordered(this=col("date_day"))]),
+    )
+    lagged = select(
+        col("date_day"),
+        col("dimension"),
+        col("dimension_value"),
+        exp.alias_(previous, "previous_day", copy=False),
+    ).from_(
+        exp.Subquery(this=sightings, alias=exp.TableAlias(this=exp.to_identifier("sightings"))),
+        copy=False,
+    )
+
+    def new_in(grain: str) -> exp.Expr:
+        first = exp.LT(
+            this=col("previous_day"), expression=period_start(grain, col("date_day"), week_start)
+        )
+        return exp.Count(
+            this=exp.Case(ifs=[exp.If(this=coalesce(first, exp.Boolean(this=True)), true=lit(1))])
+        )
+
+    return (
+        select(
+            exp.alias_(col("date_day"), "period_start", copy=False),
+            col("dimension"),
+            col("dimension_value"),
+            exp.alias_(exp.Count(this=exp.Star()), measure.name, copy=False),
+            *(
+                exp.alias_(new_in(g), first_seen_column(measure.name, g), copy=False)
+                for g in grains
+            ),
+        )
+        .from_(
+            exp.Subquery(this=lagged, alias=exp.TableAlias(this=exp.to_identifier("lagged"))),
+            copy=False,
+        )
+        .group_by(col("date_day"), col("dimension"), col("dimension_value"), copy=False)
+    )
 
 
 def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:

@@ -35,7 +35,7 @@ WITH source AS MATERIALIZED (
     ON orders.customer_id = customers.customer_id
   WHERE
     NOT orders.order_date IS NULL
-), grouped AS (
+), day_aggregates AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
@@ -62,7 +62,6 @@ WITH source AS MATERIALIZED (
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__accurate_orders) AS accurate_orders,
-    COUNT(DISTINCT in__active_customers) AS active_customers,
     SUM(in__revenue) AS revenue,
     COUNT(in__orders_placed) AS orders_placed,
     COUNT(in__new_customers) AS new_customers,
@@ -83,19 +82,112 @@ WITH source AS MATERIALIZED (
       (date_day, dim__customers__segment),
       (date_day, dim__device)
     )
-), holistic_rows AS MATERIALIZED (
+), first_seen__active_customers AS (
   SELECT
+    date_day AS period_start,
+    dimension,
+    dimension_value,
+    COUNT(*) AS active_customers,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS active_customers__new_in_week,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS active_customers__new_in_month,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS active_customers__new_in_quarter,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS active_customers__new_in_year
+  FROM (
+    SELECT
+      date_day,
+      dimension,
+      dimension_value,
+      LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
+    FROM (
+      SELECT DISTINCT
+        date_day,
+        slices.dimension,
+        CASE slices.dimension
+          WHEN 'channel'
+          THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+          WHEN 'customers.region'
+          THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+          WHEN 'customers.segment'
+          THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+          WHEN 'device'
+          THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+          ELSE 'total'
+        END AS dimension_value,
+        in__active_customers AS entity
+      FROM (
+        SELECT
+          date_day,
+          dim__channel,
+          dim__customers__region,
+          dim__customers__segment,
+          dim__device,
+          in__active_customers
+        FROM source
+      ) AS rows
+      CROSS JOIN (
+        SELECT
+          CAST(dimension AS VARCHAR) AS dimension
+        FROM (VALUES
+          ('total'),
+          ('channel'),
+          ('customers.region'),
+          ('customers.segment'),
+          ('device')) AS names(dimension)
+      ) AS slices
+      WHERE
+        NOT in__active_customers IS NULL
+    ) AS sightings
+  ) AS lagged
+  GROUP BY
     date_day,
-    CAST(DATE_TRUNC('week', date_day) AS DATE) AS week_start,
-    CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
-    CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
-    CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
-    dim__channel,
-    dim__customers__region,
-    dim__customers__segment,
-    dim__device,
-    in__active_customers
-  FROM source
+    dimension,
+    dimension_value
+), grouped AS (
+  SELECT
+    day_aggregates.grain,
+    day_aggregates.period_start,
+    day_aggregates.dimension,
+    day_aggregates.dimension_value,
+    day_aggregates.accurate_orders,
+    first_seen__active_customers.active_customers,
+    day_aggregates.revenue,
+    day_aggregates.orders_placed,
+    day_aggregates.new_customers,
+    day_aggregates.cogs,
+    day_aggregates.fulfilment_time__sum,
+    day_aggregates.fulfilment_time__count,
+    day_aggregates.gross_sales,
+    day_aggregates.shipped_orders,
+    day_aggregates.refunds,
+    first_seen__active_customers.active_customers__new_in_week,
+    first_seen__active_customers.active_customers__new_in_month,
+    first_seen__active_customers.active_customers__new_in_quarter,
+    first_seen__active_customers.active_customers__new_in_year
+  FROM day_aggregates
+  LEFT JOIN first_seen__active_customers
+    ON day_aggregates.period_start = first_seen__active_customers.period_start
+    AND day_aggregates.dimension = first_seen__active_customers.dimension
+    AND day_aggregates.dimension_value = first_seen__active_customers.dimension_value
 ), rolled_up AS (
   SELECT
     grain,
@@ -103,6 +195,7 @@ WITH source AS MATERIALIZED (
     dimension,
     dimension_value,
     accurate_orders,
+    active_customers,
     revenue,
     orders_placed,
     new_customers,
@@ -111,7 +204,11 @@ WITH source AS MATERIALIZED (
     fulfilment_time__count,
     gross_sales,
     shipped_orders,
-    refunds
+    refunds,
+    active_customers__new_in_week,
+    active_customers__new_in_month,
+    active_customers__new_in_quarter,
+    active_customers__new_in_year
   FROM grouped
   UNION ALL
   SELECT
@@ -120,6 +217,7 @@ WITH source AS MATERIALIZED (
     dimension,
     dimension_value,
     SUM(accurate_orders) AS accurate_orders,
+    SUM(active_customers__new_in_week) AS active_customers,
     SUM(revenue) AS revenue,
     SUM(orders_placed) AS orders_placed,
     SUM(new_customers) AS new_customers,
@@ -128,7 +226,11 @@ WITH source AS MATERIALIZED (
     SUM(fulfilment_time__count) AS fulfilment_time__count,
     SUM(gross_sales) AS gross_sales,
     SUM(shipped_orders) AS shipped_orders,
-    SUM(refunds) AS refunds
+    SUM(refunds) AS refunds,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_week,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_month,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
@@ -141,6 +243,7 @@ WITH source AS MATERIALIZED (
     dimension,
     dimension_value,
     SUM(accurate_orders) AS accurate_orders,
+    SUM(active_customers__new_in_month) AS active_customers,
     SUM(revenue) AS revenue,
     SUM(orders_placed) AS orders_placed,
     SUM(new_customers) AS new_customers,
@@ -149,7 +252,11 @@ WITH source AS MATERIALIZED (
     SUM(fulfilment_time__count) AS fulfilment_time__count,
     SUM(gross_sales) AS gross_sales,
     SUM(shipped_orders) AS shipped_orders,
-    SUM(refunds) AS refunds
+    SUM(refunds) AS refunds,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_week,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_month,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
@@ -162,6 +269,7 @@ WITH source AS MATERIALIZED (
     dimension,
     dimension_value,
     SUM(accurate_orders) AS accurate_orders,
+    SUM(active_customers__new_in_quarter) AS active_customers,
     SUM(revenue) AS revenue,
     SUM(orders_placed) AS orders_placed,
     SUM(new_customers) AS new_customers,
@@ -170,7 +278,11 @@ WITH source AS MATERIALIZED (
     SUM(fulfilment_time__count) AS fulfilment_time__count,
     SUM(gross_sales) AS gross_sales,
     SUM(shipped_orders) AS shipped_orders,
-    SUM(refunds) AS refunds
+    SUM(refunds) AS refunds,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_week,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_month,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
@@ -183,6 +295,7 @@ WITH source AS MATERIALIZED (
     dimension,
     dimension_value,
     SUM(accurate_orders) AS accurate_orders,
+    SUM(active_customers__new_in_year) AS active_customers,
     SUM(revenue) AS revenue,
     SUM(orders_placed) AS orders_placed,
     SUM(new_customers) AS new_customers,
@@ -191,172 +304,16 @@ WITH source AS MATERIALIZED (
     SUM(fulfilment_time__count) AS fulfilment_time__count,
     SUM(gross_sales) AS gross_sales,
     SUM(shipped_orders) AS shipped_orders,
-    SUM(refunds) AS refunds
+    SUM(refunds) AS refunds,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_week,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_month,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS active_customers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
     dimension_value
-), recomputed AS (
-  SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    active_customers
-  FROM grouped
-  UNION ALL
-  SELECT
-    'week' AS grain,
-    week_start AS period_start,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN 'customers.region'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
-      ELSE 'total'
-    END AS dimension,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
-      ELSE 'total'
-    END AS dimension_value,
-    COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM holistic_rows
-  GROUP BY
-    GROUPING SETS (
-      (
-        week_start
-      ),
-      (week_start, dim__channel),
-      (week_start, dim__customers__region),
-      (week_start, dim__customers__segment),
-      (week_start, dim__device)
-    )
-  UNION ALL
-  SELECT
-    'month' AS grain,
-    month_start AS period_start,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN 'customers.region'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
-      ELSE 'total'
-    END AS dimension,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
-      ELSE 'total'
-    END AS dimension_value,
-    COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM holistic_rows
-  GROUP BY
-    GROUPING SETS (
-      (
-        month_start
-      ),
-      (month_start, dim__channel),
-      (month_start, dim__customers__region),
-      (month_start, dim__customers__segment),
-      (month_start, dim__device)
-    )
-  UNION ALL
-  SELECT
-    'quarter' AS grain,
-    quarter_start AS period_start,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN 'customers.region'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
-      ELSE 'total'
-    END AS dimension,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
-      ELSE 'total'
-    END AS dimension_value,
-    COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM holistic_rows
-  GROUP BY
-    GROUPING SETS (
-      (
-        quarter_start
-      ),
-      (quarter_start, dim__channel),
-      (quarter_start, dim__customers__region),
-      (quarter_start, dim__customers__segment),
-      (quarter_start, dim__device)
-    )
-  UNION ALL
-  SELECT
-    'year' AS grain,
-    year_start AS period_start,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN 'customers.region'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
-      ELSE 'total'
-    END AS dimension,
-    CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
-      ELSE 'total'
-    END AS dimension_value,
-    COUNT(DISTINCT in__active_customers) AS active_customers
-  FROM holistic_rows
-  GROUP BY
-    GROUPING SETS (
-      (
-        year_start
-      ),
-      (year_start, dim__channel),
-      (year_start, dim__customers__region),
-      (year_start, dim__customers__segment),
-      (year_start, dim__device)
-    )
 ), bounds AS (
   SELECT
     MIN(period_start) AS first_day,
@@ -429,7 +386,7 @@ SELECT
   spine.dimension,
   spine.dimension_value,
   COALESCE(rolled_up.accurate_orders, 0) AS accurate_orders,
-  COALESCE(recomputed.active_customers, 0) AS active_customers,
+  COALESCE(rolled_up.active_customers, 0) AS active_customers,
   COALESCE(rolled_up.revenue, 0) AS revenue,
   COALESCE(rolled_up.orders_placed, 0) AS orders_placed,
   COALESCE(rolled_up.new_customers, 0) AS new_customers,
@@ -438,15 +395,14 @@ SELECT
   COALESCE(rolled_up.fulfilment_time__count, 0) AS fulfilment_time__count,
   COALESCE(rolled_up.gross_sales, 0) AS gross_sales,
   COALESCE(rolled_up.shipped_orders, 0) AS shipped_orders,
-  COALESCE(rolled_up.refunds, 0) AS refunds
+  COALESCE(rolled_up.refunds, 0) AS refunds,
+  rolled_up.active_customers__new_in_week,
+  rolled_up.active_customers__new_in_month,
+  rolled_up.active_customers__new_in_quarter,
+  rolled_up.active_customers__new_in_year
 FROM spine
 LEFT JOIN rolled_up
   ON spine.grain = rolled_up.grain
   AND spine.period_start = rolled_up.period_start
   AND spine.dimension = rolled_up.dimension
   AND spine.dimension_value = rolled_up.dimension_value
-LEFT JOIN recomputed
-  ON spine.grain = recomputed.grain
-  AND spine.period_start = recomputed.period_start
-  AND spine.dimension = recomputed.dimension
-  AND spine.dimension_value = recomputed.dimension_value

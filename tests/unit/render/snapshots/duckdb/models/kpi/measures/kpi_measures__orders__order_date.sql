@@ -16,7 +16,7 @@ WITH source AS MATERIALIZED (
   FROM {{ ref('orders') }} AS orders
   WHERE
     NOT orders.order_date IS NULL
-), grouped AS (
+), day_aggregates AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
@@ -29,7 +29,6 @@ WITH source AS MATERIALIZED (
     COUNT(in__orders_placed) AS orders_placed,
     SUM(in__average_order) AS average_order__sum,
     COUNT(in__average_order) AS average_order__count,
-    COUNT(DISTINCT in__buyers) AS buyers,
     MAX(in__largest_order) AS largest_order,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
@@ -42,6 +41,95 @@ WITH source AS MATERIALIZED (
       ),
       (date_day, dim__channel)
     )
+), first_seen__buyers AS (
+  SELECT
+    date_day AS period_start,
+    dimension,
+    dimension_value,
+    COUNT(*) AS buyers,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS buyers__new_in_week,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS buyers__new_in_month,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS buyers__new_in_quarter,
+    COUNT(
+      CASE
+        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE)
+        THEN 1
+      END
+    ) AS buyers__new_in_year
+  FROM (
+    SELECT
+      date_day,
+      dimension,
+      dimension_value,
+      LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
+    FROM (
+      SELECT DISTINCT
+        date_day,
+        slices.dimension,
+        CASE slices.dimension
+          WHEN 'channel'
+          THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+          ELSE 'total'
+        END AS dimension_value,
+        in__buyers AS entity
+      FROM (
+        SELECT
+          date_day,
+          dim__channel,
+          in__buyers
+        FROM source
+      ) AS rows
+      CROSS JOIN (
+        SELECT
+          CAST(dimension AS TEXT) AS dimension
+        FROM (VALUES
+          ('total'),
+          ('channel')) AS names(dimension)
+      ) AS slices
+      WHERE
+        NOT in__buyers IS NULL
+    ) AS sightings
+  ) AS lagged
+  GROUP BY
+    date_day,
+    dimension,
+    dimension_value
+), grouped AS (
+  SELECT
+    day_aggregates.grain,
+    day_aggregates.period_start,
+    day_aggregates.dimension,
+    day_aggregates.dimension_value,
+    day_aggregates.orders_placed,
+    day_aggregates.average_order__sum,
+    day_aggregates.average_order__count,
+    first_seen__buyers.buyers,
+    day_aggregates.largest_order,
+    day_aggregates.typical_order,
+    first_seen__buyers.buyers__new_in_week,
+    first_seen__buyers.buyers__new_in_month,
+    first_seen__buyers.buyers__new_in_quarter,
+    first_seen__buyers.buyers__new_in_year
+  FROM day_aggregates
+  LEFT JOIN first_seen__buyers
+    ON day_aggregates.period_start = first_seen__buyers.period_start
+    AND day_aggregates.dimension = first_seen__buyers.dimension
+    AND day_aggregates.dimension_value = first_seen__buyers.dimension_value
 ), holistic_rows AS MATERIALIZED (
   SELECT
     date_day,
@@ -50,7 +138,6 @@ WITH source AS MATERIALIZED (
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
     dim__channel,
-    in__buyers,
     in__typical_order
   FROM source
 ), rolled_up AS (
@@ -62,7 +149,12 @@ WITH source AS MATERIALIZED (
     orders_placed,
     average_order__sum,
     average_order__count,
-    largest_order
+    buyers,
+    largest_order,
+    buyers__new_in_week,
+    buyers__new_in_month,
+    buyers__new_in_quarter,
+    buyers__new_in_year
   FROM grouped
   UNION ALL
   SELECT
@@ -73,7 +165,12 @@ WITH source AS MATERIALIZED (
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
-    MAX(largest_order) AS largest_order
+    SUM(buyers__new_in_week) AS buyers,
+    MAX(largest_order) AS largest_order,
+    CAST(NULL AS BIGINT) AS buyers__new_in_week,
+    CAST(NULL AS BIGINT) AS buyers__new_in_month,
+    CAST(NULL AS BIGINT) AS buyers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
@@ -88,7 +185,12 @@ WITH source AS MATERIALIZED (
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
-    MAX(largest_order) AS largest_order
+    SUM(buyers__new_in_month) AS buyers,
+    MAX(largest_order) AS largest_order,
+    CAST(NULL AS BIGINT) AS buyers__new_in_week,
+    CAST(NULL AS BIGINT) AS buyers__new_in_month,
+    CAST(NULL AS BIGINT) AS buyers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
@@ -103,7 +205,12 @@ WITH source AS MATERIALIZED (
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
-    MAX(largest_order) AS largest_order
+    SUM(buyers__new_in_quarter) AS buyers,
+    MAX(largest_order) AS largest_order,
+    CAST(NULL AS BIGINT) AS buyers__new_in_week,
+    CAST(NULL AS BIGINT) AS buyers__new_in_month,
+    CAST(NULL AS BIGINT) AS buyers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
@@ -118,7 +225,12 @@ WITH source AS MATERIALIZED (
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
-    MAX(largest_order) AS largest_order
+    SUM(buyers__new_in_year) AS buyers,
+    MAX(largest_order) AS largest_order,
+    CAST(NULL AS BIGINT) AS buyers__new_in_week,
+    CAST(NULL AS BIGINT) AS buyers__new_in_month,
+    CAST(NULL AS BIGINT) AS buyers__new_in_quarter,
+    CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM grouped
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
@@ -130,7 +242,6 @@ WITH source AS MATERIALIZED (
     period_start,
     dimension,
     dimension_value,
-    buyers,
     typical_order
   FROM grouped
   UNION ALL
@@ -143,7 +254,6 @@ WITH source AS MATERIALIZED (
       THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
-    COUNT(DISTINCT in__buyers) AS buyers,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
@@ -165,7 +275,6 @@ WITH source AS MATERIALIZED (
       THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
-    COUNT(DISTINCT in__buyers) AS buyers,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
@@ -187,7 +296,6 @@ WITH source AS MATERIALIZED (
       THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
-    COUNT(DISTINCT in__buyers) AS buyers,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
@@ -209,7 +317,6 @@ WITH source AS MATERIALIZED (
       THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
-    COUNT(DISTINCT in__buyers) AS buyers,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
     ORDER BY
       CAST(in__typical_order AS DOUBLE)) AS typical_order
@@ -295,9 +402,13 @@ SELECT
   COALESCE(rolled_up.orders_placed, 0) AS orders_placed,
   COALESCE(rolled_up.average_order__sum, 0) AS average_order__sum,
   COALESCE(rolled_up.average_order__count, 0) AS average_order__count,
-  COALESCE(recomputed.buyers, 0) AS buyers,
+  COALESCE(rolled_up.buyers, 0) AS buyers,
   rolled_up.largest_order AS largest_order,
-  recomputed.typical_order AS typical_order
+  recomputed.typical_order AS typical_order,
+  rolled_up.buyers__new_in_week,
+  rolled_up.buyers__new_in_month,
+  rolled_up.buyers__new_in_quarter,
+  rolled_up.buyers__new_in_year
 FROM spine
 LEFT JOIN rolled_up
   ON spine.grain = rolled_up.grain
