@@ -346,15 +346,17 @@ LONGEST_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
 def _bounds(step: Step, week_start: str) -> dict[str, exp.Expr]:
     """The first days of rows an incremental run reads (NULL on a full build):
     history_from, every entity's, from the start of each trailing window ending in the
-    period of the first recomputed day (counted in the longest periods, reading a few days
-    more at worst, which changes nothing); to_date_from, the recent entities', from the
-    start of the week, month, quarter and year holding that day."""
+    period of the first recomputed day, `count - 1` periods before that period's start
+    (counted in the longest periods, reading a few days more at worst, which changes
+    nothing: an entity's earlier sightings only move where its coverage starts, never past
+    that window's start); to_date_from, the recent entities', from the start of the week,
+    month, quarter and year holding that day."""
     day = col(RECOMPUTE_FROM)
     to_date = [calendar.period_start(g, day, week_start) for g in TO_DATE_GRAINS]
     trailing = [
         exp.Sub(
             this=calendar.period_start(w.grain, day, week_start),
-            expression=lit(w.count * LONGEST_DAYS[w.grain]),
+            expression=lit((w.count - 1) * LONGEST_DAYS[w.grain]),
         )
         for w in step.kpi.windows
     ]

@@ -79,9 +79,18 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
         assert "FROM recompute" not in text
         assert "{{ config(materialized='table') }}" in files[False][path]
         assert "is_incremental" not in files[False][path]
-    # distinct counts at coarser grains: the source's rows on a full build, else a
-    # narrow scan of their periods (the source holds the recomputed days alone)
     orders = files[True][measures + "kpi_measures__orders__order_date.sql"]
+    # distinct counts roll up from first sightings: those of the recomputed days, with the
+    # earlier ones (in their periods) of the entities seen again only
+    assert "AS buyers__new_in_year" in orders
+    assert "SUM(buyers__new_in_year) AS buyers" in orders
+    assert (
+        "AND CAST(orders.order_date AS DATE) < {{ recompute_from }}\n"
+        "            AND orders.customer_id IN (\n"
+        "              SELECT\n                in__buyers\n              FROM source"
+    ) in orders
+    # medians at coarser grains: the source's rows on a full build, else a narrow scan of
+    # their periods (the source holds the recomputed days alone)
     assert "holistic_rows AS MATERIALIZED" in orders
     assert "FROM source\n  WHERE\n    {{ recompute_from }} IS NULL\n  UNION ALL" in orders
     assert "AND NOT {{ recompute_from }} IS NULL" in orders
