@@ -32,6 +32,15 @@ def period_start(grain: str, day: exp.Expr, week_start: str = "monday") -> exp.E
     return exp.Sub(this=truncated, expression=exp.Literal.number(offset)) if offset else truncated
 
 
+def first_in_period(
+    grain: str, day: exp.Expr, previous_day: exp.Expr, week_start: str = "monday"
+) -> exp.Expr:
+    """Whether a sighting on `day` is its entity's first in its `grain` period: the one
+    before it (`previous_day`, NULL for none) is in an earlier period."""
+    earlier = exp.LT(this=previous_day, expression=period_start(grain, day, week_start))
+    return exp.Coalesce(this=earlier, expressions=[exp.Boolean(this=True)])
+
+
 def period_end(grain: str, start: exp.Expr) -> exp.Expr:
     """The last day of the period that starts on `start`."""
     if grain == "day":

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from pipeline.plan.calendar import period_end, period_start
+from pipeline.plan.calendar import first_in_period, period_end, period_start
 from pipeline.plan.measures import Measure, additivity, first_seen_column
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
 from pipeline.spec import expressions
@@ -471,26 +471,7 @@ def first_seen(
     day and slice, the entities seen that day (the day's count) and, at each of `grains`,
     those seen on no earlier day of its period, that is whose previous sighting is before
     the period's start (or none)."""
-    names = [TOTAL, *(s.label for s in group.slices)]
-    slices = exp.Subquery(
-        this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
-        alias=exp.TableAlias(this=exp.to_identifier("slices")),
-    )
-    value: exp.Expr = (
-        exp.Case(
-            this=col("dimension", "slices"),
-            ifs=[
-                exp.If(
-                    this=lit(s.label),
-                    true=coalesce(exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)),
-                )
-                for s in group.slices
-            ],
-            default=lit(TOTAL),
-        )
-        if group.slices
-        else lit(TOTAL)
-    )
+    slices, value = sliced([(s.label, col(_slice_alias(s.label))) for s in group.slices])
     entity = col(_input_alias(measure))
     sightings = select(
         col("date_day"),
@@ -521,12 +502,8 @@ def first_seen(
     )
 
     def new_in(grain: str) -> exp.Expr:
-        first = exp.LT(
-            this=col("previous_day"), expression=period_start(grain, col("date_day"), week_start)
-        )
-        return exp.Count(
-            this=exp.Case(ifs=[exp.If(this=coalesce(first, exp.Boolean(this=True)), true=lit(1))])
-        )
+        first = first_in_period(grain, col("date_day"), col("previous_day"), week_start)
+        return exp.Count(this=exp.Case(ifs=[exp.If(this=first, true=lit(1))]))
 
     return (
         select(
@@ -545,6 +522,31 @@ def first_seen(
         )
         .group_by(col("date_day"), col("dimension"), col("dimension_value"), copy=False)
     )
+
+
+def sliced(columns: Sequence[tuple[str, exp.Expr]]) -> tuple[exp.Expr, exp.Expr]:
+    """Each row once per slice: the `slices` table to cross join with (a `dimension` column:
+    the total, then each name of `columns`) and the row's value in that slice (the column's
+    as text, '(null)' for NULL; 'total' for the total)."""
+    names = [TOTAL, *(name for name, _ in columns)]
+    slices = exp.Subquery(
+        this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
+        alias=exp.TableAlias(this=exp.to_identifier("slices")),
+    )
+    if not columns:
+        return slices, lit(TOTAL)
+    value = exp.Case(
+        this=col("dimension", "slices"),
+        ifs=[
+            exp.If(
+                this=lit(name),
+                true=coalesce(exp.cast(column, VARCHAR), lit(NULL_VALUE)),
+            )
+            for name, column in columns
+        ],
+        default=lit(TOTAL),
+    )
+    return slices, value
 
 
 def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:

@@ -8,6 +8,7 @@ calendar expressions replacing the templates' __period_start__-style placeholder
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 
@@ -16,24 +17,23 @@ from sqlglot import exp
 
 from pipeline.plan import calendar
 from pipeline.plan.measures import target_carry
-from pipeline.plan.planner import TOTAL, Plan, Step
+from pipeline.plan.planner import Plan, Step
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
     INCREMENTAL_PREFIX,
     KEYS,
-    NULL_VALUE,
     RECOMPUTE_FROM,
     VALUE_COLUMNS,
     VARCHAR,
     WINDOW_ROW_COLUMNS,
-    coalesce,
     col,
     joined,
     lit,
     ref_table,
     select,
     since,
+    sliced,
     typed_values,
     with_bounds,
 )
@@ -182,14 +182,11 @@ def _window_definitions(spec: Spec) -> exp.Expr:
     return typed_values(WINDOW_COLUMNS, rows, "window_definitions")
 
 
-_PLACEHOLDERS = {
-    "__period_start__": lambda grain, value, week_start: calendar.period_start(
-        grain, value, week_start
-    ),
+_PLACEHOLDERS: dict[str, Callable[..., exp.Expr]] = {
+    "__period_start__": calendar.period_start,
     "__period_end__": lambda grain, value, week_start: calendar.period_end(grain, value),
-    "__last_year_start__": lambda grain, value, week_start: calendar.last_year_start(
-        grain, value, week_start
-    ),
+    "__last_year_start__": calendar.last_year_start,
+    "__first_in_period__": calendar.first_in_period,
 }
 
 
@@ -199,14 +196,14 @@ def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str)
         expand = _PLACEHOLDERS.get(str(call.this).lower())
         if expand is None:
             continue
-        grain, value = call.expressions
+        grain, *values = call.expressions
         if isinstance(grain, exp.Literal):
-            call.replace(expand(grain.name, value, week_start))
+            call.replace(expand(grain.name, *values, week_start))
         else:  # a grain held in a column: one branch per grain
             branches = [
                 exp.If(
                     this=exp.EQ(this=grain.copy(), expression=lit(g)),
-                    true=expand(g, value.copy(), week_start),
+                    true=expand(g, *(v.copy() for v in values), week_start),
                 )
                 for g in GRAINS
             ]
@@ -229,19 +226,8 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     assert measure.expr is not None
     slices = {s.label: s for s in group.slices}
     day = exp.cast(col(group.time, group.model), DATE)
-    dimension_value = exp.Case(
-        this=col("dimension", "slices"),
-        ifs=[
-            exp.If(
-                this=lit(name),
-                true=coalesce(
-                    exp.cast(col(slices[label].column, slices[label].table), VARCHAR),
-                    lit(NULL_VALUE),
-                ),
-            )
-            for name, label in step.dimensions
-        ],
-        default=lit(TOTAL),
+    slice_names, dimension_value = sliced(
+        [(name, col(slices[label].column, slices[label].table)) for name, label in step.dimensions]
     )
     kept: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
@@ -277,11 +263,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
                 expression=exp.In(this=measure.expr.copy(), query=exp.Subquery(this=recent)),
             ),
         ]
-    names = [TOTAL, *(name for name, _ in step.dimensions)]
-    slice_names = exp.Subquery(
-        this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
-        alias=exp.TableAlias(this=exp.to_identifier("slices")),
-    )
     rows = join(rows, slice_names, kind="CROSS")
     rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
     spine = (

@@ -4,7 +4,8 @@
 -- (the KPI's periods and slices), `window_definitions`, `counted` (one row: the first day
 -- whose period-to-date values are counted from rows, NULL for all) and `carried` (the
 -- stored period-to-date values of the day before it, none on a full build) are CTEs the
--- compiler puts in front; __period_start__ is replaced by the calendar's expression.
+-- compiler puts in front; __period_start__ and __first_in_period__ are replaced by the
+-- calendar's expressions.
 -- Every count comes from one sort of the entities' sightings (each with the one before
 -- it), never from a join of each window with its rows (rows × window length).
 with indexed as (
@@ -36,13 +37,13 @@ new_per_day as (
         day,
         dimension,
         dimension_value,
-        sum(case when coalesce(previous_day < __period_start__('week', day), true) then 1 else 0 end)
+        sum(case when __first_in_period__('week', day, previous_day) then 1 else 0 end)
             as week_to_date,
-        sum(case when coalesce(previous_day < __period_start__('month', day), true) then 1 else 0 end)
+        sum(case when __first_in_period__('month', day, previous_day) then 1 else 0 end)
             as month_to_date,
-        sum(case when coalesce(previous_day < __period_start__('quarter', day), true) then 1 else 0 end)
+        sum(case when __first_in_period__('quarter', day, previous_day) then 1 else 0 end)
             as quarter_to_date,
-        sum(case when coalesce(previous_day < __period_start__('year', day), true) then 1 else 0 end)
+        sum(case when __first_in_period__('year', day, previous_day) then 1 else 0 end)
             as year_to_date
     from sightings
     group by day, dimension, dimension_value
