@@ -468,24 +468,19 @@ def first_seen(
     group: MeasureGroup, measure: Measure, rows: exp.Expr, grains: Sequence[str], week_start: str
 ) -> exp.Select:
     """A distinct count's day partials from `rows` (day, slices, the measure's input): per
-    day and slice, the entities seen that day (the day's count) and, at each of `grains`,
-    those seen on no earlier day of its period, that is whose previous sighting is before
-    the period's start (or none)."""
-    slices, value = sliced([(s.label, col(_slice_alias(s.label))) for s in group.slices])
+    day and slice, the entities seen that day (the day's count: those whose previous
+    sighting is before the day, or none) and, at each of `grains`, those seen on no earlier
+    day of its period, that is whose previous sighting is before the period's start."""
     entity = col(_input_alias(measure))
-    sightings = select(
+    seen = select(
         col("date_day"),
-        col("dimension", "slices"),
-        exp.alias_(value, "dimension_value", copy=False),
+        *(col(_slice_alias(s.label)) for s in group.slices),
         exp.alias_(entity, "entity", copy=False),
     ).from_(
         exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("rows"))), copy=False
     )
-    sightings = (
-        _join(sightings, slices, kind="CROSS")
-        .where(exp.Not(this=exp.Is(this=entity.copy(), expression=exp.Null())), copy=False)
-        .distinct(copy=False)
-    )
+    seen = seen.where(exp.Not(this=exp.Is(this=entity.copy(), expression=exp.Null())), copy=False)
+    sighted = sightings(seen, [(s.label, _slice_alias(s.label)) for s in group.slices], "date_day")
     previous = exp.Window(
         this=exp.Lag(this=col("date_day")),
         partition_by=[col("dimension"), col("dimension_value"), col("entity")],
@@ -497,7 +492,7 @@ def first_seen(
         col("dimension_value"),
         exp.alias_(previous, "previous_day", copy=False),
     ).from_(
-        exp.Subquery(this=sightings, alias=exp.TableAlias(this=exp.to_identifier("sightings"))),
+        exp.Subquery(this=sighted, alias=exp.TableAlias(this=exp.to_identifier("sightings"))),
         copy=False,
     )
 
@@ -510,7 +505,7 @@ def first_seen(
             exp.alias_(col("date_day"), "period_start", copy=False),
             col("dimension"),
             col("dimension_value"),
-            exp.alias_(exp.Count(this=exp.Star()), measure.name, copy=False),
+            exp.alias_(new_in("day"), measure.name, copy=False),
             *(
                 exp.alias_(new_in(g), first_seen_column(measure.name, g), copy=False)
                 for g in grains
@@ -524,29 +519,52 @@ def first_seen(
     )
 
 
-def sliced(columns: Sequence[tuple[str, exp.Expr]]) -> tuple[exp.Expr, exp.Expr]:
-    """Each row once per slice: the `slices` table to cross join with (a `dimension` column:
-    the total, then each name of `columns`) and the row's value in that slice (the column's
-    as text, '(null)' for NULL; 'total' for the total)."""
-    names = [TOTAL, *(name for name, _ in columns)]
+def sightings(
+    seen: exp.Select, dimensions: Sequence[tuple[str, str]], day: str = "day"
+) -> exp.Select:
+    """Each row of `seen` (a query of `day`, `entity` and the columns of `dimensions`, pairs
+    of a slice's name and its column) in each slice: `day`, `dimension` (the total, then each
+    name), `dimension_value` (the row's value as text, '(null)' for NULL, 'total' for the
+    total) and `entity`.
+
+    `seen` is made DISTINCT before the slices multiply its rows: the distinct set holds a
+    row per day, entity and values, not per slice (at 10M orders, DuckDB failed to grow a
+    hash table of every slice's rows). An entity seen on one day with two values of a
+    dimension is twice in the slices where the values agree; with the one before it, the
+    second sighting's previous day is the same day, so it is never first in a period.
+    """
+    names = [TOTAL, *(name for name, _ in dimensions)]
     slices = exp.Subquery(
         this=typed_values((("dimension", VARCHAR),), [[n] for n in names], "names"),
         alias=exp.TableAlias(this=exp.to_identifier("slices")),
     )
-    if not columns:
-        return slices, lit(TOTAL)
-    value = exp.Case(
-        this=col("dimension", "slices"),
-        ifs=[
-            exp.If(
-                this=lit(name),
-                true=coalesce(exp.cast(column, VARCHAR), lit(NULL_VALUE)),
-            )
-            for name, column in columns
-        ],
-        default=lit(TOTAL),
+    value = (
+        exp.Case(
+            this=col("dimension", "slices"),
+            ifs=[
+                exp.If(
+                    this=lit(name),
+                    true=coalesce(exp.cast(col(column, "seen"), VARCHAR), lit(NULL_VALUE)),
+                )
+                for name, column in dimensions
+            ],
+            default=lit(TOTAL),
+        )
+        if dimensions
+        else lit(TOTAL)
     )
-    return slices, value
+    rows = select(
+        col(day, "seen"),
+        col("dimension", "slices"),
+        exp.alias_(value, "dimension_value", copy=False),
+        col("entity", "seen"),
+    ).from_(
+        exp.Subquery(
+            this=seen.distinct(copy=False), alias=exp.TableAlias(this=exp.to_identifier("seen"))
+        ),
+        copy=False,
+    )
+    return _join(rows, slices, kind="CROSS")
 
 
 def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:

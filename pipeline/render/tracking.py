@@ -32,13 +32,13 @@ from pipeline.render.sql import (
     lit,
     ref_table,
     select,
+    sightings,
     since,
-    sliced,
     typed_values,
     with_bounds,
 )
 from pipeline.render.sql import _and as and_
-from pipeline.render.sql import _join as join
+from pipeline.render.sql import _slice_alias as slice_alias
 from pipeline.spec.model import GRAINS, Spec
 
 TEMPLATE_DIALECT = "postgres"
@@ -226,9 +226,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     assert measure.expr is not None
     slices = {s.label: s for s in group.slices}
     day = exp.cast(col(group.time, group.model), DATE)
-    slice_names, dimension_value = sliced(
-        [(name, col(slices[label].column, slices[label].table)) for name, label in step.dimensions]
-    )
     kept: list[exp.Expr] = [
         exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null())),
         exp.Not(this=exp.Is(this=measure.expr.copy(), expression=exp.Null())),
@@ -239,8 +236,12 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     rows = joined(
         select(
             exp.alias_(day, "day", copy=False),
-            col("dimension", "slices"),
-            exp.alias_(dimension_value, "dimension_value", copy=False),
+            *(
+                exp.alias_(
+                    col(slices[label].column, slices[label].table), slice_alias(name), copy=False
+                )
+                for name, label in step.dimensions
+            ),
             exp.alias_(measure.expr.copy(), "entity", copy=False),
         ).from_(ref_table(group.model, group.model), copy=False),
         group,
@@ -263,8 +264,8 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
                 expression=exp.In(this=measure.expr.copy(), query=exp.Subquery(this=recent)),
             ),
         ]
-    rows = join(rows, slice_names, kind="CROSS")
-    rows = rows.where(and_(*conditions), copy=False).distinct(copy=False)
+    named = [(name, slice_alias(name)) for name, _ in step.dimensions]
+    rows = sightings(rows.where(and_(*conditions), copy=False), named)
     spine = (
         select(*(col(k) for k in KEYS))
         .from_(ref_table(step.values_model), copy=False)

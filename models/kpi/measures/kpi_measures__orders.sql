@@ -87,7 +87,7 @@ WITH source AS MATERIALIZED (
     date_day AS period_start,
     dimension,
     dimension_value,
-    COUNT(*) AS active_customers,
+    COUNT(CASE WHEN COALESCE(previous_day < date_day, TRUE) THEN 1 END) AS active_customers,
     COUNT(
       CASE
         WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
@@ -119,31 +119,42 @@ WITH source AS MATERIALIZED (
       dimension_value,
       LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
     FROM (
-      SELECT DISTINCT
-        date_day,
+      SELECT
+        seen.date_day,
         slices.dimension,
         CASE slices.dimension
           WHEN 'channel'
-          THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+          THEN COALESCE(CAST(seen.dim__channel AS VARCHAR), '(null)')
           WHEN 'customers.region'
-          THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
+          THEN COALESCE(CAST(seen.dim__customers__region AS VARCHAR), '(null)')
           WHEN 'customers.segment'
-          THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
+          THEN COALESCE(CAST(seen.dim__customers__segment AS VARCHAR), '(null)')
           WHEN 'device'
-          THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+          THEN COALESCE(CAST(seen.dim__device AS VARCHAR), '(null)')
           ELSE 'total'
         END AS dimension_value,
-        in__active_customers AS entity
+        seen.entity
       FROM (
-        SELECT
+        SELECT DISTINCT
           date_day,
           dim__channel,
           dim__customers__region,
           dim__customers__segment,
           dim__device,
-          in__active_customers
-        FROM source
-      ) AS rows
+          in__active_customers AS entity
+        FROM (
+          SELECT
+            date_day,
+            dim__channel,
+            dim__customers__region,
+            dim__customers__segment,
+            dim__device,
+            in__active_customers
+          FROM source
+        ) AS rows
+        WHERE
+          NOT in__active_customers IS NULL
+      ) AS seen
       CROSS JOIN (
         SELECT
           CAST(dimension AS VARCHAR) AS dimension
@@ -154,8 +165,6 @@ WITH source AS MATERIALIZED (
           ('customers.segment'),
           ('device')) AS names(dimension)
       ) AS slices
-      WHERE
-        NOT in__active_customers IS NULL
     ) AS sightings
   ) AS lagged
   GROUP BY

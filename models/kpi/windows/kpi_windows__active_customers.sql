@@ -6,7 +6,8 @@
 
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */
-/* Parsed by sqlglot; `entity_days` (distinct day, slice, entity of the KPI's rows), `spine` */
+/* Parsed by sqlglot; `entity_days` (day, slice, entity of the KPI's rows: see */
+/* `sightings` in pipeline/render/sql.py; a repeat on one day is never new), `spine` */
 /* (the KPI's periods and slices), `window_definitions`, `counted` (one row: the first day */
 /* whose period-to-date values are counted from rows, NULL for all) and `carried` (the */
 /* stored period-to-date values of the day before it, none on a full build) are CTEs the */
@@ -15,20 +16,31 @@
 /* Every count comes from one sort of the entities' sightings (each with the one before */
 /* it), never from a join of each window with its rows (rows × window length). */
 WITH entity_days AS (
-  SELECT DISTINCT
-    CAST(orders.order_date AS DATE) AS day,
+  SELECT
+    seen.day,
     slices.dimension,
     CASE slices.dimension
       WHEN 'segment'
-      THEN COALESCE(CAST(customers.segment AS VARCHAR), '(null)')
+      THEN COALESCE(CAST(seen.dim__segment AS VARCHAR), '(null)')
       WHEN 'region'
-      THEN COALESCE(CAST(customers.region AS VARCHAR), '(null)')
+      THEN COALESCE(CAST(seen.dim__region AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
-    orders.customer_id AS entity
-  FROM {{ ref('orders') }} AS orders
-  LEFT JOIN {{ ref('customers') }} AS customers
-    ON orders.customer_id = customers.customer_id
+    seen.entity
+  FROM (
+    SELECT DISTINCT
+      CAST(orders.order_date AS DATE) AS day,
+      customers.segment AS dim__segment,
+      customers.region AS dim__region,
+      orders.customer_id AS entity
+    FROM {{ ref('orders') }} AS orders
+    LEFT JOIN {{ ref('customers') }} AS customers
+      ON orders.customer_id = customers.customer_id
+    WHERE
+      NOT orders.order_date IS NULL
+      AND NOT orders.customer_id IS NULL
+      AND NOT orders.is_cancelled
+  ) AS seen
   CROSS JOIN (
     SELECT
       CAST(dimension AS VARCHAR) AS dimension
@@ -37,10 +49,6 @@ WITH entity_days AS (
       ('segment'),
       ('region')) AS names(dimension)
   ) AS slices
-  WHERE
-    NOT orders.order_date IS NULL
-    AND NOT orders.customer_id IS NULL
-    AND NOT orders.is_cancelled
 ), spine AS (
   SELECT
     grain,

@@ -45,7 +45,7 @@ WITH source AS MATERIALIZED (
     date_day AS period_start,
     dimension,
     dimension_value,
-    COUNT(*) AS buyers,
+    COUNT(CASE WHEN COALESCE(previous_day < date_day, TRUE) THEN 1 END) AS buyers,
     COUNT(
       CASE
         WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
@@ -77,22 +77,30 @@ WITH source AS MATERIALIZED (
       dimension_value,
       LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
     FROM (
-      SELECT DISTINCT
-        date_day,
+      SELECT
+        seen.date_day,
         slices.dimension,
         CASE slices.dimension
           WHEN 'channel'
-          THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+          THEN COALESCE(CAST(seen.dim__channel AS VARCHAR), '(null)')
           ELSE 'total'
         END AS dimension_value,
-        in__buyers AS entity
+        seen.entity
       FROM (
-        SELECT
+        SELECT DISTINCT
           date_day,
           dim__channel,
-          in__buyers
-        FROM source
-      ) AS rows
+          in__buyers AS entity
+        FROM (
+          SELECT
+            date_day,
+            dim__channel,
+            in__buyers
+          FROM source
+        ) AS rows
+        WHERE
+          NOT in__buyers IS NULL
+      ) AS seen
       CROSS JOIN (
         SELECT
           CAST(dimension AS VARCHAR) AS dimension
@@ -100,8 +108,6 @@ WITH source AS MATERIALIZED (
           ('total'),
           ('channel')) AS names(dimension)
       ) AS slices
-      WHERE
-        NOT in__buyers IS NULL
     ) AS sightings
   ) AS lagged
   GROUP BY
