@@ -259,7 +259,7 @@ def test_values_of_the_changed_filter_move_by_the_marketplace_revenue(
     built: diff.DiffReport,
 ):
     report = built
-    assert report.values_compared, diff._problems(report)
+    assert report.values_compared, diff.problems(report)
     revenue = report.kpi("revenue")
     assert revenue is not None and revenue.values is not None
     # independently: the month totals drop by the marketplace's net revenue of the month
