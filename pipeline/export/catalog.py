@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.compiler import Compiled, compile_project
 from pipeline.errors import UserError
+from pipeline.export.atomic import write_text_atomically
 from pipeline.plan.planner import Plan
 from pipeline.project import Project
 from pipeline.spec.model import Kpi, Spec, Target
@@ -89,8 +90,6 @@ def catalog_document(
 def write_catalog(project: Project, out: Path) -> Path:
     """`kpi catalog`-style: write the project's catalog to `out` (a file, or a folder that
     gets catalog.json and catalog.schema.json), atomically; return the catalog file."""
-    from pipeline.export.files import write_text_atomically
-
     out = Path(out)
     document = build_catalog(project)
     path = out / "catalog.json" if out.is_dir() or not out.suffix else out

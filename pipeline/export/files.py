@@ -19,7 +19,6 @@ cleaned by the next export).
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import json
 import os
@@ -35,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipeline.export.catalog import SCHEMA_FILE, build_catalog, schema_path
 from pipeline.project import Project
 from pipeline.publish import quote_ident as _q
 from pipeline.publish import quote_literal as _literal
@@ -138,8 +138,6 @@ def export(
             for table in wanted:
                 manifest_tables[table] = _export_table(con, schema, table, staging, formats, report)
         if catalog is not None:
-            from pipeline.export.catalog import SCHEMA_FILE, schema_path
-
             _write_json(staging / "catalog.json", catalog)
             shutil.copyfile(schema_path(), staging / SCHEMA_FILE)
             report.files += ["catalog.json", SCHEMA_FILE]
@@ -173,8 +171,6 @@ def export_project(
     """`kpi export` (and `kpi build` after publishing): the project's published marts plus
     its catalog, into `out` (default: `default_export_dir(project)`). `compiled`: the
     build's compile result, to skip compiling again for the catalog."""
-    from pipeline.export.catalog import build_catalog
-
     return export(
         project.warehouse,
         out or default_export_dir(project),
@@ -319,22 +315,6 @@ def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
 def _write_json(path: Path, document: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Write a file through a temporary file in the same folder and an atomic rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.parent / f".{path.name}.tmp-{secrets.token_hex(4)}"
-    try:
-        with open(temporary, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temporary.unlink()
 
 
 def iter_export_files(out: Path) -> Iterator[Path]:

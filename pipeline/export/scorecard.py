@@ -55,8 +55,8 @@ def write_scorecard(
     title: str | None = None,
 ) -> Path:
     """`kpi scorecard --out FILE`: read the published marts, write the page atomically."""
+    from pipeline.export.atomic import write_text_atomically
     from pipeline.export.catalog import build_catalog
-    from pipeline.export.files import write_text_atomically
 
     rows = read_totals(warehouse or project.warehouse, schema=schema)
     page = scorecard_html(rows, build_catalog(project), title=title)
