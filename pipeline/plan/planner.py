@@ -1,4 +1,5 @@
-"""Plan: a validated Spec → measure groups (one scan per fact model) and KPI steps.
+"""Plan: a validated Spec → measure groups (one scan per fact model), KPI steps and the
+generated models (`plan/models.py`, the one registry of what is written).
 
 A KPI is computed exactly at the grains and dimensions it declares: validation makes sure
 a ratio or derived KPI only asks its inputs for grains and dimensions they declare.
@@ -8,19 +9,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from sqlglot import exp
 
 from pipeline.plan import graph
 from pipeline.plan.measures import Measure
+from pipeline.plan.models import COMPOSITE_KINDS, COMPOSITE_VALUES, ModelNode, NodeKind, nodes
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
 
 TOTAL = "total"
-COMPOSITE_VALUES = "kpi_values__composite"
-COMPOSITE_KINDS = ("ratio", "derived")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,7 @@ class Plan:
     week_start: str
     dialect: str
     lookback_days: int | None = None  # measure models are incremental when set
+    models: tuple[ModelNode, ...] = field(default=())  # every generated model
 
     def lookback_for(self, grains: Sequence[str]) -> int | None:
         """The lookback of a model tracked at `grains`: incremental only with day rows,
@@ -89,6 +90,13 @@ class Plan:
 
     def step(self, name: str) -> Step:
         return self._by_name[name]
+
+    def of_kind(self, kind: NodeKind) -> list[ModelNode]:
+        return [m for m in self.models if m.kind is kind]
+
+    def model_of(self, step: Step, kind: NodeKind) -> str:
+        """The model of `kind` that computes `step` (a shared activity or entities model)."""
+        return next(m.name for m in self.models if m.kind is kind and step in m.steps)
 
 
 def plan(spec: Spec) -> Plan:
@@ -155,13 +163,14 @@ def plan(spec: Spec) -> Plan:
             steps.append(Step(kpi, dims, COMPOSITE_VALUES, inputs=deps[name]))
         else:  # entity- and time-aware kinds: a values model of their own (pipeline/render/kinds.py)
             steps.append(Step(kpi, dims, f"kpi_values__{name}", inputs=deps[name]))
-    return Plan(
+    partial = Plan(
         tuple(groups.values()),
         tuple(steps),
         spec.config.week_start,
         spec.config.dialect,
         spec.config.incremental_lookback_days,
     )
+    return replace(partial, models=nodes(spec, partial.groups, partial.steps, partial.lookback_for))
 
 
 def _slice(dim: Dimension, model: str) -> Slice:

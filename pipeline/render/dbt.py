@@ -16,19 +16,14 @@ from pathlib import Path
 import yaml
 from sqlglot import exp
 
-from pipeline.plan.planner import COMPOSITE_KINDS, COMPOSITE_VALUES, Plan, Step
+from pipeline.plan.models import KPI_FOLDER, ModelNode, NodeKind
+from pipeline.plan.planner import MeasureGroup, Plan
 from pipeline.render import kinds, sql, tracking
-from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.spec.model import Kpi, Spec
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
-KPI_DIR = Path("models") / "kpi"
-MEASURES_DIR = KPI_DIR / "measures"
-VALUES_DIR = KPI_DIR / "values"
-WINDOWS_DIR = KPI_DIR / "windows"
-ACTIVITY_DIR = KPI_DIR / "activity"
-ENTITIES_DIR = KPI_DIR / "entities"
-WIDE_DIR = KPI_DIR / "wide"
+KPI_DIR = Path(KPI_FOLDER)
 MACROS_DIR = Path("macros") / "kpi"
 GENERATED_DIRS = (KPI_DIR, MACROS_DIR)
 DO_NOT_EDIT = "Do not edit: change the metric files and run `kpi compile`."
@@ -39,100 +34,40 @@ PARALLEL_FROM_KPIS = 200  # below this, a worker process costs more than it save
 
 
 def render(spec: Spec, plan: Plan) -> dict[str, str]:
-    """Every generated file, keyed by its path relative to the project root."""
-    jobs: dict[str, Job] = {}
-    all_files = sorted({k.file for k in spec.kpis})
-    dialect = plan.dialect
-    for group in plan.groups:
-        steps = [s for s in plan.steps if s.group is not None and s.group.name == group.name]
-        # incremental runs find their window from the stored day rows
-        group_lookback = plan.lookback_for(group.grains)
-        jobs[str(MEASURES_DIR / f"{group.name}.sql")] = partial(
-            _model,
-            partial(sql.measure_group, group, plan.week_start, group_lookback),
-            dialect,
-            group.files,
-            f"Measures over {group.model} by {group.time}: one scan for {len(group.measures)} KPI(s).",
-            lookback_days=group_lookback,
-        )
-        jobs[str(VALUES_DIR / f"{group.values_model}.sql")] = partial(
-            _model,
-            partial(sql.simple_values, group, steps),
-            dialect,
-            group.files,
-            f"Values of the KPIs measured over {group.model}.",
-        )
-    for step in plan.steps:
-        if step.kpi.kind not in ("simple", *COMPOSITE_KINDS):
-            jobs[str(VALUES_DIR / f"{step.values_model}.sql")] = partial(
-                _model,
-                partial(kinds.values, step, plan),
-                dialect,
-                [step.kpi.file],
-                f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.",
-            )
-    composites = [s for s in plan.steps if s.kpi.kind in COMPOSITE_KINDS]
-    if composites:
-        jobs[str(VALUES_DIR / f"{COMPOSITE_VALUES}.sql")] = partial(
-            _model,
-            partial(sql.composite_values, composites, plan),
-            dialect,
-            sorted({s.kpi.file for s in composites}),
-            "Values of ratio and derived KPIs, computed from their inputs after aggregation.",
-        )
-    for step in tracking.distinct_window_steps(plan):
-        jobs[str(WINDOWS_DIR / f"{tracking.distinct_windows_model(step.kpi.name)}.sql")] = partial(
-            _model,
-            partial(tracking.distinct_windows, step, plan),
-            dialect,
-            [step.kpi.file],
-            f"Trailing windows and period to date of {step.kpi.name}, recounted from rows.",
-            lookback_days=plan.lookback_for(step.kpi.grains),
-            unique_key=tracking.WINDOW_KEYS,
-        )
-    for name, steps in kinds.activity_models(plan).items():
-        jobs[str(ACTIVITY_DIR / f"{name}.sql")] = partial(
-            _activity_model, steps, plan, plan.lookback_days
-        )
-    for name, steps in kinds.lifetime_models(plan).items():
-        jobs[str(ENTITIES_DIR / f"{name}.sql")] = partial(
-            _entities_model, steps, plan, plan.lookback_days
-        )
-    jobs[str(KPI_DIR / "kpi_catalog.sql")] = partial(
-        _model,
-        partial(sql.kpi_catalog, spec),
-        dialect,
-        all_files,
-        "One row per KPI definition.",
-    )
-    jobs[str(KPI_DIR / "kpi_values.sql")] = partial(
-        _model,
-        partial(tracking.kpi_values, spec, plan),
-        dialect,
-        all_files,
-        "Every KPI at every grain and slice, with comparisons, target and status (long table).",
-    )
-    jobs[str(KPI_DIR / "kpi_windows.sql")] = partial(
-        _model,
-        partial(tracking.kpi_windows, spec, plan),
-        dialect,
-        all_files,
-        "Trailing windows and period-to-date values of KPIs that add up over periods.",
-    )
-    for grain in GRAINS:
-        kpis = [k for k in spec.kpis if grain in k.grains]
-        if kpis:
-            jobs[str(WIDE_DIR / f"{sql.WIDE_NAMES[grain]}.sql")] = partial(
-                _model,
-                partial(sql.wide, grain, kpis),
-                dialect,
-                sorted({k.file for k in kpis}),
-                f"One row per {grain}, one column per KPI (totals).",
-            )
-    jobs[str(KPI_DIR / "_kpi__models.yml")] = partial(_properties, spec, plan)
+    """Every generated file, keyed by its path relative to the project root: one per model
+    node of the plan, the models' properties and the lookback macro."""
+    jobs: dict[str, Job] = {node.path: partial(_node, node, spec, plan) for node in plan.models}
+    jobs[str(KPI_DIR / "_kpi__models.yml")] = partial(_properties, plan)
     jobs[str(MACROS_DIR / "kpi_lookback_days.sql")] = partial(_lookback_macro, spec)
     texts = _run(list(jobs.values()), parallel=len(spec.kpis) >= PARALLEL_FROM_KPIS)
     return dict(zip(jobs, texts, strict=True))
+
+
+Query = Callable[[ModelNode, Spec, Plan], exp.Expr]
+QUERIES: dict[NodeKind, Query] = {
+    NodeKind.MEASURES: lambda n, s, p: sql.measure_group(_group(n), p.week_start, n.lookback_days),
+    NodeKind.VALUES: lambda n, s, p: sql.simple_values(_group(n), list(n.steps)),
+    NodeKind.KIND_VALUES: lambda n, s, p: kinds.values(n.steps[0], p),
+    NodeKind.COMPOSITE: lambda n, s, p: sql.composite_values(list(n.steps), p),
+    NodeKind.DISTINCT_WINDOWS: lambda n, s, p: tracking.distinct_windows(n.steps[0], p),
+    NodeKind.CATALOG: lambda n, s, p: sql.kpi_catalog(s),
+    NodeKind.KPI_VALUES: lambda n, s, p: tracking.kpi_values(s, p),
+    NodeKind.KPI_WINDOWS: lambda n, s, p: tracking.kpi_windows(s, p),
+    NodeKind.WIDE: lambda n, s, p: sql.wide(str(n.grain), list(n.kpis)),
+}
+
+
+def _group(node: ModelNode) -> MeasureGroup:
+    assert node.group is not None
+    return node.group
+
+
+def _node(node: ModelNode, spec: Spec, plan: Plan) -> str:
+    if node.kind is NodeKind.ACTIVITY:
+        return _activity_model(node, plan)
+    if node.kind is NodeKind.ENTITIES:
+        return _entities_model(node, plan)
+    return _model(node, QUERIES[node.kind](node, spec, plan), plan.dialect)
 
 
 _JOBS: list[Job] = []  # read by forked workers, which inherit the parent's memory
@@ -194,26 +129,18 @@ def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None)
     )
 
 
-def _model(
-    build: Callable[[], exp.Expr],
-    dialect: str,
-    sources: list[str] | tuple[str, ...],
-    summary: str,
-    *,
-    lookback_days: int | None = None,
-    unique_key: Sequence[str] = sql.JOIN_KEYS,
-) -> str:
-    tree = build()
+def _model(node: ModelNode, tree: exp.Expr, dialect: str) -> str:
     body = tree.sql(dialect=dialect, pretty=True, copy=False)  # each tree is rendered once
     body = _refs(body)
-    config = TABLE_CONFIG
-    if lookback_days is not None:
+    config, summary = TABLE_CONFIG, node.summary
+    if node.lookback_days is not None:
         body = _incremental(body, dialect)
         config = (
-            _incremental_config(unique_key) + "\n{% set recompute_from = kpi_recompute_from() %}"
+            _incremental_config(node.unique_key)
+            + "\n{% set recompute_from = kpi_recompute_from() %}"
         )
-        summary += f" Incremental: recomputes the last {lookback_days} day(s) and their periods."
-    return f"{_header(sources, summary)}\n{config}\n\n{body}\n"
+        summary += f" Incremental: recomputes the last {node.lookback_days} day(s) and their periods."
+    return f"{_header(node.files, summary)}\n{config}\n\n{body}\n"
 
 
 def _header(sources: Sequence[str], summary: str) -> str:
@@ -227,11 +154,12 @@ def _header(sources: Sequence[str], summary: str) -> str:
     )
 
 
-def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) -> str:
+def _activity_model(node: ModelNode, plan: Plan) -> str:
     """The active entities of retention and churn KPIs, kept by first day when incremental:
     a pre-hook deletes the stored rows from the first recomputed day on
     (macros/incremental_facts.sql), the model appends what the rows of those days add."""
-    query = kinds.activity(steps[0], plan)  # the same rows, entity, slices and grains for all
+    lookback_days, step = node.lookback_days, node.steps[0]
+    query = kinds.activity(step, plan)  # the same rows, entity, slices and grains for all
     body = _refs(query.sql(dialect=plan.dialect, pretty=True, copy=False))
     stored = "select * from sightings where false"
     if lookback_days is None:
@@ -247,37 +175,35 @@ def _activity_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
             r"{{ on_or_after_recomputed('\1', 'first_day') }}",
             body,
         )
-        rows = kinds.activity_stored_rows(steps[0], plan).sql(dialect=plan.dialect, pretty=True)
+        rows = kinds.activity_stored_rows(step, plan).sql(dialect=plan.dialect, pretty=True)
         increment = (
             "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
             + _stored_state(rows)
         )
         stored = _if_incremental(increment, stored, "recomputes()")
     body = body.replace(kinds.STORED, "(\n" + stored + "\n)")
-    names = ", ".join(s.kpi.name for s in steps)
-    summary = f"Active entities of {names}, by period, with their first day there."
+    summary = node.summary
     if lookback_days is not None:
         summary += (
             f" Incremental: recomputes the entities first seen in the last {lookback_days} day(s)."
         )
-    return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{body}\n"
+    return _header(node.files, summary) + f"\n{config}\n\n{body}\n"
 
 
-def _entities_model(steps: list[Step], plan: Plan, lookback_days: int | None) -> str:
+def _entities_model(node: ModelNode, plan: Plan) -> str:
     """The first days of lifetime KPIs' entities, by entity: incremental with a lookback,
     a daily run recomputes the entities its days touch (kinds.entities)."""
 
     def body(incremental: bool) -> str:
-        query = kinds.entities(steps, plan, incremental=incremental)
+        query = kinds.entities(node.steps, plan, incremental=incremental)
         return _refs(query.sql(dialect=plan.dialect, pretty=True, copy=False))
 
-    names = ", ".join(s.kpi.name for s in steps)
-    summary = f"First days of the entities of {names}, and their amounts within each horizon."
+    lookback_days, summary = node.lookback_days, node.summary
     if lookback_days is None:
         config, text = TABLE_CONFIG, body(False)
     else:
         config = (
-            _incremental_config(["entity"], "delete from {{ this }} where first_day is null")
+            _incremental_config(node.unique_key, "delete from {{ this }} where first_day is null")
             + "\n{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
         )
         text = _if_incremental(
@@ -286,7 +212,7 @@ def _entities_model(steps: list[Step], plan: Plan, lookback_days: int | None) ->
         summary += (
             f" Incremental: recomputes the entities with rows in the last {lookback_days} day(s)."
         )
-    return _header(sorted({s.kpi.file for s in steps}), summary) + f"\n{config}\n\n{text}\n"
+    return _header(node.files, summary) + f"\n{config}\n\n{text}\n"
 
 
 def _stored_state(body: str) -> str:
@@ -328,129 +254,9 @@ def _refs(body: str) -> str:
     return body.split(sql.REF_PREFIX)[0] + "".join(out)
 
 
-def _properties(spec: Spec, plan: Plan) -> str:
-    keys = ["grain", "period_start", "dimension", "dimension_value"]
-    models: list[dict] = []
-    for group in plan.groups:
-        models.append(
-            {
-                "name": group.name,
-                "description": f"Generated. Partial aggregates of {group.model} by {group.time} for "
-                + ", ".join(m.name for m in group.measures)
-                + ". Every period between the data's first and last day, every slice.",
-                "data_tests": [
-                    {
-                        "unique_combination_of_columns": {
-                            "arguments": {"combination_of_columns": keys}
-                        }
-                    }
-                ],
-                "columns": _key_columns(group.grains),
-            }
-        )
-    values_models = sorted({s.values_model for s in plan.steps})
-    for name in values_models:
-        models.append(
-            {
-                "name": name,
-                "description": "Generated. Rows of the long KPI table for "
-                + ", ".join(s.kpi.name for s in plan.steps if s.values_model == name)
-                + ".",
-                "data_tests": [
-                    {
-                        "unique_combination_of_columns": {
-                            "arguments": {"combination_of_columns": ["kpi", *keys]}
-                        }
-                    }
-                ],
-                "columns": [{"name": "kpi", "data_tests": ["not_null"]}, *_key_columns(GRAINS)],
-            }
-        )
-    for name, steps in kinds.activity_models(plan).items():
-        models.append(
-            {
-                "name": name,
-                "description": "Generated. The entities active in each period for "
-                + ", ".join(s.kpi.name for s in steps)
-                + ": the first day each was active there, and whether it was active in the period before.",
-                "data_tests": [
-                    {
-                        "unique_combination_of_columns": {
-                            "arguments": {"combination_of_columns": list(kinds.ACTIVITY_KEYS)}
-                        }
-                    }
-                ],
-                "columns": [
-                    *_key_columns(steps[0].kpi.grains)[:2],
-                    *_key_columns(steps[0].kpi.grains)[3:],
-                    {"name": "first_day", "data_tests": ["not_null"]},
-                ],
-            }
-        )
-    for name, steps in kinds.lifetime_models(plan).items():
-        models.append(
-            {
-                "name": name,
-                "description": "Generated. One row per entity of "
-                + ", ".join(s.kpi.name for s in steps)
-                + " with kept rows: its first and last day, and its amount within each KPI's horizon.",
-                "columns": [
-                    {"name": "entity", "data_tests": ["unique", "not_null"]},
-                    {"name": "first_day", "data_tests": ["not_null"]},
-                ],
-            }
-        )
-    models.append(
-        {
-            "name": "kpi_catalog",
-            "description": "Generated. One row per KPI: label, description, category, owner, format, grains, dimensions, metric file.",
-            "columns": [{"name": "kpi", "data_tests": ["unique", "not_null"]}],
-        }
-    )
-    models.append(
-        {
-            "name": "kpi_values",
-            "description": "Generated. The long KPI table: one row per KPI, grain, period and slice; dimension 'total' is the unsliced value.",
-            "data_tests": [
-                {
-                    "unique_combination_of_columns": {
-                        "arguments": {"combination_of_columns": ["kpi", *keys]}
-                    }
-                }
-            ],
-            "columns": [
-                {
-                    "name": "kpi",
-                    "data_tests": [
-                        "not_null",
-                        {
-                            "relationships": {
-                                "arguments": {"to": "ref('kpi_catalog')", "field": "kpi"}
-                            }
-                        },
-                    ],
-                },
-                *_key_columns(GRAINS),
-            ],
-        }
-    )
-    for grain in GRAINS:
-        if any(grain in k.grains for k in spec.kpis):
-            models.append(
-                {
-                    "name": sql.WIDE_NAMES[grain],
-                    "description": f"Generated. One row per {grain}, one column per KPI tracked by {grain} (totals only).",
-                    "columns": [
-                        {"name": "period_start", "data_tests": ["unique", "not_null"]},
-                        {"name": "period_end", "data_tests": ["not_null"]},
-                        *(
-                            {"name": k.name, "description": _describe(k)}
-                            for k in sorted(spec.kpis, key=lambda k: k.name)
-                            if grain in k.grains
-                        ),
-                    ],
-                }
-            )
+def _properties(plan: Plan) -> str:
+    """The generated models' YAML: description, key and tests of each, from the plan's nodes."""
+    models = [_model_properties(n) for n in sorted(plan.models, key=lambda n: n.path)]
     header = f"# Generated by `kpi compile`. {DO_NOT_EDIT}\n"
     body = yaml.dump(
         {"version": 2, "models": models},
@@ -462,20 +268,28 @@ def _properties(spec: Spec, plan: Plan) -> str:
     return header + body
 
 
-def _key_columns(grains: tuple[str, ...] | list[str]) -> list[dict]:
-    return [
-        {
-            "name": "grain",
-            "data_tests": [
-                "not_null",
-                {"accepted_values": {"arguments": {"values": list(grains)}}},
-            ],
-        },
-        {"name": "period_start", "data_tests": ["not_null"]},
-        {"name": "period_end", "data_tests": ["not_null"]},
-        {"name": "dimension", "data_tests": ["not_null"]},
-        {"name": "dimension_value", "data_tests": ["not_null"]},
+def _model_properties(node: ModelNode) -> dict:
+    entry: dict = {"name": node.name, "description": node.description}
+    key = list(node.unique_key)
+    if len(key) > 1:
+        entry["data_tests"] = [
+            {"unique_combination_of_columns": {"arguments": {"combination_of_columns": key}}}
+        ]
+    references = dict(node.references)
+    columns: list[dict] = []
+    for name in (*key, *node.not_null):
+        tests: list = ["unique", "not_null"] if key == [name] else ["not_null"]
+        if name == "grain" and node.grains:
+            tests.append({"accepted_values": {"arguments": {"values": list(node.grains)}}})
+        if name in references:
+            to = f"ref('{references[name]}')"
+            tests.append({"relationships": {"arguments": {"to": to, "field": name}}})
+        columns.append({"name": name, "data_tests": tests})
+    columns += [
+        {"name": k.name, "description": _describe(k)} for k in sorted(node.kpis, key=lambda k: k.name)
     ]
+    entry["columns"] = columns
+    return entry
 
 
 def _describe(kpi: Kpi) -> str:

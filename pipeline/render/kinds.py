@@ -9,11 +9,12 @@ data's `bounds`, a dense `days` series, the `periods` of each declared grain, th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Sequence
 
 from sqlglot import exp
 
 from pipeline.plan.calendar import period_end, period_start
+from pipeline.plan.models import ACTIVITY_KEYS, SLICE_KEYS, NodeKind
 from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
     DATE,
@@ -38,7 +39,6 @@ from pipeline.render.sql import (
 )
 from pipeline.spec import expressions
 
-SLICE_KEYS = ("dimension", "dimension_value")
 EXACT_AMOUNT = exp.DataType.build("decimal(38, 6)")
 Ctes = list[tuple[str, exp.Expr]]
 
@@ -275,42 +275,6 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
 # --- lifetime value ---------------------------------------------------------------------
 
 
-def lifetime_models(plan: Plan) -> dict[str, list[Step]]:
-    """Lifetime KPIs by the model keeping their entities' first days: KPIs over the same
-    rows, entity and filter share one."""
-    return _shared_models(
-        plan,
-        "kpi_entities__",
-        lambda step: step.kpi.kind == "lifetime",
-        lambda step: tuple(
-            str(_params(step).get(k)) for k in ("model", "time", "entity", "filter")
-        ),
-    )
-
-
-def lifetime_model(step: Step, plan: Plan) -> str:
-    return _model_of(step, lifetime_models(plan))
-
-
-def _shared_models(
-    plan: Plan,
-    prefix: str,
-    wanted: Callable[[Step], bool],
-    key: Callable[[Step], Hashable],
-) -> dict[str, list[Step]]:
-    """The `wanted` KPIs grouped by `key`, one generated model per group, named after the
-    first of its KPIs."""
-    shared: dict[Hashable, list[Step]] = {}
-    for step in sorted(plan.steps, key=lambda s: s.kpi.name):
-        if wanted(step):
-            shared.setdefault(key(step), []).append(step)
-    return {f"{prefix}{steps[0].kpi.name}": steps for steps in shared.values()}
-
-
-def _model_of(step: Step, models: dict[str, list[Step]]) -> str:
-    return next(name for name, steps in models.items() if step in steps)
-
-
 def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) -> exp.Expr:
     """One row per entity with kept rows: its first and last day and, for each KPI with a
     horizon, its amount over [first day, first day + horizon) (`within__<kpi>`, a double).
@@ -439,7 +403,7 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
         ("bounds", _bounds(col("date_day"), col("date_day"))),
         *_frame(step, plan),
     ]
-    entities = ref_table(lifetime_model(step, plan), "entities")
+    entities = ref_table(plan.model_of(step, NodeKind.ENTITIES), "entities")
     if horizon is None:
         return _life_to_date(step, ctes, entities)
     assert isinstance(horizon, int)
@@ -658,33 +622,11 @@ def _amount(key: str, text: object, plan: Plan) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
 
 
-ACTIVITY_KEYS = ("grain", "period_start", *SLICE_KEYS, "entity")
 # Incremental activity models: placeholders render/dbt.py turns into Jinja. `since__<column>`
 # is a condition on the source column (the rows of the recomputed days; TRUE on a full
 # build) and `stored` the stored rows of earlier days (none on a full build).
 SINCE = INCREMENTAL_PREFIX + "since__"
 STORED = INCREMENTAL_PREFIX + "stored"
-
-
-def activity_models(plan: Plan) -> dict[str, list[Step]]:
-    """Retention and churn KPIs over rows at a time, by the model keeping their active
-    entities: KPIs with the same rows, entity, slices and grains share one."""
-    return _shared_models(
-        plan,
-        "kpi_activity__",
-        lambda step: (
-            step.kpi.kind in ("retention", "churn") and _params(step).get("time") is not None
-        ),
-        lambda step: (
-            *(str(_params(step).get(k)) for k in ("model", "time", "entity", "filter")),
-            tuple((d.name, d.column) for d in step.kpi.dimensions),
-            step.kpi.grains,
-        ),
-    )
-
-
-def activity_model(step: Step, plan: Plan) -> str:
-    return _model_of(step, activity_models(plan))
 
 
 def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
@@ -840,7 +782,7 @@ def _activity_counts(step: Step, plan: Plan) -> Ctes:
                 "retained",
             ),
         )
-        .from_(ref_table(activity_model(step, plan), "activity"), copy=False)
+        .from_(ref_table(plan.model_of(step, NodeKind.ACTIVITY), "activity"), copy=False)
         .group_by(*(c.copy() for c in group), copy=False)
     )
     counts = select(

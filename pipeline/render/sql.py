@@ -12,12 +12,12 @@ from sqlglot import exp
 
 from pipeline.plan.calendar import first_in_period, period_end, period_start
 from pipeline.plan.measures import Measure, additivity, first_seen_column
+from pipeline.plan.models import ROW_KEYS
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
 from pipeline.spec import expressions
-from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.spec.model import Kpi, Spec
 
 KEYS = ("grain", "period_start", "period_end", "dimension", "dimension_value")
-JOIN_KEYS = ("grain", "period_start", "dimension", "dimension_value")
 NULL_VALUE = "(null)"  # a NULL dimension value, spelled so it can be a key
 REF_PREFIX = "__ref__"
 # Incremental measure models: placeholders render/dbt.py turns into `{% if is_incremental() %}`
@@ -257,7 +257,7 @@ def measure_group(
         ctes.append((f"first_seen__{m.name}", seen))
     if distinct:
         grouped = select(
-            *(col(k, day_aggregates) for k in JOIN_KEYS),
+            *(col(k, day_aggregates) for k in ROW_KEYS),
             *(
                 col(c, f"first_seen__{m.name}" if m in distinct else day_aggregates)
                 for m in group.measures
@@ -274,7 +274,7 @@ def measure_group(
                 grouped,
                 exp.table_(f"first_seen__{m.name}"),
                 side="LEFT",
-                on=_on(day_aggregates, f"first_seen__{m.name}", JOIN_KEYS[1:]),
+                on=_on(day_aggregates, f"first_seen__{m.name}", ROW_KEYS[1:]),
             )
         ctes.append(("grouped", grouped))
     if coarse:
@@ -319,7 +319,7 @@ def measure_group(
         if incremental:
             # new day partials from the rows read, stored ones before the recomputed days
             days_from = "day_partials"
-            keep = [*(col(k) for k in JOIN_KEYS), *(col(c) for c in (*partials, *seen_columns))]
+            keep = [*(col(k) for k in ROW_KEYS), *(col(c) for c in (*partials, *seen_columns))]
             recompute_from = recompute_column("recompute_from")
             ctes.append(
                 (
@@ -345,7 +345,7 @@ def measure_group(
             )
         branches: list[exp.Select] = [
             select(
-                *(col(k) for k in JOIN_KEYS), *(col(c) for c in (*partials, *seen_columns))
+                *(col(k) for k in ROW_KEYS), *(col(c) for c in (*partials, *seen_columns))
             ).from_(exp.table_(days_from), copy=False)
         ]
         for grain in coarser:
@@ -380,7 +380,7 @@ def measure_group(
                 _union(
                     [
                         select(
-                            *(col(k) for k in JOIN_KEYS), *(col(m.name) for m in holistic)
+                            *(col(k) for k in ROW_KEYS), *(col(m.name) for m in holistic)
                         ).from_(exp.table_("grouped"), copy=False),
                         *(grouped_by(g, holistic, "holistic_rows") for g in coarse),
                     ]
@@ -452,11 +452,11 @@ def measure_group(
     ).from_(exp.table_("spine"), copy=False)
     if rolling:
         final = _join(
-            final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", JOIN_KEYS)
+            final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", ROW_KEYS)
         )
     if holistic:
         final = _join(
-            final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", JOIN_KEYS)
+            final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", ROW_KEYS)
         )
     query = _with(final, ctes)
     if incremental:
@@ -941,11 +941,3 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
     )
 
 
-WIDE_NAMES = {
-    "day": "kpi_daily",
-    "week": "kpi_weekly",
-    "month": "kpi_monthly",
-    "quarter": "kpi_quarterly",
-    "year": "kpi_yearly",
-}
-assert tuple(WIDE_NAMES) == GRAINS

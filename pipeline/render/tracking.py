@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from pipeline.plan import calendar
 from pipeline.plan.measures import target_carry
+from pipeline.plan.models import NodeKind
 from pipeline.plan.planner import Plan, Step
 from pipeline.render.sql import (
     DATE,
@@ -106,15 +107,6 @@ def _observations(plan: Plan) -> exp.Expr:
     return query
 
 
-def distinct_window_steps(plan: Plan) -> list[Step]:
-    """Distinct-count KPIs with windows: each gets a model recounting them from rows."""
-    return [
-        s
-        for s in plan.steps
-        if s.kpi.kind == "simple" and s.kpi.agg == "count_distinct" and s.kpi.windows
-    ]
-
-
 def _distinct_windows(plan: Plan) -> exp.Expr:
     columns = (
         "window_name",
@@ -127,10 +119,10 @@ def _distinct_windows(plan: Plan) -> exp.Expr:
         "value",
     )
     branches = [
-        select(exp.alias_(lit(s.kpi.name), "kpi", copy=False), *(col(c) for c in columns)).from_(
-            ref_table(distinct_windows_model(s.kpi.name)), copy=False
-        )
-        for s in distinct_window_steps(plan)
+        select(
+            exp.alias_(lit(m.steps[0].kpi.name), "kpi", copy=False), *(col(c) for c in columns)
+        ).from_(ref_table(m.name), copy=False)
+        for m in plan.of_kind(NodeKind.DISTINCT_WINDOWS)
     ]
     if not branches:
         return typed_values([("kpi", VARCHAR), *WINDOW_ROW_COLUMNS], [], "distinct_windows")
@@ -212,10 +204,6 @@ def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str)
     with_ = template.args["with_"]  # every template starts with a WITH
     with_.set("expressions", [*generated, *with_.expressions])
     return template
-
-
-def distinct_windows_model(kpi: str) -> str:
-    return f"kpi_windows__{kpi}"
 
 
 def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
@@ -320,7 +308,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
 
 
 STORED_WINDOWS = INCREMENTAL_PREFIX + "stored_windows"  # the stored rows (none on a full build)
-WINDOW_KEYS = ("window_name", "grain", "period_start", "dimension", "dimension_value")
 TO_DATE_GRAINS = ("week", "month", "quarter", "year")
 LONGEST_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
 

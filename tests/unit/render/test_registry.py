@@ -1,0 +1,32 @@
+"""The plan is the one registry of generated models: every file written is a node of the
+plan, and every node gets its properties, with a test of the key its rows are unique on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from pipeline.compiler import compile_project
+from pipeline.project import Project
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_every_generated_model_is_a_plan_node_with_a_tested_key() -> None:
+    compiled = compile_project(Project(ROOT))
+    assert compiled.ok, compiled.issues
+    sql_files = {p for p in compiled.files if p.startswith("models/") and p.endswith(".sql")}
+    assert sql_files == {node.path for node in compiled.plan.models}
+    properties = yaml.safe_load(compiled.files["models/kpi/_kpi__models.yml"])["models"]
+    by_name = {m["name"]: m for m in properties}
+    assert set(by_name) == {Path(p).stem for p in sql_files}
+    for node in compiled.plan.models:
+        entry = by_name[node.name]
+        combined = [
+            t["unique_combination_of_columns"]["arguments"]["combination_of_columns"]
+            for t in entry.get("data_tests", [])
+            if isinstance(t, dict) and "unique_combination_of_columns" in t
+        ]
+        unique = [c["name"] for c in entry["columns"] if "unique" in c.get("data_tests", [])]
+        assert combined == [list(node.unique_key)] or unique == list(node.unique_key), node.name
