@@ -87,6 +87,28 @@ def _compiled(project: Project) -> compiler.Compiled:
 
 
 @app.command()
+def init(
+    project_dir: Annotated[
+        Path | None,
+        typer.Option("--project-dir", help="The dbt project or empty folder (default: here)."),
+    ] = None,
+) -> None:
+    """Set up the KPI pipeline in a dbt project (or an empty folder): settings, a first KPI,
+    starter expectations per source. Nothing that exists is overwritten."""
+    from pipeline.scaffold import init as scaffold
+
+    root = (project_dir or Path.cwd()).resolve()
+    done = scaffold(root)
+    for path in done.written:
+        out.print(f"wrote: {path.relative_to(root)}", markup=False)
+    for path in done.kept:
+        out.print(f"kept: {path.relative_to(root)}", markup=False)
+    for note in done.notes:
+        err.print(f"note: {note}", style="yellow", markup=False)
+    err.print("next: edit metrics/, then `kpi validate` and `kpi compile`", style="green")
+
+
+@app.command()
 def validate(project_dir: ProjectDir = None) -> None:
     """Check every metric file without touching a warehouse."""
     with _user_errors():
