@@ -93,7 +93,7 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     assert "holistic_rows AS MATERIALIZED" in orders
     assert "FROM source\n  WHERE\n    {{ recompute_from }} IS NULL\n  UNION ALL" in orders
     assert "AND NOT {{ recompute_from }} IS NULL" in orders
-    # the fact marts follow the same setting (macros/incremental_facts.sql)
+    # the fact marts follow the same setting (macros/kpi/kpi_incremental.sql)
     lookback = "macros/kpi/kpi_lookback_days.sql"
     assert "{{ return(3) }}" in files[True][lookback]
     assert "from metrics/shop.yml" in files[True][lookback]
@@ -102,7 +102,7 @@ def test_with_a_lookback_measure_models_with_days_are_incremental():
     monthly_only = files[True][measures + "kpi_measures__employees.sql"]
     assert "{{ config(materialized='table') }}" in monthly_only
     assert "is_incremental" not in monthly_only
-    # a retention KPI's active entities are kept by first day (macros/incremental_facts.sql)
+    # a retention KPI's active entities are kept by first day (macros/kpi/kpi_incremental.sql)
     activity = "models/kpi/activity/kpi_activity__repeat_buyers.sql"
     text = files[True][activity]
     assert "materialized='append_in_place'" in text
