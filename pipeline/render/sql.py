@@ -928,7 +928,7 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
         for k in sorted(kpis, key=lambda k: k.name)
     ]
     return (
-        select(col("period_start"), col("period_end"), *columns)
+        select(*(col(c) for c in WIDE_KEYS), *columns)
         .from_(ref_table("kpi_values"), copy=False)
         .where(
             _and(
@@ -937,8 +937,14 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
             ),
             copy=False,
         )
-        .group_by(col("period_start"), col("period_end"), copy=False)
+        .group_by(*(col(c) for c in WIDE_KEYS), copy=False)
     )
+
+
+WIDE_KEYS = ("period_start", "period_end")  # the wide tables' columns beside one per KPI
+# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
+# models building the long one.
+RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 
 WIDE_NAMES = {
