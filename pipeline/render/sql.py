@@ -687,6 +687,10 @@ def _union(branches: Sequence[exp.Select]) -> exp.Expr:
 # --- KPI values -----------------------------------------------------------------------
 
 VALUE_COLUMNS = ("kpi", *KEYS, "value", "numerator", "denominator")
+WIDE_KEYS = ("period_start", "period_end")  # the wide tables' columns beside one per KPI
+# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
+# models building the long one.
+RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 
 def step_cte_name(name: str) -> str:
@@ -939,12 +943,6 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
         )
         .group_by(*(col(c) for c in WIDE_KEYS), copy=False)
     )
-
-
-WIDE_KEYS = ("period_start", "period_end")  # the wide tables' columns beside one per KPI
-# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
-# models building the long one.
-RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 
 WIDE_NAMES = {
