@@ -72,16 +72,20 @@ def _parse(text: str, dialect: str, what: str, row_level: bool) -> exp.Expr:
         )
     if tree.find(exp.Star):
         raise ExpressionError(f"{what} must not contain '*'")
-    if unknown := tree.find(exp.Anonymous):
-        name = unknown.name
-        hint = did_you_mean(name.lower(), _functions(dialect))
-        raise ExpressionError(f"{what}: unknown SQL function '{name}' in {dialect}{hint}", name)
+    known = _functions(dialect)
+    for call in tree.find_all(exp.Anonymous):
+        if call.name.lower() not in known:
+            hint = did_you_mean(call.name.lower(), known)
+            raise ExpressionError(
+                f"{what}: unknown SQL function '{call.name}' in {dialect}{hint}", call.name
+            )
     return tree
 
 
 @lru_cache(maxsize=16)
 def _functions(dialect: str) -> frozenset[str]:
-    """The functions sqlglot knows in `dialect` (others parse as anonymous calls)."""
+    """The functions sqlglot knows in `dialect` (others parse as anonymous calls, as do a
+    few it knows, such as DuckDB's list_sort)."""
     return frozenset(name.lower() for name in Dialect.get_or_raise(dialect).parser_class.FUNCTIONS)
 
 
@@ -140,8 +144,8 @@ def _not_boolean(
 
 
 def _boolean_parts(node: exp.Expr) -> list[exp.Expr] | None:
-    """What must be boolean for `node` to be: NOT, AND, OR take conditions, and so are CASE's
-    and COALESCE's results when all of theirs are; None for any other node."""
+    """What must be boolean for `node` to be: NOT, AND, OR take conditions, and CASE, IF and
+    COALESCE are conditions when all their results are; None for any other node."""
     if isinstance(node, exp.Not):
         return [node.this]
     if isinstance(node, exp.Connector | exp.Xor):
@@ -149,6 +153,8 @@ def _boolean_parts(node: exp.Expr) -> list[exp.Expr] | None:
     if isinstance(node, exp.Case):
         default = node.args.get("default")
         return [branch.args["true"] for branch in node.args["ifs"]] + ([default] if default else [])
+    if isinstance(node, exp.If):
+        return [node.args["true"]] + ([node.args["false"]] if node.args.get("false") else [])
     if isinstance(node, exp.Coalesce):
         return [node.this, *node.expressions]
     return None
