@@ -23,10 +23,14 @@ class ModelInfo:
     columns: Mapping[str, str | None]  # column → declared data type
     unique_columns: frozenset[str]  # columns proven unique by a test or constraint
     location: Location
+    non_negative_columns: frozenset[str] = frozenset()  # an accepted_range test with min_value >= 0
 
     def is_temporal(self, column: str) -> bool:
         data_type = (self.columns.get(column) or "").lower()
         return data_type.startswith(("date", "timestamp"))
+
+    def is_boolean(self, column: str) -> bool:
+        return (self.columns.get(column) or "").lower() in ("boolean", "bool")
 
 
 @dataclass(frozen=True)
@@ -59,10 +63,13 @@ def read_catalog(models_dir: Path, root: Path, skip: tuple[str, ...] = ("kpi",))
 def _model(entry: dict, location: Location) -> ModelInfo:
     columns: dict[str, str | None] = {}
     unique: set[str] = set()
+    non_negative: set[str] = set()
     for col in entry.get("columns") or []:
         name = str(col["name"])
         columns[name] = col.get("data_type")
         tests = [*(col.get("data_tests") or []), *(col.get("tests") or [])]
+        if any(_at_least_zero(t) for t in tests):
+            non_negative.add(name)
         constraints = [c.get("type") for c in col.get("constraints") or []]
         if any(_test_name(t) == "unique" for t in tests) or {"unique", "primary_key"} & set(
             constraints
@@ -74,11 +81,21 @@ def _model(entry: dict, location: Location) -> ModelInfo:
             and len(constraint.get("columns", [])) == 1
         ):
             unique.add(constraint["columns"][0])
-    return ModelInfo(entry["name"], columns, frozenset(unique), location)
+    return ModelInfo(entry["name"], columns, frozenset(unique), location, frozenset(non_negative))
 
 
 def _test_name(test: object) -> str:
     return test if isinstance(test, str) else next(iter(test)) if isinstance(test, dict) else ""
+
+
+def _at_least_zero(test: object) -> bool:
+    """An accepted_range test (dbt_utils' or our spelling) with min_value >= 0."""
+    if not (isinstance(test, dict) and _test_name(test).endswith("accepted_range")):
+        return False
+    config = next(iter(test.values()))
+    config = config if isinstance(config, dict) else {}
+    minimum = (config.get("arguments") or config).get("min_value")
+    return isinstance(minimum, int | float) and minimum >= 0
 
 
 def _line_of(text: str, name: str) -> int:

@@ -687,6 +687,10 @@ def _union(branches: Sequence[exp.Select]) -> exp.Expr:
 # --- KPI values -----------------------------------------------------------------------
 
 VALUE_COLUMNS = ("kpi", *KEYS, "value", "numerator", "denominator")
+WIDE_KEYS = ("period_start", "period_end")  # the wide tables' columns beside one per KPI
+# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
+# models building the long one.
+RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 
 def step_cte_name(name: str) -> str:
@@ -928,7 +932,7 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
         for k in sorted(kpis, key=lambda k: k.name)
     ]
     return (
-        select(col("period_start"), col("period_end"), *columns)
+        select(*(col(c) for c in WIDE_KEYS), *columns)
         .from_(ref_table("kpi_values"), copy=False)
         .where(
             _and(
@@ -937,7 +941,7 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
             ),
             copy=False,
         )
-        .group_by(col("period_start"), col("period_end"), copy=False)
+        .group_by(*(col(c) for c in WIDE_KEYS), copy=False)
     )
 
 

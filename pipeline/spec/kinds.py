@@ -167,11 +167,13 @@ class _Check:
         return model
 
     def expression(self, model: ModelInfo, at: str, text: str, what: str) -> None:
+        dialect = self.spec.config.dialect
         try:
-            tree = expressions.parse(text, self.spec.config.dialect, what=what)
+            tree = expressions.parse(text, dialect, what=what)
         except expressions.ExpressionError as exc:
-            self.fail(str(exc), at)
+            self.fail(str(exc), location=expressions.locate(self._at(at), text, exc.word))
             return
+        resolved = True
         for column in expressions.columns(tree):
             if column.table and column.table != model.name:
                 problem = f"'{column.table}.{column.name}': a {self.kpi.kind} KPI reads columns of {model.name} only"
@@ -179,9 +181,19 @@ class _Check:
                 problem = f"unknown column '{column.name}' in {model.name}{did_you_mean(column.name, model.columns)}"
             else:
                 continue
+            resolved = False
             self.fail(
                 f"{what}: {problem}", location=expressions.locate(self._at(at), text, column.name)
             )
+        if what == "filter" and resolved:
+            wrong = expressions.filter_problem(
+                tree, lambda c: (model.columns[c.name], model.is_boolean(c.name)), dialect
+            )
+            if wrong:
+                self.fail(
+                    wrong[0],
+                    location=expressions.locate(self._at(at), text, wrong[1]),
+                )
 
     def dimensions(self, model: ModelInfo | None, at: str) -> None:
         """Dimensions are columns of the kind's own model (its rows carry them)."""

@@ -14,6 +14,7 @@ from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
 from pipeline.plan import calendar, graph
 from pipeline.plan.measures import additivity, target_carry
+from pipeline.render.sql import RESERVED_KPI_NAMES
 from pipeline.spec import expressions, kinds
 from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
 
@@ -36,6 +37,7 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
         else:
             issues += kinds.validate(kpi, spec, catalog, relations, names)
         _dimension_names(kpi, where, issues)
+        _name(kpi, spec.config.dialect, where, issues)
     deps = graph.dependency_map(spec)
     for cycle in graph.find_cycles(deps):
         kpi = names[cycle[0]]
@@ -44,11 +46,24 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
             error(f"kpi '{kpi.name}': depends on itself: {' → '.join(cycle)}", kpi.at(field))
         )
     _composite_scope(spec, names, deps, issues)
-    _tracking(spec, names, issues)
+    _tracking(spec, names, catalog, issues)
     return issues
 
 
-def _tracking(spec: Spec, names: Mapping[str, Kpi], issues: list[Issue]) -> None:
+def _name(kpi: Kpi, dialect: str, where: str, issues: list[Issue]) -> None:
+    """A KPI's name is an unquoted column of the marts."""
+    if kpi.name in RESERVED_KPI_NAMES:
+        why = f"the KPI marts have a column of that name ({', '.join(sorted(RESERVED_KPI_NAMES))})"
+    elif expressions.is_keyword(kpi.name, dialect):
+        why = "it is a reserved SQL keyword"
+    else:
+        return
+    issues.append(
+        error(f"{where}name '{kpi.name}' is reserved: {why}; choose another", kpi.at("name"))
+    )
+
+
+def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: list[Issue]) -> None:
     """Targets, windows and status thresholds."""
     for target in spec.targets:
         if target.kpi not in names and target.kpi not in spec.unloaded:
@@ -57,8 +72,19 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], issues: list[Issue]) -> None
     for kpi in spec.kpis:
         where = f"kpi '{kpi.name}': "
         carry = target_carry(kpi, names)
+        never_negative = _never_negative(kpi, names, catalog, spec.config.dialect)
         for target in spec.targets_of(kpi):
             _target(kpi, target, carry, spec.config.week_start, where, issues)
+            values = [target.value] if target.value is not None else [v for _, v in target.series]
+            negative = next((v for v in values if v < 0), None)
+            if never_negative and negative is not None:
+                issues.append(
+                    error(
+                        f"{where}target {negative:g} is negative, but the KPI cannot be: it is {never_negative}",
+                        target.location,
+                    )
+                )
+        _overlapping_growth(spec.targets_of(kpi), where, issues)
         kind = additivity(kpi, names)
         for window in kpi.windows:
             if kind == "none" and not (kpi.kind == "simple" and kpi.agg == "count_distinct"):
@@ -103,9 +129,13 @@ def _target(
                 target.location,
             )
         )
-    if carry == "exact" and target.per not in (None, *kpi.grains):
+    if target.per not in (None, *kpi.grains):
         issues.append(
-            error(f"{where}target per '{target.per}' is not a grain of the KPI", target.location)
+            error(
+                f"{where}target per '{target.per}': the KPI is not tracked by {target.per}"
+                f" (grains: {', '.join(kpi.grains)})",
+                target.location,
+            )
         )
     if target.where and target.where[0] not in {d.name for d in kpi.dimensions}:
         dims = {d.name for d in kpi.dimensions}
@@ -145,6 +175,80 @@ def _target(
             )
 
 
+def _overlapping_growth(targets: tuple[Target, ...], where: str, issues: list[Issue]) -> None:
+    """Only the first growth target covering a period applies: a second one over the same
+    periods and slice would never apply there."""
+    growth = [t for t in targets if t.kind == "growth"]
+    for i, later in enumerate(growth):
+        for earlier in growth[:i]:
+            if earlier.where == later.where and _overlap(earlier, later):
+                issues.append(
+                    error(
+                        f"{where}two growth targets cover the same periods (the first, at"
+                        f" {earlier.location}, applies); give them 'from' and 'to' dates that do not overlap",
+                        later.location,
+                    )
+                )
+                break
+
+
+def _overlap(a: Target, b: Target) -> bool:
+    spans = [_span(t) for t in (a, b)]
+    if spans[0] is None or spans[1] is None:
+        return False  # a bad date: reported on its own
+    return spans[0][0] <= spans[1][1] and spans[1][0] <= spans[0][1]
+
+
+def _span(target: Target) -> tuple[date, date] | None:
+    start = _date(target.valid_from) if target.valid_from else date.min
+    end = _date(target.valid_to) if target.valid_to else date.max
+    return (start, end) if start and end else None
+
+
+def _never_negative(
+    kpi: Kpi,
+    names: Mapping[str, Kpi],
+    catalog: Catalog,
+    dialect: str,
+    seen: frozenset[str] = frozenset(),
+) -> str | None:
+    """Why the KPI is never negative (a count, a rate…), or None when that is not known."""
+    if kpi.kind == "simple" and kpi.agg in ("count", "count_distinct"):
+        return "a count" if kpi.agg == "count" else "a distinct count"
+    if kpi.kind in ("conversion", "retention", "churn"):
+        return f"a {kpi.kind} rate"
+    if kpi.kind == "snapshot" and "count" in kpi.params:
+        return "a count"
+    if kpi.kind in ("ratio", "cumulative"):
+        inputs = [names.get(n) for n in kpi.inputs]
+        if kpi.name in seen or not all(
+            other and _never_negative(other, names, catalog, dialect, seen | {kpi.name})
+            for other in inputs
+        ):
+            return None
+        return (
+            "a ratio of non-negative KPIs"
+            if kpi.kind == "ratio"
+            else "a running total of a non-negative KPI"
+        )
+    if kpi.kind not in ("simple", "snapshot", "lifetime"):
+        return None
+    of_rows = kpi.kind == "simple"  # the others sum inside their block
+    agg = kpi.agg if of_rows else "sum"
+    model = catalog.get(str(kpi.model if of_rows else kpi.params.get("model")))
+    text = kpi.expr if of_rows else kpi.params.get("sum")
+    if model is None or not isinstance(text, str):
+        return None
+    try:
+        tree = expressions.parse(text, dialect, what="expression")
+    except expressions.ExpressionError:
+        return None
+    column = tree.name if isinstance(tree, exp.Column) and tree.table in ("", model.name) else ""
+    if column in model.non_negative_columns:
+        return f"the {agg} of {model.name}.{column} (its accepted_range test keeps it >= 0)"
+    return None
+
+
 def _date(text: str) -> date | None:
     try:
         return date.fromisoformat(text)
@@ -169,6 +273,15 @@ def _relationships(
     relations: dict[str, dict[str, Relationship]] = {}
     for rel in spec.relationships:
         where = f"relationship {rel.from_model} → {rel.to_model}: "
+        if rel.from_model == rel.to_model:
+            issues.append(
+                error(
+                    f"{where}a model cannot relate to itself: its own columns need no"
+                    " relationship, and a join to its own rows would repeat them",
+                    rel.location,
+                )
+            )
+            continue
         source, target = catalog.get(rel.from_model), catalog.get(rel.to_model)
         ok = True
         for name, info in ((rel.from_model, source), (rel.to_model, target)):
@@ -279,19 +392,36 @@ def _row_expression(
     if text is None:
         return
     what = "filter" if field == "filter" else f"{kpi.agg} expression"
+    dialect = spec.config.dialect
     try:
-        tree = expressions.parse(text, spec.config.dialect, what=what)
+        tree = expressions.parse(text, dialect, what=what)
     except expressions.ExpressionError as exc:
-        issues.append(error(f"{where}{exc}", kpi.at(field)))
+        issues.append(error(f"{where}{exc}", expressions.locate(kpi.at(field), text, exc.word)))
         return
+    resolved = True
     for column in expressions.columns(tree):
         reference = f"{column.table}.{column.name}" if column.table else column.name
         problem = resolve_column(reference, model, catalog, relations)
         if problem:
+            resolved = False
             issues.append(
                 error(
                     f"{where}{what}: {problem}",
                     expressions.locate(kpi.at(field), text, column.name),
+                )
+            )
+    if field == "filter" and resolved:
+
+        def column_type(column: exp.Column) -> tuple[str | None, bool]:
+            table = catalog.get(column.table) if column.table else model
+            assert table is not None  # resolved above
+            return table.columns[column.name], table.is_boolean(column.name)
+
+        if wrong := expressions.filter_problem(tree, column_type, dialect):
+            issues.append(
+                error(
+                    f"{where}{wrong[0]}",
+                    expressions.locate(kpi.at(field), text, wrong[1]),
                 )
             )
 
@@ -330,7 +460,8 @@ def _composite(
     try:
         tree = expressions.parse(kpi.formula, spec.config.dialect, what="formula", row_level=False)
     except expressions.ExpressionError as exc:
-        issues.append(error(f"{where}{exc}", kpi.at("formula")))
+        at = expressions.locate(kpi.at("formula"), kpi.formula, exc.word)
+        issues.append(error(f"{where}{exc}", at))
         return
     if agg := tree.find(exp.AggFunc):
         issues.append(
