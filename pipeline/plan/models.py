@@ -24,6 +24,12 @@ ROW_KEYS = ("grain", "period_start", *SLICE_KEYS)
 VALUE_KEYS = ("kpi", *ROW_KEYS)
 WINDOW_KEYS = ("window_name", *ROW_KEYS)
 ACTIVITY_KEYS = (*ROW_KEYS, "entity")
+# the columns of every values model's rows, and the wide tables' beside one per KPI
+VALUE_COLUMNS = ("kpi", "grain", "period_start", "period_end", *SLICE_KEYS, "value", "numerator", "denominator")
+WIDE_KEYS = ("period_start", "period_end")
+# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
+# models building the long one.
+RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 COMPOSITE_VALUES = "kpi_values__composite"
 COMPOSITE_KINDS = ("ratio", "derived")

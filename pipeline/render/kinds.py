@@ -1,5 +1,5 @@
 """SQL of the entity- and time-aware KPI kinds: one values model per KPI, with the columns
-of the long table (see sql.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
+of the long table (see plan.models.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
 
 Every kind follows the same frame: a `source` scan of its model (one row per model row,
 days as DATE), `labelled` copies of it for the unsliced total and each dimension, the

@@ -12,7 +12,7 @@ from sqlglot import exp
 
 from pipeline.plan.calendar import first_in_period, period_end, period_start
 from pipeline.plan.measures import Measure, additivity, first_seen_column
-from pipeline.plan.models import ROW_KEYS
+from pipeline.plan.models import ROW_KEYS, VALUE_COLUMNS, WIDE_KEYS
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
 from pipeline.spec import expressions
 from pipeline.spec.model import Kpi, Spec
@@ -686,11 +686,6 @@ def _union(branches: Sequence[exp.Select]) -> exp.Expr:
 
 # --- KPI values -----------------------------------------------------------------------
 
-VALUE_COLUMNS = ("kpi", *KEYS, "value", "numerator", "denominator")
-WIDE_KEYS = ("period_start", "period_end")  # the wide tables' columns beside one per KPI
-# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
-# models building the long one.
-RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 
 def step_cte_name(name: str) -> str:

@@ -17,7 +17,7 @@ from sqlglot import exp
 
 from pipeline.plan import calendar
 from pipeline.plan.measures import target_carry
-from pipeline.plan.models import NodeKind
+from pipeline.plan.models import VALUE_COLUMNS, NodeKind
 from pipeline.plan.planner import Plan, Step
 from pipeline.render.sql import (
     DATE,
@@ -25,7 +25,6 @@ from pipeline.render.sql import (
     INCREMENTAL_PREFIX,
     KEYS,
     RECOMPUTE_FROM,
-    VALUE_COLUMNS,
     VARCHAR,
     WINDOW_ROW_COLUMNS,
     col,

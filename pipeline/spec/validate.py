@@ -14,7 +14,7 @@ from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
 from pipeline.plan import calendar, graph
 from pipeline.plan.measures import additivity, target_carry
-from pipeline.render.sql import RESERVED_KPI_NAMES
+from pipeline.plan.models import RESERVED_KPI_NAMES
 from pipeline.spec import expressions, kinds
 from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
 
