@@ -27,6 +27,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from pipeline.spec import expressions
+
 Policy = Literal["block", "warn", "quarantine"]
 Level = Literal["schema", "row", "table"]
 
@@ -38,6 +40,8 @@ ROW_KINDS = (
 TABLE_KINDS = ("freshness", "volume", "not_empty")
 KINDS = ROW_KINDS + TABLE_KINDS
 DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
+GATE_DIALECT = "duckdb"  # the gate checks the raw tables in DuckDB
+WHERE = "references where"
 
 _AGE = re.compile(
     r"^\s*(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$", re.IGNORECASE
@@ -340,8 +344,14 @@ def _expand(
     elif kind == "references":
         col, parent = value["column"], value["table"]
         to = value.get("to", col)
+        where = value.get("where")
+        if where is not None:  # the gate's SQL gets sqlglot's writing of it, never the text
+            try:
+                where = expressions.parse(where, GATE_DIALECT, what=WHERE).sql(GATE_DIALECT)
+            except expressions.ExpressionError as exc:
+                problems.append(f"{line}: references: {exc}")
         if known([col]):
-            params = {"column": col, "table": parent, "to": to, "where": value.get("where")}
+            params = {"column": col, "table": parent, "to": to, "where": where}
             made.append(make(col, [col], params, f"{col} references {parent}.{to}"))
             # implied: a row whose parent was quarantined follows it into quarantine
             made.append(Expectation(
@@ -423,6 +433,13 @@ def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
                     problems.append(
                         f"{e.location}: {parent.name} has no column {e.params['to']!r}"
                     )
+                elif e.params["where"]:
+                    tree = expressions.parse(e.params["where"], GATE_DIALECT, what=WHERE)
+                    for c in expressions.columns(tree):
+                        if c.table or c.name not in parent.columns:
+                            problems.append(
+                                f"{e.location}: {WHERE}: {parent.name} has no column {c.sql()!r}"
+                            )
             if e.kind == "in_order":
                 for col in e.columns:
                     if "." in col:

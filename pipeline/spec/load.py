@@ -14,7 +14,8 @@ from typing import Any
 
 import fastjsonschema
 
-from pipeline.errors import Issue, did_you_mean, error
+from pipeline.errors import Issue, Location, did_you_mean, error
+from pipeline.jinja import delimiter_in
 from pipeline.spec import located_yaml
 from pipeline.spec.located_yaml import LocatedDocument
 from pipeline.spec.model import (
@@ -85,6 +86,8 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
     unloaded: set[str] = set()
     issues: list[Issue] = []
     for path in sorted(files):
+        if delimiter := delimiter_in(path):
+            issues.append(error(f"file name must not contain {_jinja(delimiter)}", Location(path)))
         doc, found = located_yaml.load(files[path], path)
         issues += found
         if doc is None or doc.value is None:
@@ -93,6 +96,7 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
             issues.append(error("a metric file must be a mapping with 'kpis:'", doc.at(())))
             continue
         broken = _schema_issues(doc, issues)
+        issues += _jinja_issues(doc, doc.value, ())
         for i, raw in enumerate(doc.value.get("kpis") or []):
             kpi = None
             if ("kpis", i) not in broken and isinstance(raw, dict):
@@ -174,6 +178,30 @@ def _describe(doc: LocatedDocument, err: Any, path: tuple[Any, ...]) -> Issue:
     if err.validator in ("minLength", "minItems", "minProperties"):
         return error(f"{where}{field} must not be empty", doc.at(path))
     return error(f"{where}{field}: {err.message}", doc.at(path))
+
+
+def _jinja(delimiter: str) -> str:
+    return f"'{delimiter}' (dbt would run it as Jinja)"
+
+
+def _jinja_issues(doc: LocatedDocument, value: Any, path: tuple[str | int, ...]) -> list[Issue]:
+    """Every key and text of the file holding a Jinja delimiter: generated models and their
+    YAML carry the files' text, and dbt renders both with Jinja."""
+    names = [p for p in path if isinstance(p, str)]
+    field = ".".join(names[1:] if names[:1] == ["kpis"] and len(names) > 1 else names)
+    where = _subject(doc, path) + (field or "file")
+    if isinstance(value, str):
+        found = delimiter_in(value)
+        return [error(f"{where} must not contain {_jinja(found)}", doc.at(path))] if found else []
+    issues = []
+    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+        if isinstance(key, str) and (found := delimiter_in(key)):
+            issues.append(
+                error(f"{where} key must not contain {_jinja(found)}", doc.key_at((*path, key)))
+            )
+        if isinstance(item, str | dict | list):
+            issues += _jinja_issues(doc, item, (*path, key))
+    return issues
 
 
 def _subject(doc: LocatedDocument, path: tuple[Any, ...]) -> str:

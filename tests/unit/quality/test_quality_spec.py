@@ -75,6 +75,9 @@ tables:
 """
 
 
+_SELF_REFERENCE = '      - references: {{column: order_id, table: orders, where: "{}"}}\n'
+
+
 def test_a_minimal_file():
     [table] = parse_spec(GOOD, "x.yml")
     assert [e.id for e in table.expectations] == [
@@ -102,6 +105,12 @@ def test_a_minimal_file():
          "x.yml:10: tables.orders.checks.0: a check has exactly one kind, found unique, not_null"),
         (GOOD.replace("version: 1", "version: 2"), "x.yml:1: version: 1 was expected"),
         (GOOD + "   bad: [", "x.yml:"),
+        (GOOD + _SELF_REFERENCE.format("ordered_at > 0) OR (1 = 1"),
+         "x.yml:11: references: cannot parse references where"),
+        (GOOD + _SELF_REFERENCE.format("1 = 1; DROP TABLE orders"),
+         "x.yml:11: references: references where must be a single SQL expression, not 2 statements"),
+        (GOOD + _SELF_REFERENCE.format("order_id IN (SELECT 1)"),
+         "x.yml:11: references: references where must not contain a subquery"),
     ],
 )
 def test_mistakes_are_reported_at_their_line(text, message):
@@ -122,6 +131,23 @@ def test_cross_file_mistakes(tmp_path):
     text = str(info.value)
     assert "staging/shop/_shop__expectations.yml:11: references unknown table 'customers'" in text
     assert "in_order uses products.launched_on: declare a `references`" in text
+
+
+def test_a_references_where_reaches_the_gate_as_sqlglot_writes_it(tmp_path):
+    folder = tmp_path / "models" / "staging" / "shop"
+    folder.mkdir(parents=True)
+    path = folder / "_shop__expectations.yml"
+    path.write_text(GOOD + _SELF_REFERENCE.format("ordered_at>DATE '2024-01-01'"))
+    [orders] = load_specs(tmp_path / "models")
+    assert orders.expectation("orders.references.order_id").params["where"] == (
+        "ordered_at > CAST('2024-01-01' AS DATE)"
+    )
+    path.write_text(GOOD + _SELF_REFERENCE.format("status = 'paid'"))
+    with pytest.raises(SpecError) as info:
+        load_specs(tmp_path / "models")
+    assert info.value.problems == [
+        "models/staging/shop/_shop__expectations.yml:11: references where: orders has no column 'status'"
+    ]
 
 
 def test_parse_age():
