@@ -807,10 +807,8 @@ class _Converter:
             body: dict[str, Any] = {"version": 1}
             if self.relationships.get(source):
                 body["relationships"] = self.relationships[source]
-            names = sorted(
-                (n for n in self.kpis if self.kpi_file[n] == source), key=self.kpi_place.get
-            )
-            kpis = [self.kpis[n] for n in names]
+            places = sorted((self.kpi_place[n], n) for n in self.kpis if self.kpi_file[n] == source)
+            kpis = [self.kpis[n] for _, n in places]
             if kpis:
                 body["kpis"] = kpis
             text = yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
