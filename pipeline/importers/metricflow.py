@@ -419,7 +419,7 @@ class _Converter:
             entry["ratio"] = {"numerator": numerator, "denominator": denominator}
         else:  # MetricFlow divides the two values; a derived KPI does too (x / 0 is NULL)
             entry["derived"] = exp.Div(
-                this=exp.column(numerator), expression=exp.column(denominator)
+                this=exp.column(numerator), expression=exp.column(denominator), typed=True
             ).sql(self.dialect)
         return entry | self._shared_slicing([numerator, denominator])
 
@@ -523,7 +523,7 @@ class _Converter:
             return self._described(entry, f"kpi_windows, window_name {grain}_to_date")
         if measure.agg not in ("sum", "count", "sum_boolean"):
             raise NotConverted(
-                f"a running total of a {measure.agg} measure (sums and counts convert)",
+                f"a running total of measure '{measure.name}' ({measure.agg}): sums and counts convert",
                 metric.location,
             )
         helper = self._helper(
@@ -547,8 +547,8 @@ class _Converter:
     def _windowed(self, measure: _Measure, metric: _Metric) -> None:
         if measure.agg not in ("sum", "count", "count_distinct", "average", "sum_boolean"):
             raise NotConverted(
-                f"a window over a {measure.agg} measure (sums, counts, distinct counts and "
-                "averages convert)",
+                f"a window over measure '{measure.name}' ({measure.agg}): sums, counts, "
+                "distinct counts and averages convert",
                 metric.location,
             )
 
@@ -724,7 +724,8 @@ class _Converter:
         try:
             trees = [translate(f, self.dialect, resolve) for f in filters]
         except FilterError as exc:
-            raise NotConverted(f"filter: {exc}", metric.location) from None
+            where = metric.at("filter") if "filter" in metric.raw else metric.at("type_params")
+            raise NotConverted(f"filter: {exc}", where) from None
         return exp.and_(*trees).sql(self.dialect) if len(trees) > 1 else trees[0].sql(self.dialect)
 
     def _resolver(self, sm: _SemanticModel, time: str, own_only: bool) -> Resolver:
