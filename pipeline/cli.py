@@ -622,7 +622,7 @@ def import_metricflow(
         result = metricflow.import_project(docs, dialect, category)
         _print_issues(result.issues)
         target = out_dir or project.metrics_dir
-        if existing := metricflow.conflicts(result.files, target):
+        if not force and (existing := metricflow.conflicts(result.files, target)):
             _fail(f"would overwrite {', '.join(existing)} (use --force)", EXIT_USER_ERROR)
         written = metricflow.write(result.files, target)
         err.print(

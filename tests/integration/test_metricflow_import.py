@@ -230,3 +230,46 @@ def test_conversion_metric(built: Built, grain: str) -> None:
     _agrees(ours, meant, empty=(0, None))
     by_region = mf.conversion_rate(CUSTOMERS, ORDERS, 7, "month", lambda r: r["region"] or "(null)")
     _agrees(_ours(built, "signup_to_order_7d", "month", "region"), by_region, empty=(0, None))
+
+
+def _fixture_copy(folder: Path) -> Path:
+    shutil.copytree(mf.FIXTURE, folder / "shop")
+    return folder / "shop"
+
+
+def test_an_import_never_overwrites_without_force(tmp_path: Path) -> None:
+    project = _fixture_copy(tmp_path)
+    out = tmp_path / "out"
+    first = kpi("import", "metricflow", "models", "--out", str(out), cwd=project)
+    assert first.returncode == 0, first.stdout + first.stderr
+    imported = out / "metricflow/semantic/metrics.yml"
+    imported.write_text("# edited\n")
+    again = kpi("import", "metricflow", "models", "--out", str(out), cwd=project)
+    assert again.returncode == 2
+    assert f"would overwrite {imported}" in again.stderr and "--force" in again.stderr
+    assert imported.read_text() == "# edited\n"
+    assert not (project / "metrics").exists()
+    forced = kpi("import", "metricflow", "models", "--out", str(out), "--force", cwd=project)
+    assert forced.returncode == 0
+    assert imported.read_text().startswith("# Imported from MetricFlow")
+
+
+def test_nothing_to_convert_or_broken_yaml_exits_2(tmp_path: Path) -> None:
+    project = _fixture_copy(tmp_path)
+    only = project / "models/semantic/metrics.yml"
+    only.write_text(
+        "metrics:\n  - {name: wow, type: derived, label: Wow, type_params: {expr: a,"
+        " metrics: [{name: revenue, alias: a, offset_window: 1 week}]}}\n"
+    )
+    (project / "models/semantic/orders.yml").unlink()
+    nothing = kpi("import", "metricflow", "models/semantic/metrics.yml", cwd=project)
+    assert nothing.returncode == 2
+    assert "metrics.yml:2:67: warning: metric 'wow': not converted: offset_window" in (
+        nothing.stdout
+    ), nothing.stdout
+    assert "0 metric(s) converted, 1 not converted" in nothing.stderr
+    only.write_text("metrics:\n  - name: a\n    name: b\n")
+    broken = kpi("import", "metricflow", "models", cwd=project)
+    assert broken.returncode == 2
+    assert "metrics.yml:3:5: error: duplicate key 'name'" in broken.stdout
+    assert "Traceback" not in broken.stdout + broken.stderr
