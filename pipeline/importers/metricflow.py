@@ -184,7 +184,7 @@ class _Converter:
         self.agg_of: dict[str, str] = {}  # KPI -> its aggregation (simple KPIs)
         self.done: dict[str, str | NotConverted] = {}
         self.relationships: dict[str, list[dict[str, Any]]] = {}
-        self.current_file = ""
+        self.unread: dict[str, str] = {}  # measures of semantic models not converted -> why
         for rel, doc in docs:
             self._read_semantic_models(rel, doc)
         for rel, doc in docs:
@@ -200,12 +200,11 @@ class _Converter:
             name, loc = str(raw["name"]), doc.at(path)
             ref = _REF.fullmatch(_text(raw.get("model", "")))
             if ref is None:
-                self.issues.append(
-                    warning(
-                        f"semantic model '{name}': not converted: model must be ref('a_model')",
-                        doc.key_at((*path, "model")),
-                    )
-                )
+                why = f"semantic model '{name}': not converted: model must be ref('a_model')"
+                self.issues.append(warning(why, doc.key_at((*path, "model"))))
+                for m in raw.get("measures") or []:
+                    if isinstance(m, dict) and m.get("name"):
+                        self.unread[str(m["name"])] = f"its {why}"
                 continue
             sm = _SemanticModel(name, ref["name"], rel, loc)
             sm.default_time = (raw.get("defaults") or {}).get("agg_time_dimension")
@@ -291,6 +290,7 @@ class _Converter:
         if metric is None:
             return NotConverted(f"no metric '{name}'")
         self.done[name] = NotConverted("it depends on itself", metric.location)
+        before = set(self.kpis)
         try:
             kind = str(metric.raw.get("type", "")).lower()
             convert = {
@@ -305,10 +305,26 @@ class _Converter:
             entry = convert(metric)
         except NotConverted as exc:
             self.done[name] = exc
+            self._drop_helpers(set(self.kpis) - before)
             return exc
         self._add(entry, metric)
         self.done[name] = entry["name"]
         return entry["name"]
+
+    def _drop_helpers(self, added: set[str]) -> None:
+        """The input KPIs a metric that failed to convert had made, unless another uses them."""
+        helpers = {n for n in added if n not in self.metrics}
+        used = set().union(*(self._uses(k) for n, k in self.kpis.items() if n not in helpers))
+        for name in helpers - used:
+            for table in (self.kpis, self.kpi_file, self.kpi_place, self.simple, self.agg_of):
+                table.pop(name, None)
+
+    def _uses(self, entry: dict[str, Any]) -> set[str]:
+        used = set((entry.get("ratio") or {}).values()) | {entry.get("cumulative")}
+        if "derived" in entry:
+            formula = parse(entry["derived"], self.dialect, what="derived", row_level=False)
+            used |= {c.name for c in formula.find_all(exp.Column)}
+        return {n for n in used if n}
 
     def _add(self, entry: dict[str, Any], metric: _Metric) -> None:
         self.kpis[entry["name"]] = entry
@@ -342,7 +358,10 @@ class _Converter:
         name = _text(raw.get("name", ""))
         measure = self.measures.get(name)
         if measure is None:
-            raise NotConverted(f"no measure '{name}'", metric.location)
+            why = self.unread.get(name, f"no measure '{name}'")
+            raise NotConverted(
+                f"measure '{name}': {why}" if name in self.unread else why, metric.location
+            )
         fill = raw.get("fill_nulls_with")
         if fill is not None and not (
             fill == 0 and measure.agg in ("sum", "count", "count_distinct")

@@ -68,7 +68,7 @@ def _reasons(result: Imported) -> dict[str, str]:
     return {
         str(i).split("metric '")[1].split("'")[0]: str(i)
         for i in result.issues
-        if "not converted" in str(i)
+        if i.message.startswith("metric '")
     }
 
 
@@ -311,3 +311,32 @@ def test_filters_refuse_anything_else(text: str, reason: str) -> None:
     with pytest.raises(FilterError, match=None) as caught:
         translate(text, "postgres", _resolve)
     assert reason in str(caught.value)
+
+
+def test_a_metric_that_fails_leaves_no_input_kpi_behind() -> None:
+    result = _import("""
+        metrics:
+          - {name: n, type: simple, type_params: {measure: n}}
+          - name: share
+            type: ratio
+            type_params:
+              numerator: {name: n, filter: "{{ Dimension('order__status') }} = 'x'", alias: some}
+              denominator: {name: n, filter: "{{ Metric('n') }} > 1"}
+        """)
+    assert "share" in _reasons(result)
+    assert set(_kpis(result)) == {"n", "gifts"}
+
+
+def test_a_semantic_model_that_is_not_a_ref_is_named_in_its_metrics_reasons() -> None:
+    result = _import(
+        "metrics:\n  - {name: total, type: simple, type_params: {measure: total}}\n",
+        SEMANTIC.replace("model: ref('stg_orders')", "model: stg_orders"),
+    )
+    messages = [str(i) for i in result.issues]
+    assert (
+        "models/sem.yml:4:5: warning: semantic model 'orders': not converted: model must be ref('a_model')"
+        in messages
+    )
+    assert (
+        "measure 'total': its semantic model 'orders': not converted" in _reasons(result)["total"]
+    )
