@@ -610,11 +610,14 @@ def import_metricflow(
 ) -> None:
     """Import dbt Semantic Layer (MetricFlow) metrics; exit 0 when any metric converted."""
     from pipeline.importers import metricflow
+    from pipeline.spec.model import CATEGORIES
 
     with _user_errors():
         project = _project(project_dir)
         if not path.exists():
             _fail(f"no such file or folder: {path}", EXIT_USER_ERROR)
+        if category not in CATEGORIES:
+            _fail(f"--category must be one of {', '.join(CATEGORIES)}", EXIT_USER_ERROR)
         docs, issues = metricflow.read(path)
         if has_errors(issues):
             raise UserError(issues)
