@@ -131,6 +131,7 @@ def _simple(name: str, grain: str) -> mf.Values:
     return mf.simple(ORDERS, agg, value, grain, keep or (lambda r: True))
 
 
+@pytest.mark.dbt
 def test_the_import_lists_what_it_cannot_convert_with_place_and_reason(built: Built) -> None:
     out = built.imported.stdout
     for name, reason in NOT_CONVERTED.items():
@@ -142,12 +143,14 @@ def test_the_import_lists_what_it_cannot_convert_with_place_and_reason(built: Bu
     assert header.startswith("# Imported from MetricFlow definitions in semantic/metrics.yml")
 
 
+@pytest.mark.dbt
 @pytest.mark.parametrize("grain", ["day", "month"])
 @pytest.mark.parametrize("name", sorted(SIMPLE))
 def test_simple_metrics(built: Built, name: str, grain: str) -> None:
     _agrees(_ours(built, name, grain), _simple(name, grain), empty=(SIMPLE[name][3],))
 
 
+@pytest.mark.dbt
 def test_dimensions_of_the_model_and_of_a_joined_one(built: Built) -> None:
     by_channel = mf.simple(
         ORDERS, "sum", AMOUNT, "month", slice_of=lambda r: r["channel"] or "(null)"
@@ -158,6 +161,7 @@ def test_dimensions_of_the_model_and_of_a_joined_one(built: Built) -> None:
     _agrees(_ours(built, "revenue", "month", "customer__segment"), by_segment, empty=(0, None))
 
 
+@pytest.mark.dbt
 @pytest.mark.parametrize("grain", ["day", "month"])
 def test_ratio_and_derived_metrics(built: Built, grain: str) -> None:
     revenue, orders, buyers = (_simple(n, grain) for n in ("revenue", "orders", "buyers"))
@@ -179,6 +183,7 @@ def test_ratio_and_derived_metrics(built: Built, grain: str) -> None:
         _agrees({k: v for k, v in ours.items() if k in values}, values)
 
 
+@pytest.mark.dbt
 def test_cumulative_metrics(built: Built) -> None:
     spine = [dt.date(2023, 12, 1) + dt.timedelta(days=i) for i in range(213)]
     since_start = lambda d: dt.date.min  # noqa: E731
@@ -222,6 +227,7 @@ def test_cumulative_metrics(built: Built) -> None:
         assert {k for k in meant if first <= k[0] <= last} <= set(ours), name
 
 
+@pytest.mark.dbt
 @pytest.mark.parametrize("grain", ["day", "month"])
 def test_conversion_metric(built: Built, grain: str) -> None:
     meant = mf.conversion_rate(CUSTOMERS, ORDERS, 7, grain, lambda r: "total")
