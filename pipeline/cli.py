@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import compiler
-from pipeline.errors import Issue, Level, UserError
+from pipeline.errors import Issue, Level, UserError, has_errors
 from pipeline.project import DbtError, Project
 from pipeline.spec.load import load
 
@@ -610,6 +610,53 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 10 else f"{value:,.0f}"
     return str(value)
+
+
+import_app = typer.Typer(help="Write other tools' metric definitions as metric files.")
+app.add_typer(import_app, name="import")
+
+
+@import_app.command("metricflow")
+def import_metricflow(
+    path: Annotated[
+        Path, typer.Argument(help="A dbt project or YAML file with semantic_models/metrics.")
+    ],
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder written into (default: metrics/).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite imported files.")] = False,
+    category: Annotated[
+        str, typer.Option(help="Category of KPIs whose metric has no meta.category.")
+    ] = "operational",
+    project_dir: ProjectDir = None,
+) -> None:
+    """Import dbt Semantic Layer (MetricFlow) metrics; exit 0 when any metric converted."""
+    from pipeline.importers import metricflow
+    from pipeline.spec.model import CATEGORIES
+
+    with _user_errors():
+        project = _project(project_dir)
+        if not path.exists():
+            _fail(f"no such file or folder: {path}", EXIT_USER_ERROR)
+        if category not in CATEGORIES:
+            _fail(f"--category must be one of {', '.join(CATEGORIES)}", EXIT_USER_ERROR)
+        docs, issues = metricflow.read(path)
+        if has_errors(issues):
+            raise UserError(issues)
+        dialect = load(compiler.read_metric_files(project))[0].config.dialect
+        result = metricflow.import_project(docs, dialect, category)
+        _print_issues(result.issues)
+        target = out_dir or project.metrics_dir
+        if not force and (existing := metricflow.conflicts(result.files, target)):
+            _fail(f"would overwrite {', '.join(existing)} (use --force)", EXIT_USER_ERROR)
+        written = metricflow.write(result.files, target)
+        err.print(
+            f"{len(result.converted)} metric(s) converted, {len(result.not_converted)} not "
+            f"converted; wrote {len(written)} file(s) under {target}",
+            style="green" if result.converted else "red",
+        )
+        if not result.converted:
+            raise typer.Exit(EXIT_USER_ERROR)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -1,0 +1,1 @@
+"""Importers: metric definitions of other tools written as our metric files."""
