@@ -20,308 +20,105 @@
 
 /* The long KPI table: observations with their previous period, same period last year, */
 /* partial-period comparison, target, attainment, status and deviation flag. */
-/* Parsed by sqlglot; `observations`, `catalog`, `target_definitions` are CTEs the compiler */
-/* puts in front, and __period_start__/__period_end__/__last_year_start__ are replaced by */
-/* the calendar's expressions (pipeline/plan/calendar.py). */
 WITH observations AS (
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv_365d') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__composite') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__customer_churn') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__customer_retention') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__deals') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__email_campaigns') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employee_surveys') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employee_turnover') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employees__hired_on') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employees__left_on') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__headcount') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__inventory_on_hand') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__lead_to_won_rate') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__leads') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__marketing_spend') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__nps_responses') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__open_tickets') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__operating_costs') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__order_items') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__referrals') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__revenue_to_date') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__sessions') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__tickets') }}
 ), catalog AS (
   SELECT
@@ -343,1071 +140,77 @@ WITH observations AS (
     CAST(carry AS VARCHAR) AS carry,
     CAST(source AS VARCHAR) AS source
   FROM (VALUES
-    (
-      'accurate_orders',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:55 (+30% on last year)'
-    ),
-    (
-      'active_customers',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.2,
-      'segment',
-      'trade',
-      NULL,
-      NULL,
-      'exact',
-      'metrics/targets.yml:16 (+20% on last year for segment trade)'
-    ),
-    (
-      'active_customers',
-      1,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.15,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'exact',
-      'metrics/targets.yml:17 (+15% on last year)'
-    ),
-    (
-      'ad_clicks',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.25,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:41 (+25% on last year)'
-    ),
-    (
-      'ad_impressions',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.2,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:40 (+20% on last year)'
-    ),
-    (
-      'aov',
-      0,
-      'value',
-      NULL,
-      NULL,
-      100.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/sales_marketing/orders.yml:26 (100)'
-    ),
-    (
-      'cac',
-      0,
-      'value',
-      NULL,
-      NULL,
-      50.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/customer/acquisition.yml:25 (50)'
-    ),
-    (
-      'click_through_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.02,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:42 (0.02)'
-    ),
-    (
-      'clv',
-      0,
-      'value',
-      NULL,
-      NULL,
-      1000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:66 (1000)'
-    ),
-    (
-      'clv_365d',
-      0,
-      'value',
-      NULL,
-      NULL,
-      150.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:67 (150)'
-    ),
-    (
-      'cogs',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.2,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:10 (+20% on last year)'
-    ),
-    (
-      'complaints',
-      0,
-      'value',
-      'month',
-      NULL,
-      3.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:22 (3 per month)'
-    ),
-    (
-      'conversion_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.02,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/sales_marketing/web.yml:36 (0.02)'
-    ),
-    (
-      'converted_leads',
-      0,
-      'value',
-      'month',
-      NULL,
-      6.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:47 (6 per month)'
-    ),
-    (
-      'converted_sessions',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:33 (+30% on last year)'
-    ),
-    (
-      'cost_per_lead',
-      0,
-      'value',
-      NULL,
-      NULL,
-      250.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:49 (250)'
-    ),
-    (
-      'csat',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.85,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:24 (0.85)'
-    ),
-    (
-      'csat_ratings',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:26 (+10% on last year)'
-    ),
-    (
-      'customer_churn',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.85,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:69 (0.85)'
-    ),
-    (
-      'customer_retention',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.15,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:68 (0.15)'
-    ),
-    (
-      'detractors',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      -0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:30 (-10% on last year)'
-    ),
-    (
-      'email_open_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.25,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:45 (0.25)'
-    ),
-    (
-      'email_opens',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.15,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:44 (+15% on last year)'
-    ),
-    (
-      'email_sends',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:43 (+10% on last year)'
-    ),
-    (
-      'employee_satisfaction',
-      0,
-      'value',
-      NULL,
-      NULL,
-      4.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:64 (4)'
-    ),
-    (
-      'employee_turnover',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.02,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:76 (0.02)'
-    ),
-    (
-      'first_response_time',
-      0,
-      'value',
-      NULL,
-      NULL,
-      60.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:23 (60)'
-    ),
-    (
-      'fulfilment_time',
-      0,
-      'value',
-      NULL,
-      NULL,
-      96.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:53 (96)'
-    ),
-    (
-      'gross_profit_margin',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.45,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:11 (0.45)'
-    ),
-    (
-      'gross_sales',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.25,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:8 (+25% on last year)'
-    ),
-    (
-      'headcount',
-      0,
-      'value',
-      NULL,
-      NULL,
-      70.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:75 (70)'
-    ),
-    (
-      'hires',
-      0,
-      'value',
-      'month',
-      NULL,
-      2.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:62 (2 per month)'
-    ),
-    (
-      'inventory_on_hand',
-      0,
-      'value',
-      NULL,
-      NULL,
-      400.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:74 (400)'
-    ),
-    (
-      'items_sold',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:57 (+30% on last year)'
-    ),
-    (
-      'lead_conversion_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:48 (0.3)'
-    ),
-    (
-      'lead_to_won_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:72 (0.1)'
-    ),
-    (
-      'leads',
-      0,
-      'value',
-      'month',
-      NULL,
-      20.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:46 (20 per month)'
-    ),
-    (
-      'leavers',
-      0,
-      'value',
-      'month',
-      NULL,
-      1.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:63 (1 per month)'
-    ),
-    (
-      'marketing_spend',
-      0,
-      'value',
-      'month',
-      NULL,
-      6000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:39 (6000 per month)'
-    ),
-    (
-      'net_profit_margin',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.05,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:13 (0.05)'
-    ),
-    (
-      'new_customers',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.2,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:15 (+20% on last year)'
-    ),
-    (
-      'nps',
-      0,
-      'value',
-      NULL,
-      NULL,
-      40.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:27 (40)'
-    ),
-    (
-      'nps_responses',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:28 (+10% on last year)'
-    ),
-    (
-      'open_tickets',
-      0,
-      'value',
-      NULL,
-      NULL,
-      8.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:73 (8)'
-    ),
-    (
-      'operating_costs',
-      0,
-      'value',
-      'month',
-      NULL,
-      6000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:12 (6000 per month)'
-    ),
-    (
-      'order_accuracy',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.98,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:56 (0.98)'
-    ),
-    (
-      'orders_by_new_customers_share',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.6,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:37 (0.6)'
-    ),
-    (
-      'orders_placed',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:36 (+30% on last year)'
-    ),
-    (
-      'pages_per_session',
-      0,
-      'value',
-      NULL,
-      NULL,
-      4.5,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:34 (4.5)'
-    ),
-    (
-      'promoters',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.15,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:29 (+15% on last year)'
-    ),
-    (
-      'referrals',
-      0,
-      'value',
-      'month',
-      NULL,
-      3.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:38 (3 per month)'
-    ),
-    (
-      'refunds',
-      0,
-      'value',
-      'month',
-      NULL,
-      1000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:9 (1000 per month)'
-    ),
-    (
-      'resolved_tickets',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:20 (+10% on last year)'
-    ),
-    (
-      'return_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.08,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:59 (0.08)'
-    ),
-    (
-      'returned_items',
-      0,
-      'value',
-      'month',
-      NULL,
-      15.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:58 (15 per month)'
-    ),
-    (
-      'revenue',
-      0,
-      'value',
-      'month',
-      NULL,
-      500000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/financial/revenue.yml:19 (500000 per month)'
-    ),
-    (
-      'revenue',
-      1,
-      'value',
-      'month',
-      NULL,
-      150000.0,
-      NULL,
-      'channel',
-      'marketplace',
-      NULL,
-      NULL,
-      'sum',
-      'metrics/financial/revenue.yml:21 (150000 per month for channel marketplace)'
-    ),
-    (
-      'revenue_per_customer',
-      0,
-      'value',
-      NULL,
-      NULL,
-      120.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:18 (120)'
-    ),
-    (
-      'revenue_per_employee',
-      0,
-      'value',
-      NULL,
-      NULL,
-      300.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:71 (300)'
-    ),
-    (
-      'revenue_to_date',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:70 (+30% on last year)'
-    ),
-    (
-      'satisfied_ratings',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.1,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:25 (+10% on last year)'
-    ),
-    (
-      'sessions',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.25,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:32 (+25% on last year)'
-    ),
-    (
-      'shipped_orders',
-      0,
-      'growth',
-      NULL,
-      NULL,
-      NULL,
-      0.3,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:54 (+30% on last year)'
-    ),
-    (
-      'ticket_resolution_rate',
-      0,
-      'value',
-      NULL,
-      NULL,
-      0.95,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:21 (0.95)'
-    ),
-    (
-      'ticket_resolution_time',
-      0,
-      'value',
-      NULL,
-      NULL,
-      24.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:60 (24)'
-    ),
-    (
-      'tickets',
-      0,
-      'value',
-      'month',
-      NULL,
-      25.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:19 (25 per month)'
-    ),
-    (
-      'visit_duration',
-      0,
-      'value',
-      NULL,
-      NULL,
-      180.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'level',
-      'metrics/targets.yml:35 (180)'
-    ),
-    (
-      'won_deal_value',
-      0,
-      'series',
-      'month',
-      '2025-11-01',
-      12000.0,
-      NULL,
-      NULL,
-      NULL,
-      '2025-11-01',
-      '2026-01-31',
-      'sum',
-      'metrics/targets.yml:50 (series per month)'
-    ),
-    (
-      'won_deal_value',
-      0,
-      'series',
-      'month',
-      '2025-12-01',
-      12000.0,
-      NULL,
-      NULL,
-      NULL,
-      '2025-11-01',
-      '2026-01-31',
-      'sum',
-      'metrics/targets.yml:50 (series per month)'
-    ),
-    (
-      'won_deal_value',
-      0,
-      'series',
-      'month',
-      '2026-01-01',
-      8000.0,
-      NULL,
-      NULL,
-      NULL,
-      '2025-11-01',
-      '2026-01-31',
-      'sum',
-      'metrics/targets.yml:50 (series per month)'
-    ),
-    (
-      'won_deal_value',
-      1,
-      'value',
-      'month',
-      NULL,
-      10000.0,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      NULL,
-      'sum',
-      'metrics/targets.yml:51 (10000 per month)'
-    )) AS target_definitions(kpi, priority, kind, per, series_start, value, growth, dimension, dimension_value, valid_from, valid_to, carry, source)
+    ('accurate_orders', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:55 (+30% on last year)'),
+    ('active_customers', 0, 'growth', NULL, NULL, NULL, 0.2, 'segment', 'trade', NULL, NULL, 'exact', 'metrics/targets.yml:16 (+20% on last year for segment trade)'),
+    ('active_customers', 1, 'growth', NULL, NULL, NULL, 0.15, NULL, NULL, NULL, NULL, 'exact', 'metrics/targets.yml:17 (+15% on last year)'),
+    ('ad_clicks', 0, 'growth', NULL, NULL, NULL, 0.25, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:41 (+25% on last year)'),
+    ('ad_impressions', 0, 'growth', NULL, NULL, NULL, 0.2, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:40 (+20% on last year)'),
+    ('aov', 0, 'value', NULL, NULL, 100.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/sales_marketing/orders.yml:26 (100)'),
+    ('cac', 0, 'value', NULL, NULL, 50.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/customer/acquisition.yml:25 (50)'),
+    ('click_through_rate', 0, 'value', NULL, NULL, 0.02, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:42 (0.02)'),
+    ('clv', 0, 'value', NULL, NULL, 1000.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:66 (1000)'),
+    ('clv_365d', 0, 'value', NULL, NULL, 150.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:67 (150)'),
+    ('cogs', 0, 'growth', NULL, NULL, NULL, 0.2, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:10 (+20% on last year)'),
+    ('complaints', 0, 'value', 'month', NULL, 3.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:22 (3 per month)'),
+    ('conversion_rate', 0, 'value', NULL, NULL, 0.02, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/sales_marketing/web.yml:36 (0.02)'),
+    ('converted_leads', 0, 'value', 'month', NULL, 6.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:47 (6 per month)'),
+    ('converted_sessions', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:33 (+30% on last year)'),
+    ('cost_per_lead', 0, 'value', NULL, NULL, 250.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:49 (250)'),
+    ('csat', 0, 'value', NULL, NULL, 0.85, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:24 (0.85)'),
+    ('csat_ratings', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:26 (+10% on last year)'),
+    ('customer_churn', 0, 'value', NULL, NULL, 0.85, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:69 (0.85)'),
+    ('customer_retention', 0, 'value', NULL, NULL, 0.15, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:68 (0.15)'),
+    ('detractors', 0, 'growth', NULL, NULL, NULL, -0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:30 (-10% on last year)'),
+    ('email_open_rate', 0, 'value', NULL, NULL, 0.25, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:45 (0.25)'),
+    ('email_opens', 0, 'growth', NULL, NULL, NULL, 0.15, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:44 (+15% on last year)'),
+    ('email_sends', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:43 (+10% on last year)'),
+    ('employee_satisfaction', 0, 'value', NULL, NULL, 4.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:64 (4)'),
+    ('employee_turnover', 0, 'value', NULL, NULL, 0.02, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:76 (0.02)'),
+    ('first_response_time', 0, 'value', NULL, NULL, 60.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:23 (60)'),
+    ('fulfilment_time', 0, 'value', NULL, NULL, 96.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:53 (96)'),
+    ('gross_profit_margin', 0, 'value', NULL, NULL, 0.45, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:11 (0.45)'),
+    ('gross_sales', 0, 'growth', NULL, NULL, NULL, 0.25, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:8 (+25% on last year)'),
+    ('headcount', 0, 'value', NULL, NULL, 70.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:75 (70)'),
+    ('hires', 0, 'value', 'month', NULL, 2.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:62 (2 per month)'),
+    ('inventory_on_hand', 0, 'value', NULL, NULL, 400.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:74 (400)'),
+    ('items_sold', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:57 (+30% on last year)'),
+    ('lead_conversion_rate', 0, 'value', NULL, NULL, 0.3, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:48 (0.3)'),
+    ('lead_to_won_rate', 0, 'value', NULL, NULL, 0.1, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:72 (0.1)'),
+    ('leads', 0, 'value', 'month', NULL, 20.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:46 (20 per month)'),
+    ('leavers', 0, 'value', 'month', NULL, 1.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:63 (1 per month)'),
+    ('marketing_spend', 0, 'value', 'month', NULL, 6000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:39 (6000 per month)'),
+    ('net_profit_margin', 0, 'value', NULL, NULL, 0.05, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:13 (0.05)'),
+    ('new_customers', 0, 'growth', NULL, NULL, NULL, 0.2, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:15 (+20% on last year)'),
+    ('nps', 0, 'value', NULL, NULL, 40.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:27 (40)'),
+    ('nps_responses', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:28 (+10% on last year)'),
+    ('open_tickets', 0, 'value', NULL, NULL, 8.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:73 (8)'),
+    ('operating_costs', 0, 'value', 'month', NULL, 6000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:12 (6000 per month)'),
+    ('order_accuracy', 0, 'value', NULL, NULL, 0.98, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:56 (0.98)'),
+    ('orders_by_new_customers_share', 0, 'value', NULL, NULL, 0.6, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:37 (0.6)'),
+    ('orders_placed', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:36 (+30% on last year)'),
+    ('pages_per_session', 0, 'value', NULL, NULL, 4.5, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:34 (4.5)'),
+    ('promoters', 0, 'growth', NULL, NULL, NULL, 0.15, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:29 (+15% on last year)'),
+    ('referrals', 0, 'value', 'month', NULL, 3.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:38 (3 per month)'),
+    ('refunds', 0, 'value', 'month', NULL, 1000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:9 (1000 per month)'),
+    ('resolved_tickets', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:20 (+10% on last year)'),
+    ('return_rate', 0, 'value', NULL, NULL, 0.08, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:59 (0.08)'),
+    ('returned_items', 0, 'value', 'month', NULL, 15.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:58 (15 per month)'),
+    ('revenue', 0, 'value', 'month', NULL, 500000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/financial/revenue.yml:19 (500000 per month)'),
+    ('revenue', 1, 'value', 'month', NULL, 150000.0, NULL, 'channel', 'marketplace', NULL, NULL, 'sum', 'metrics/financial/revenue.yml:21 (150000 per month for channel marketplace)'),
+    ('revenue_per_customer', 0, 'value', NULL, NULL, 120.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:18 (120)'),
+    ('revenue_per_employee', 0, 'value', NULL, NULL, 300.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:71 (300)'),
+    ('revenue_to_date', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:70 (+30% on last year)'),
+    ('satisfied_ratings', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:25 (+10% on last year)'),
+    ('sessions', 0, 'growth', NULL, NULL, NULL, 0.25, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:32 (+25% on last year)'),
+    ('shipped_orders', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:54 (+30% on last year)'),
+    ('ticket_resolution_rate', 0, 'value', NULL, NULL, 0.95, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:21 (0.95)'),
+    ('ticket_resolution_time', 0, 'value', NULL, NULL, 24.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:60 (24)'),
+    ('tickets', 0, 'value', 'month', NULL, 25.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:19 (25 per month)'),
+    ('visit_duration', 0, 'value', NULL, NULL, 180.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:35 (180)'),
+    ('won_deal_value', 0, 'series', 'month', '2025-11-01', 12000.0, NULL, NULL, NULL, '2025-11-01', '2026-01-31', 'sum', 'metrics/targets.yml:50 (series per month)'),
+    ('won_deal_value', 0, 'series', 'month', '2025-12-01', 12000.0, NULL, NULL, NULL, '2025-11-01', '2026-01-31', 'sum', 'metrics/targets.yml:50 (series per month)'),
+    ('won_deal_value', 0, 'series', 'month', '2026-01-01', 8000.0, NULL, NULL, NULL, '2025-11-01', '2026-01-31', 'sum', 'metrics/targets.yml:50 (series per month)'),
+    ('won_deal_value', 1, 'value', 'month', NULL, 10000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:51 (10000 per month)')) AS target_definitions(kpi, priority, kind, per, series_start, value, growth, dimension, dimension_value, valid_from, valid_to, carry, source)
 ), as_of AS (
   /* the data's last day: the period holding it is the current, partial one */
   SELECT
@@ -1528,70 +331,15 @@ WITH observations AS (
       d.day,
       CASE
         WHEN t.per = 'day'
-        THEN CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END
+        THEN d.day
         WHEN t.per = 'week'
-        THEN CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + 6
+        THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
         WHEN t.per = 'month'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '1 MONTH' AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1 MONTH' AS DATE) - 1
         WHEN t.per = 'quarter'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '3 MONTH' AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3 MONTH' AS DATE) - 1
         WHEN t.per = 'year'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '12 MONTH' AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12 MONTH' AS DATE) - 1
       END - CASE
         WHEN t.per = 'day'
         THEN d.day

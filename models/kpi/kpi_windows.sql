@@ -20,307 +20,105 @@
 
 /* Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs */
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */
-/* Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the */
-/* compiler puts in front; __period_start__ is replaced by the calendar's expression. */
 WITH observations AS (
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv_365d') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__composite') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__customer_churn') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__customer_retention') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__deals') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__email_campaigns') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employee_surveys') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employee_turnover') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employees__hired_on') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__employees__left_on') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__headcount') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__inventory_on_hand') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__lead_to_won_rate') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__leads') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__marketing_spend') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__nps_responses') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__open_tickets') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__operating_costs') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__order_items') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__referrals') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__revenue_to_date') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__sessions') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__tickets') }}
 ), catalog AS (
   SELECT

@@ -10,12 +10,15 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from functools import partial
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import yaml
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
+from sqlglot.generator import Generator
 
 from pipeline.jinja import delimiter_in
 from pipeline.plan.models import KPI_FOLDER, ModelNode, NodeKind
@@ -119,7 +122,7 @@ def _lookback_macro(spec: Spec) -> str:
 
 
 # macros the generated models call, shipped with the tool and written beside them
-TOOL_MACROS = ("kpi_incremental.sql", "append_in_place.sql")
+TOOL_MACROS = ("kpi_incremental.sql", "append_in_place.sql", "kpi_tests.sql")
 
 
 def _tool_macro(name: str) -> str:
@@ -170,7 +173,37 @@ def _header(sources: Sequence[str], summary: str) -> str:
 
 def _sql(tree: exp.Expr, dialect: str) -> str:
     """A tree's SQL, before the renderer puts its Jinja in (each tree is rendered once)."""
-    return _plain(tree.sql(dialect=dialect, pretty=True, copy=False))
+    return _plain(_generator(dialect)(dialect=dialect, pretty=True).generate(tree, copy=False))
+
+
+SHORT_LINE = 100  # a projection of plain columns up to this width stays on one line
+
+
+@cache
+def _generator(dialect: str) -> type[Generator]:
+    """The dialect's SQL generator, writing each row of a VALUES list on one line (data
+    read as data: one target, one catalog entry per line in a reviewer's diff) and a short
+    projection of plain columns on one line."""
+    base = Dialect.get_or_raise(dialect).generator_class
+
+    class Readable(base):  # type: ignore[valid-type,misc]
+        def tuple_sql(self, expression: exp.Tuple) -> str:
+            if isinstance(expression.parent, exp.Values):
+                return f"({self.expressions(expression, flat=True)})"
+            return super().tuple_sql(expression)
+
+        def expressions(
+            self, expression: exp.Expr | None = None, key: str | None = None, *args: Any, **kwargs: Any
+        ) -> str:
+            if isinstance(expression, exp.Select) and key is None and not args and not kwargs:
+                columns = expression.expressions
+                if all(type(c) is exp.Column for c in columns):
+                    line = ", ".join(self.sql(c) for c in columns)
+                    if len(line) <= SHORT_LINE:
+                        return super().expressions(sqls=[line])
+            return super().expressions(expression, key, *args, **kwargs)
+
+    return Readable
 
 
 def _plain(text: str) -> str:
@@ -303,7 +336,7 @@ def _model_properties(node: ModelNode) -> dict:
     key = list(node.unique_key)
     if len(key) > 1:
         entry["data_tests"] = [
-            {"unique_combination_of_columns": {"arguments": {"combination_of_columns": key}}}
+            {"kpi_unique_rows": {"arguments": {"columns": key}}}
         ]
     references = dict(node.references)
     columns: list[dict] = []

@@ -183,30 +183,52 @@ _PLACEHOLDERS: dict[str, Callable[..., exp.Expr]] = {
 
 def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str) -> exp.Expr:
     """Put the generated CTEs in front of the template's and expand its calendar placeholders."""
-    for call in reversed(list(template.find_all(exp.Anonymous))):  # innermost first
-        expand = _PLACEHOLDERS.get(str(call.this).lower())
-        if expand is None:
-            continue
-        grain, *values = call.expressions
-        if isinstance(grain, exp.Literal):
-            call.replace(expand(grain.name, *values, week_start))
-        else:  # a grain held in a column: one branch per grain
-            branches = [
-                exp.If(
-                    this=exp.EQ(this=grain.copy(), expression=lit(g)),
-                    true=expand(g, *(v.copy() for v in values), week_start),
-                )
-                for g in GRAINS
-            ]
-            call.replace(exp.Case(ifs=branches))
+    template = _calendar(template, week_start, {})
     generated = [exp.CTE(this=q, alias=exp.TableAlias(this=exp.to_identifier(n))) for n, q in ctes]
     with_ = template.args["with_"]  # every template starts with a WITH
     with_.set("expressions", [*generated, *with_.expressions])
     return template
 
 
+def _calendar(node: exp.Expr, week_start: str, bound: dict[str, str]) -> exp.Expr:
+    """`node` with its calendar placeholders expanded. A grain held in a column becomes one
+    CASE branch per grain, inside which that column is the branch's grain (`bound`), so
+    nested placeholders of the same grain expand directly instead of branching again."""
+    expand = (
+        _PLACEHOLDERS.get(str(node.this).lower()) if isinstance(node, exp.Anonymous) else None
+    )
+    if expand is not None:
+        grain, *values = node.expressions
+        name = grain.name if isinstance(grain, exp.Literal) else bound.get(grain.sql())
+        if name is not None:
+            return expand(name, *(_calendar(v, week_start, bound) for v in values), week_start)
+        branches = [
+            exp.If(
+                this=exp.EQ(this=grain.copy(), expression=lit(g)),
+                true=_calendar(node.copy(), week_start, {**bound, grain.sql(): g}),
+            )
+            for g in GRAINS
+        ]
+        return exp.Case(ifs=branches)
+    for key, value in list(node.args.items()):
+        if isinstance(value, exp.Expr):
+            node.set(key, _calendar(value, week_start, bound))
+        elif isinstance(value, list):
+            node.set(
+                key, [_calendar(v, week_start, bound) if isinstance(v, exp.Expr) else v for v in value]
+            )
+    return node
+
+
 def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
-    """Windows of one distinct-count KPI, recounted from its rows."""
+    """Windows of one distinct-count KPI, recounted from its rows: the template
+    kpi_distinct_windows.sql behind the CTEs `entity_days` (day, slice, entity of the KPI's
+    rows, from `sightings`: a repeat on one day is never new), `spine` (the KPI's periods
+    and slices), `window_definitions`, `counted` (one row: the first day whose
+    period-to-date values are counted from rows, NULL for all) and `carried` (the stored
+    period-to-date values of the day before it, none on a full build). Every count comes
+    from one sort of the sightings (each with the one before it), never from a join of each
+    window with its rows."""
     assert step.group is not None
     group, kpi = step.group, step.kpi
     measure = next(m for m in group.measures if m.name == kpi.name)

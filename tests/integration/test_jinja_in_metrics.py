@@ -5,7 +5,6 @@ braces that open no Jinja reach kpi_catalog and the KPI values as written."""
 from __future__ import annotations
 
 import contextlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +54,6 @@ def _project(root: Path, metrics: str) -> Project:
         "name: jinja_probe\nversion: '1.0.0'\nconfig-version: 2\nprofile: jinja_probe\n"
         "model-paths: [models]\nmacro-paths: [macros]\ntest-paths: [tests]\n"
     )
-    shutil.copytree(REPO_ROOT / "tests" / "dbt" / "generic", root / "tests" / "generic")
     (root / "profiles.yml").write_text(
         "jinja_probe:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
         "      path: \"{{ env_var('KPI_WAREHOUSE') }}\"\n      schema: main\n      threads: 1\n"

@@ -48,7 +48,6 @@ class Built:
 def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     project = tmp_path_factory.mktemp("mf") / "shop"
     shutil.copytree(mf.FIXTURE, project)
-    shutil.copytree(ROOT / "tests/dbt/generic", project / "tests/dbt/generic")
     imported = kpi("import", "metricflow", "models", cwd=project)
     validated = kpi("validate", cwd=project)
     compiled = kpi("compile", cwd=project)

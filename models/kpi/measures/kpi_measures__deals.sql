@@ -35,11 +35,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    won_deal_value
+    grain, period_start, dimension, dimension_value, won_deal_value
   FROM grouped
   UNION ALL
   SELECT
@@ -130,8 +126,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

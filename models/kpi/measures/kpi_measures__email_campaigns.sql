@@ -29,12 +29,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    email_opens,
-    email_sends
+    grain, period_start, dimension, dimension_value, email_opens, email_sends
   FROM grouped
   UNION ALL
   SELECT
@@ -129,8 +124,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

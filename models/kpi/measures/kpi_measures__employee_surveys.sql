@@ -111,8 +111,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

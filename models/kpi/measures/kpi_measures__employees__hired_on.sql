@@ -33,11 +33,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    hires
+    grain, period_start, dimension, dimension_value, hires
   FROM grouped
   UNION ALL
   SELECT
@@ -128,8 +124,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

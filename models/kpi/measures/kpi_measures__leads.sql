@@ -35,12 +35,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    converted_leads,
-    leads
+    grain, period_start, dimension, dimension_value, converted_leads, leads
   FROM grouped
   UNION ALL
   SELECT
@@ -135,8 +130,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

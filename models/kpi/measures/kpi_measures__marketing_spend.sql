@@ -37,13 +37,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    ad_clicks,
-    ad_impressions,
-    marketing_spend
+    grain, period_start, dimension, dimension_value, ad_clicks, ad_impressions, marketing_spend
   FROM grouped
   UNION ALL
   SELECT
@@ -142,8 +136,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

@@ -43,13 +43,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    detractors,
-    nps_responses,
-    promoters
+    grain, period_start, dimension, dimension_value, detractors, nps_responses, promoters
   FROM grouped
   UNION ALL
   SELECT
@@ -148,8 +142,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

@@ -27,11 +27,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    referrals
+    grain, period_start, dimension, dimension_value, referrals
   FROM grouped
   UNION ALL
   SELECT
@@ -122,8 +118,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

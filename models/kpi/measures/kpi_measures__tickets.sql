@@ -155,11 +155,7 @@ WITH source AS MATERIALIZED (
     dimension_value
 ), recomputed AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    first_response_time
+    grain, period_start, dimension, dimension_value, first_response_time
   FROM grouped
   UNION ALL
   SELECT
@@ -318,8 +314,7 @@ WITH source AS MATERIALIZED (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

@@ -14,298 +14,163 @@
 
 WITH kpi__accurate_orders AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'accurate_orders'
 ), kpi__active_customers AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'active_customers'
 ), kpi__ad_clicks AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
   WHERE
     kpi = 'ad_clicks'
 ), kpi__ad_impressions AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
   WHERE
     kpi = 'ad_impressions'
 ), kpi__cogs AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'cogs'
 ), kpi__converted_leads AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__leads') }}
   WHERE
     kpi = 'converted_leads'
 ), kpi__converted_sessions AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
   WHERE
     kpi = 'converted_sessions'
 ), kpi__csat_ratings AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
   WHERE
     kpi = 'csat_ratings'
 ), kpi__detractors AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
   WHERE
     kpi = 'detractors'
 ), kpi__email_opens AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__email_campaigns') }}
   WHERE
     kpi = 'email_opens'
 ), kpi__email_sends AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__email_campaigns') }}
   WHERE
     kpi = 'email_sends'
 ), kpi__headcount AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__headcount') }}
   WHERE
     kpi = 'headcount'
 ), kpi__items_sold AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__order_items') }}
   WHERE
     kpi = 'items_sold'
 ), kpi__leads AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__leads') }}
   WHERE
     kpi = 'leads'
 ), kpi__marketing_spend AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
   WHERE
     kpi = 'marketing_spend'
 ), kpi__new_customers AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'new_customers'
 ), kpi__nps_responses AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
   WHERE
     kpi = 'nps_responses'
 ), kpi__operating_costs AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__operating_costs') }}
   WHERE
     kpi = 'operating_costs'
 ), kpi__orders_placed AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'orders_placed'
 ), kpi__promoters AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
   WHERE
     kpi = 'promoters'
 ), kpi__resolved_tickets AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
   WHERE
     kpi = 'resolved_tickets'
 ), kpi__returned_items AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__order_items') }}
   WHERE
     kpi = 'returned_items'
 ), kpi__revenue AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'revenue'
 ), kpi__satisfied_ratings AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
   WHERE
     kpi = 'satisfied_ratings'
 ), kpi__sessions AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
   WHERE
     kpi = 'sessions'
 ), kpi__shipped_orders AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'shipped_orders'
 ), kpi__tickets AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
   WHERE
     kpi = 'tickets'

@@ -69,25 +69,16 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM labelled
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    periods.period_end,
-    slices.dimension,
-    slices.dimension_value
+    periods.grain, periods.period_start, periods.period_end, slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 ), active AS (
   SELECT DISTINCT
-    periods.grain,
-    periods.period_start,
-    labelled.dimension,
-    labelled.dimension_value,
-    labelled.entity
+    periods.grain, periods.period_start, labelled.dimension, labelled.dimension_value, labelled.entity
   FROM labelled
   INNER JOIN periods
     ON labelled.start_day <= periods.period_end

@@ -75,16 +75,11 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM labelled
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    periods.period_end,
-    slices.dimension,
-    slices.dimension_value
+    periods.grain, periods.period_start, periods.period_end, slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 ), events AS (
@@ -96,8 +91,7 @@ WITH source AS (
     NOT closed_on IS NULL AND NOT lead_id IS NULL AND COALESCE(is_won, FALSE)
 ), converted AS (
   SELECT DISTINCT
-    source.entity,
-    source.date_day
+    source.entity, source.date_day
   FROM source
   INNER JOIN events
     ON events.entity = source.entity

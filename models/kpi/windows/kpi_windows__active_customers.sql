@@ -6,15 +6,6 @@
 
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */
-/* Parsed by sqlglot; `entity_days` (day, slice, entity of the KPI's rows: see */
-/* `sightings` in pipeline/render/sql.py; a repeat on one day is never new), `spine` */
-/* (the KPI's periods and slices), `window_definitions`, `counted` (one row: the first day */
-/* whose period-to-date values are counted from rows, NULL for all) and `carried` (the */
-/* stored period-to-date values of the day before it, none on a full build) are CTEs the */
-/* compiler puts in front; __period_start__ and __first_in_period__ are replaced by the */
-/* calendar's expressions. */
-/* Every count comes from one sort of the entities' sightings (each with the one before */
-/* it), never from a join of each window with its rows (rows × window length). */
 WITH entity_days AS (
   SELECT
     seen.day,
@@ -51,11 +42,7 @@ WITH entity_days AS (
   ) AS slices
 ), spine AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value
+    grain, period_start, period_end, dimension, dimension_value
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'active_customers'

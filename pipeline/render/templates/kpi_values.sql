@@ -1,8 +1,5 @@
 -- The long KPI table: observations with their previous period, same period last year,
 -- partial-period comparison, target, attainment, status and deviation flag.
--- Parsed by sqlglot; `observations`, `catalog`, `target_definitions` are CTEs the compiler
--- puts in front, and __period_start__/__period_end__/__last_year_start__ are replaced by
--- the calendar's expressions (pipeline/plan/calendar.py).
 with as_of as (
     -- the data's last day: the period holding it is the current, partial one
     select max(period_start) as last_day

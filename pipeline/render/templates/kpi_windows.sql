@@ -1,7 +1,5 @@
 -- Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs
 -- whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator.
--- Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the
--- compiler puts in front; __period_start__ is replaced by the calendar's expression.
 with indexed as (
     select
         o.kpi,

@@ -24,9 +24,9 @@ def test_every_generated_model_is_a_plan_node_with_a_tested_key() -> None:
     for node in compiled.plan.models:
         entry = by_name[node.name]
         combined = [
-            t["unique_combination_of_columns"]["arguments"]["combination_of_columns"]
+            t["kpi_unique_rows"]["arguments"]["columns"]
             for t in entry.get("data_tests", [])
-            if isinstance(t, dict) and "unique_combination_of_columns" in t
+            if isinstance(t, dict) and "kpi_unique_rows" in t
         ]
         unique = [c["name"] for c in entry["columns"] if "unique" in c.get("data_tests", [])]
         assert combined == [list(node.unique_key)] or unique == list(node.unique_key), node.name

@@ -6,80 +6,29 @@
 
 /* The long KPI table: observations with their previous period, same period last year, */
 /* partial-period comparison, target, attainment, status and deviation flag. */
-/* Parsed by sqlglot; `observations`, `catalog`, `target_definitions` are CTEs the compiler */
-/* puts in front, and __period_start__/__period_end__/__last_year_start__ are replaced by */
-/* the calendar's expressions (pipeline/plan/calendar.py). */
 WITH observations AS (
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv_90d') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__composite') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__order_date') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__ordered_at') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__repeat_buyers') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__sessions') }}
 ), catalog AS (
   SELECT
@@ -224,70 +173,15 @@ WITH observations AS (
       d.day,
       CASE
         WHEN t.per = 'day'
-        THEN CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END
+        THEN d.day
         WHEN t.per = 'week'
-        THEN CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + 6
+        THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
         WHEN t.per = 'month'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '1' MONTH AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
         WHEN t.per = 'quarter'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '3' MONTH AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
         WHEN t.per = 'year'
-        THEN CAST(CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END + INTERVAL '12' MONTH AS DATE) - 1
+        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
       END - CASE
         WHEN t.per = 'day'
         THEN d.day

@@ -6,79 +6,29 @@
 
 /* Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs */
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */
-/* Parsed by sqlglot; `observations`, `catalog`, `window_definitions` and `distinct_windows` are CTEs the */
-/* compiler puts in front; __period_start__ is replaced by the calendar's expression. */
 WITH observations AS (
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv_90d') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__composite') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__order_date') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__ordered_at') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__repeat_buyers') }}
   UNION ALL
   SELECT
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value,
-    numerator,
-    denominator
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__sessions') }}
 ), catalog AS (
   SELECT

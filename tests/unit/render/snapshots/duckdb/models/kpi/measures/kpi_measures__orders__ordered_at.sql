@@ -45,11 +45,7 @@ WITH source AS (
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    revenue
+    grain, period_start, dimension, dimension_value, revenue
   FROM grouped
   UNION ALL
   SELECT
@@ -140,8 +136,7 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT

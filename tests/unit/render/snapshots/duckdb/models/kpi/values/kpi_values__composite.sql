@@ -6,45 +6,25 @@
 
 WITH kpi__conversions AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
   WHERE
     kpi = 'conversions'
 ), kpi__orders_placed AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders__order_date') }}
   WHERE
     kpi = 'orders_placed'
 ), kpi__revenue AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders__ordered_at') }}
   WHERE
     kpi = 'revenue'
 ), kpi__sessions AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    value
+    grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
   WHERE
     kpi = 'sessions'

@@ -59,16 +59,11 @@ WITH source AS (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM labelled
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    periods.period_end,
-    slices.dimension,
-    slices.dimension_value
+    periods.grain, periods.period_start, periods.period_end, slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 ), per_period AS (

@@ -65,12 +65,7 @@ WITH source AS (
     entity
 ), stored AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    entity,
-    first_day
+    grain, period_start, dimension, dimension_value, entity, first_day
   FROM (
 select * from sightings where false
 ) AS kept
@@ -94,19 +89,11 @@ select * from sightings where false
     stored.entity IS NULL
 ), active AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    entity
+    grain, period_start, dimension, dimension_value, entity
   FROM stored
   UNION ALL
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    entity
+    grain, period_start, dimension, dimension_value, entity
   FROM first_seen
 )
 SELECT

@@ -15,9 +15,7 @@ WITH source AS (
     NOT order_date IS NULL
 ), rows AS (
   SELECT
-    date_day,
-    entity,
-    amount__clv_90d
+    date_day, entity, amount__clv_90d
   FROM source
   WHERE
     kept AND NOT entity IS NULL

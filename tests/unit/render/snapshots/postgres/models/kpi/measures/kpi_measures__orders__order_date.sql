@@ -93,9 +93,7 @@ WITH source AS MATERIALIZED (
           in__buyers AS entity
         FROM (
           SELECT
-            date_day,
-            dim__channel,
-            in__buyers
+            date_day, dim__channel, in__buyers
           FROM source
         ) AS rows
         WHERE
@@ -243,11 +241,7 @@ WITH source AS MATERIALIZED (
     dimension_value
 ), recomputed AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    typical_order
+    grain, period_start, dimension, dimension_value, typical_order
   FROM grouped
   UNION ALL
   SELECT
@@ -370,8 +364,7 @@ WITH source AS MATERIALIZED (
   FROM days
 ), slices AS (
   SELECT DISTINCT
-    dimension,
-    dimension_value
+    dimension, dimension_value
   FROM grouped
 ), spine AS (
   SELECT
