@@ -36,7 +36,8 @@ class Compiled:
 def read_metric_files(project: Project) -> dict[str, bytes]:
     """Every metric file's bytes (decoded by load), keyed by its path relative to the project
     root; a file larger than load accepts is read no further than that."""
-    paths = sorted([*project.metrics_dir.rglob("*.yml"), *project.metrics_dir.rglob("*.yaml")])
+    found = [*project.metrics_dir.rglob("*.yml"), *project.metrics_dir.rglob("*.yaml")]
+    paths = sorted(p for p in found if p.is_file())
     return {str(p.relative_to(project.root)): _head(p, MAX_BYTES + 1) for p in paths}
 
 
@@ -49,10 +50,11 @@ def check_files(
     files: Mapping[str, str | bytes], catalog: Catalog, *, with_hygiene: bool = False
 ) -> tuple[Spec, list[Issue]]:
     """load + validate, with no file system; `kpi validate` adds the hygiene warnings.
-    A file that did not parse is reported first: later errors may follow from it."""
+    A file that did not parse is reported first: later errors may follow from it, and
+    warnings (no target, ...) wait until every file parses."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
-    if with_hygiene:
+    if with_hygiene and not spec.unparsed:
         issues += hygiene(spec)
     if not files:
         issues.append(error("no metric files found under metrics/", Location("metrics")))

@@ -173,3 +173,19 @@ def test_once_it_parses_unknown_names_are_reported_again(catalog):
     lines = printed({"metrics/a_uses.yml": USES}, catalog)
     assert any("numerator 'revenue' is not a KPI" in line for line in lines), lines
     assert any("no relationship from orders to 'customers'" in line for line in lines), lines
+
+
+def test_while_a_file_does_not_parse_hygiene_warnings_wait(catalog):
+    files = {"metrics/a.yml": REVENUE, "metrics/targets.yml": "targets: [\n"}
+    _, issues = check_files(files, catalog, with_hygiene=True)
+    assert [str(i) for i in issues] == [
+        "metrics/targets.yml:2:1: error: invalid YAML: did not find expected node content"
+    ]
+    _, issues = check_files({"metrics/a.yml": REVENUE}, catalog, with_hygiene=True)
+    assert any("no target" in str(i) for i in issues)
+
+
+def test_a_folder_named_like_a_metric_file_is_not_read(tmp_path: Path):
+    (tmp_path / "metrics" / "old.yml").mkdir(parents=True)
+    (tmp_path / "metrics" / "a.yml").write_text(REVENUE)
+    assert list(read_metric_files(Project(tmp_path))) == ["metrics/a.yml"]
