@@ -150,7 +150,14 @@ class _Converter:
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-        return _scalar(node)
+        try:
+            return _scalar(node)
+        except (ValueError, KeyError, TypeError, OverflowError):  # `!!int abc`, 5,000 digits
+            text = node.value if len(node.value) <= 40 else f"{node.value[:40]}…"
+            kind = node.tag.rpartition(":")[2]
+            raise _Refused(
+                error(f"invalid YAML: '{text}' is not a valid {kind}", _loc(doc, node))
+            ) from None
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -189,3 +189,8 @@ def test_a_folder_named_like_a_metric_file_is_not_read(tmp_path: Path):
     (tmp_path / "metrics" / "old.yml").mkdir(parents=True)
     (tmp_path / "metrics" / "a.yml").write_text(REVENUE)
     assert list(read_metric_files(Project(tmp_path))) == ["metrics/a.yml"]
+
+
+def test_a_number_too_long_to_convert_is_an_error(catalog):
+    (line,) = printed({"metrics/n.yml": f"config:\n  strategic_limit: {'9' * 5000}\n"}, catalog)
+    assert line == f"metrics/n.yml:2:20: error: invalid YAML: '{'9' * 40}…' is not a valid int"
