@@ -45,6 +45,7 @@ KIND_KEYS = {
     "snapshot": "snapshot",
 }
 MEASURE_KEYS = tuple(KIND_KEYS)
+MAX_SCHEMA_ERRORS = 50  # per file: a list of 100,000 wrong items gets a few lines, quickly
 
 
 @cache
@@ -98,6 +99,9 @@ def load(files: Mapping[str, str | bytes]) -> tuple[Spec, list[Issue]]:
                 unparsed.add(path)
             continue
         broken = _schema_issues(doc, issues)
+        if broken is None:
+            unparsed.add(path)
+            continue
         for i, raw in enumerate(_items(doc, "kpis")):
             kpi = None
             if ("kpis", i) not in broken and isinstance(raw, dict):
@@ -149,13 +153,18 @@ def _items(doc: LocatedDocument, key: str) -> list[Any]:
     return items if isinstance(items, list) else []
 
 
-def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str | int, ...]]:
-    """Report schema violations; return the paths of top-level items too broken to load."""
+def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str | int, ...]] | None:
+    """Report schema violations; return the paths of top-level items too broken to load,
+    or None after MAX_SCHEMA_ERRORS (the rest is not checked, and nothing is loaded)."""
     broken: set[tuple[str | int, ...]] = set()
     if conforms(doc.value):
         return broken
-    for err in _validator().iter_errors(doc.value):
+    for count, err in enumerate(_validator().iter_errors(doc.value)):
         path = tuple(err.absolute_path)
+        if count == MAX_SCHEMA_ERRORS:
+            message = f"more errors follow; the first {MAX_SCHEMA_ERRORS} are listed"
+            issues.append(error(message, doc.at(path)))
+            return None
         issues.append(_describe(doc, err, path))
         broken.add(
             path[:2] if path and path[0] in ("kpis", "relationships", "targets") else path[:1]

@@ -10,6 +10,7 @@ import pytest
 from pipeline.catalog import read_catalog
 from pipeline.compiler import check_files, read_metric_files
 from pipeline.project import Project
+from pipeline.spec.load import MAX_SCHEMA_ERRORS
 from pipeline.spec.located_yaml import MAX_BYTES
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
@@ -194,3 +195,10 @@ def test_a_folder_named_like_a_metric_file_is_not_read(tmp_path: Path):
 def test_a_number_too_long_to_convert_is_an_error(catalog):
     (line,) = printed({"metrics/n.yml": f"config:\n  strategic_limit: {'9' * 5000}\n"}, catalog)
     assert line == f"metrics/n.yml:2:20: error: invalid YAML: '{'9' * 40}…' is not a valid int"
+
+
+def test_a_file_with_very_many_errors_lists_the_first_few(catalog):
+    lines = printed({"metrics/many.yml": "kpis: [" + "1, " * 10_000 + "]\n"}, catalog)
+    assert len(lines) == MAX_SCHEMA_ERRORS + 1
+    assert lines[0] == "metrics/many.yml:1:8: error: kpi must be a mapping, not 1"
+    assert lines[-1].endswith("error: more errors follow; the first 50 are listed")
