@@ -7,6 +7,7 @@ duplicate keys are reported instead of silently overwritten, and so that a hosti
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +86,8 @@ def _text(source: str | bytes, file: str) -> str:
         return source.decode("utf-8")
     except UnicodeDecodeError as exc:
         loc = _position(file, source[: exc.start].decode("utf-8", errors="replace"))
+        if source.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise _Refused(error("UTF-16 text: save the file as UTF-8", loc)) from None
         if b"\0" in source:
             raise _Refused(error("not a text file: binary data", loc)) from None
         byte = source[exc.start]

@@ -202,3 +202,10 @@ def test_a_file_with_very_many_errors_lists_the_first_few(catalog):
     assert len(lines) == MAX_SCHEMA_ERRORS + 1
     assert lines[0] == "metrics/many.yml:1:8: error: kpi must be a mapping, not 1"
     assert lines[-1].endswith("error: more errors follow; the first 50 are listed")
+
+
+def test_a_utf16_file_is_told_to_be_saved_as_utf8(catalog):
+    data = REVENUE.encode("utf-16")  # with its byte order mark, as Windows editors write it
+    assert printed({"metrics/w.yml": data}, catalog) == [
+        "metrics/w.yml:1:1: error: UTF-16 text: save the file as UTF-8"
+    ]
