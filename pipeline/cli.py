@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -500,7 +501,23 @@ class DataFormat(StrEnum):
     parquet = "parquet"
 
 
-@app.command()
+class _GenerateCommand(typer.core.TyperCommand):
+    """`kpi generate --help` lists the defects (read only then: the generator loads pandas)."""
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        from pipeline.datagen import DEFECTS
+
+        option = next(
+            p for p in self.params if isinstance(p, typer.core.TyperOption) and p.name == "defect"
+        )
+        option.help = f"{DEFECT_HELP}: {', '.join(DEFECTS)}."
+        super().format_help(ctx, formatter)
+
+
+DEFECT_HELP = "Corrupt the written CSVs with a named defect"
+
+
+@app.command(cls=_GenerateCommand)
 def generate(
     out: Annotated[
         Path | None, typer.Option(help="Folder to write (default: the project's seeds/).")
@@ -515,7 +532,7 @@ def generate(
         DataFormat, typer.Option("--format", help="csv (dbt seeds) or parquet.")
     ] = DataFormat.csv,
     defect: Annotated[
-        str | None, typer.Option(help="Corrupt the written CSVs with a named defect.")
+        str | None, typer.Option(help=f"{DEFECT_HELP}.")
     ] = None,
     project_dir: ProjectDir = None,
 ) -> None:

@@ -16,6 +16,7 @@ from pipeline.project import Project
 from pipeline.render import dbt
 from pipeline.spec.hygiene import hygiene
 from pipeline.spec.load import load
+from pipeline.spec.located_yaml import MAX_BYTES
 from pipeline.spec.model import Spec
 from pipeline.spec.validate import validate
 
@@ -32,27 +33,36 @@ class Compiled:
         return not has_errors(self.issues)
 
 
-def read_metric_files(project: Project) -> dict[str, str]:
-    """Every metric file's text, keyed by its path relative to the project root."""
-    paths = sorted([*project.metrics_dir.rglob("*.yml"), *project.metrics_dir.rglob("*.yaml")])
-    return {str(p.relative_to(project.root)): p.read_text(encoding="utf-8") for p in paths}
+def read_metric_files(project: Project) -> dict[str, bytes]:
+    """Every metric file's bytes (decoded by load), keyed by its path relative to the project
+    root; a file larger than load accepts is read no further than that."""
+    found = [*project.metrics_dir.rglob("*.yml"), *project.metrics_dir.rglob("*.yaml")]
+    paths = sorted(p for p in found if p.is_file())
+    return {str(p.relative_to(project.root)): _head(p, MAX_BYTES + 1) for p in paths}
+
+
+def _head(path: Path, size: int) -> bytes:
+    with path.open("rb") as f:
+        return f.read(size)
 
 
 def check_files(
-    files: Mapping[str, str], catalog: Catalog, *, with_hygiene: bool = False
+    files: Mapping[str, str | bytes], catalog: Catalog, *, with_hygiene: bool = False
 ) -> tuple[Spec, list[Issue]]:
-    """load + validate, with no file system; `kpi validate` adds the hygiene warnings."""
+    """load + validate, with no file system; `kpi validate` adds the hygiene warnings.
+    A file that did not parse is reported first: later errors may follow from it, and
+    warnings (no target, ...) wait until every file parses."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
-    if with_hygiene:
+    if with_hygiene and not spec.unparsed:
         issues += hygiene(spec)
     if not files:
         issues.append(error("no metric files found under metrics/", Location("metrics")))
-    return spec, sort_issues(issues)
+    return spec, sort_issues(issues, first=spec.unparsed)
 
 
 def compile_files(
-    files: Mapping[str, str], catalog: Catalog, dialect: str | None = None
+    files: Mapping[str, str | bytes], catalog: Catalog, dialect: str | None = None
 ) -> Compiled:
     """All four stages; `dialect` overrides the project's (for per-engine snapshots)."""
     with _no_cyclic_gc():

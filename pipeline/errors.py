@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,8 +49,11 @@ def has_errors(issues: Iterable[Issue]) -> bool:
     return any(issue.level is Level.ERROR for issue in issues)
 
 
-def sort_issues(issues: Iterable[Issue]) -> list[Issue]:
-    return sorted(issues, key=lambda i: (i.location, i.level.value, i.message))
+def sort_issues(issues: Iterable[Issue], first: Collection[str] = ()) -> list[Issue]:
+    """By place; the issues of the files in `first` come first."""
+    return sorted(
+        issues, key=lambda i: (i.location.file not in first, i.location, i.level.value, i.message)
+    )
 
 
 class UserError(Exception):

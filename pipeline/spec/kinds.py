@@ -99,7 +99,10 @@ class _Check:
         name = str(self.kpi.params["of"])
         other = names.get(name)
         if other is None:
-            self.fail(f"cumulative '{name}' is not a KPI{did_you_mean(name, names)}", "cumulative")
+            if not self.spec.may_define(name):
+                self.fail(
+                    f"cumulative '{name}' is not a KPI{did_you_mean(name, names)}", "cumulative"
+                )
             return
         if other.kind != "simple" or other.agg not in ADDITIVE:
             shown = other.agg if other.kind == "simple" else other.kind

@@ -46,6 +46,7 @@ KIND_KEYS = {
     "snapshot": "snapshot",
 }
 MEASURE_KEYS = tuple(KIND_KEYS)
+MAX_SCHEMA_ERRORS = 50  # per file: a list of 100,000 wrong items gets a few lines, quickly
 
 
 @cache
@@ -77,27 +78,35 @@ def conforms(value: Any) -> bool:
     return True
 
 
-def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
-    """Load metric files given as {path: text}; return what could be loaded and every issue."""
+def load(files: Mapping[str, str | bytes]) -> tuple[Spec, list[Issue]]:
+    """Load metric files given as {path: text or UTF-8 bytes}; return what could be loaded
+    and every issue."""
     kpis: list[Kpi] = []
     relationships: list[Relationship] = []
     targets: list[Target] = []
     configs: list[Config] = []
     unloaded: set[str] = set()
+    unparsed: set[str] = set()
     issues: list[Issue] = []
     for path in sorted(files):
         if delimiter := delimiter_in(path):
             issues.append(error(f"file name must not contain {_jinja(delimiter)}", Location(path)))
         doc, found = located_yaml.load(files[path], path)
         issues += found
-        if doc is None or doc.value is None:
+        if doc is None:
+            unparsed.add(path)
             continue
         if not isinstance(doc.value, dict):
-            issues.append(error("a metric file must be a mapping with 'kpis:'", doc.at(())))
+            issues.append(_not_a_metric_file(doc))
+            if doc.value is not None:  # a list or a scalar: what it meant to declare is unknown
+                unparsed.add(path)
             continue
         broken = _schema_issues(doc, issues)
+        if broken is None:
+            unparsed.add(path)
+            continue
         issues += _jinja_issues(doc, doc.value, ())
-        for i, raw in enumerate(doc.value.get("kpis") or []):
+        for i, raw in enumerate(_items(doc, "kpis")):
             kpi = None
             if ("kpis", i) not in broken and isinstance(raw, dict):
                 kpi = _kpi(doc, ("kpis", i), raw, issues)
@@ -105,15 +114,11 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
                 kpis.append(kpi)
             elif isinstance(raw, dict) and isinstance(raw.get("name"), str):
                 unloaded.add(raw["name"])
-        for i, raw in enumerate(doc.value.get("relationships") or []):
+        for i, raw in enumerate(_items(doc, "relationships")):
             if ("relationships", i) not in broken and isinstance(raw, dict):
                 relationships.append(_relationship(doc, ("relationships", i), raw))
-        for i, raw in enumerate(doc.value.get("targets") or []):
-            if (
-                ("targets", i) not in broken
-                and ("targets",) not in broken
-                and isinstance(raw, dict)
-            ):
+        for i, raw in enumerate(_items(doc, "targets")):
+            if ("targets", i) not in broken and isinstance(raw, dict):
                 targets.append(_target(doc, ("targets", i), raw))
         if "config" in doc.value and ("config",) not in broken:
             configs.append(_config(doc, doc.value["config"] or {}))
@@ -125,17 +130,45 @@ def load(files: Mapping[str, str]) -> tuple[Spec, list[Issue]]:
                 error(f"'config' is already set in {first}; set it in one file", extra.location)
             )
     config = configs[0] if configs else Config()
-    spec = Spec(tuple(kpis), tuple(relationships), config, tuple(targets), frozenset(unloaded))
+    spec = Spec(
+        tuple(kpis),
+        tuple(relationships),
+        config,
+        tuple(targets),
+        frozenset(unloaded),
+        frozenset(unparsed),
+    )
     return spec, issues
 
 
-def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str | int, ...]]:
-    """Report schema violations; return the paths of top-level items too broken to load."""
+def _not_a_metric_file(doc: LocatedDocument) -> Issue:
+    if doc.value is None:
+        return error("empty metric file: it declares nothing (add kpis:, or delete it)", doc.at(()))
+    return error(
+        "a metric file must be a mapping of kpis:, relationships:, targets: or config:,"
+        f" not {_given(doc.value)}",
+        doc.at(()),
+    )
+
+
+def _items(doc: LocatedDocument, key: str) -> list[Any]:
+    """A top-level list; anything else there is a schema violation, already reported."""
+    items = doc.value.get(key)
+    return items if isinstance(items, list) else []
+
+
+def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str | int, ...]] | None:
+    """Report schema violations; return the paths of top-level items too broken to load,
+    or None after MAX_SCHEMA_ERRORS (the rest is not checked, and nothing is loaded)."""
     broken: set[tuple[str | int, ...]] = set()
     if conforms(doc.value):
         return broken
-    for err in _validator().iter_errors(doc.value):
+    for count, err in enumerate(_validator().iter_errors(doc.value)):
         path = tuple(err.absolute_path)
+        if count == MAX_SCHEMA_ERRORS:
+            message = f"more errors follow; the first {MAX_SCHEMA_ERRORS} are listed"
+            issues.append(error(message, doc.at(path)))
+            return None
         issues.append(_describe(doc, err, path))
         broken.add(
             path[:2] if path and path[0] in ("kpis", "relationships", "targets") else path[:1]
@@ -143,10 +176,28 @@ def _schema_issues(doc: LocatedDocument, issues: list[Issue]) -> set[tuple[str |
     return broken
 
 
+_JSON_TYPES = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "empty",
+}
+_BOUNDS = {
+    "minimum": "at least",
+    "exclusiveMinimum": "greater than",
+    "maximum": "at most",
+    "exclusiveMaximum": "less than",
+}
+
+
 def _describe(doc: LocatedDocument, err: Any, path: tuple[Any, ...]) -> Issue:
     where = _subject(doc, path)
-    field = next((str(p) for p in reversed(path) if isinstance(p, str)), "file")
+    field = _field(path)
     value = err.instance
+    given = _given(value)
     if err.validator == "additionalProperties":
         allowed = list(err.schema.get("properties", {}))
         extra = sorted(k for k in value if k not in allowed)[0]
@@ -157,26 +208,49 @@ def _describe(doc: LocatedDocument, err: Any, path: tuple[Any, ...]) -> Issue:
         return error(f"{where}missing required field '{missing}'", doc.at(path))
     if err.validator == "enum":
         choices = ", ".join(str(c) for c in err.validator_value)
+        if isinstance(value, dict | list):
+            return error(f"{where}{field} must be one of: {choices}, not {given}", doc.at(path))
         hint = did_you_mean(str(value), [str(c) for c in err.validator_value])
         return error(f"{where}{field} '{value}' is not one of: {choices}{hint}", doc.at(path))
     if err.validator == "pattern":
-        return error(
-            f"{where}{field} '{value}' must be lowercase letters, digits and underscores"
-            " (and one '.' for model.column)",
-            doc.at(path),
-        )
+        expected = err.schema.get("description") or f"text matching {err.validator_value}"
+        return error(f"{where}{field} '{value}': expected {expected}", doc.at(path))
     if err.validator == "type":
-        return error(f"{where}{field} must be of type {err.validator_value}", doc.at(path))
+        return error(
+            f"{where}{field} must be {_types(err.validator_value)}, not {given}", doc.at(path)
+        )
+    if err.validator in _BOUNDS:
+        bound = f"{_BOUNDS[err.validator]} {err.validator_value}"
+        return error(f"{where}{field} must be {bound}, not {given}", doc.at(path))
     if err.validator == "oneOf" and path[-2:-1] == ("dimensions",):
         return error(
             f"{where}a dimension is a column name, 'model.column' or {{name, column}}", doc.at(path)
         )
+    if err.validator in ("oneOf", "anyOf") and err.context:
+        # the alternatives the value has the type of say what is wrong with it
+        mistypes = [e for e in err.context if e.validator == "type" and not e.relative_path]
+        others = [e for e in err.context if e not in mistypes]
+        if not others:
+            types = _types([e.validator_value for e in mistypes])
+            return error(f"{where}{field} must be {types}, not {given}", doc.at(path))
+        from jsonschema.exceptions import best_match
+
+        best = best_match(others)
+        return _describe(doc, best, tuple(best.absolute_path))
     if err.validator == "uniqueItems":
         return error(f"{where}{field} lists an item twice", doc.at(path))
     if err.validator == "const":
         return error(f"{where}{field} must be {err.validator_value!r}", doc.at(path))
     if err.validator in ("minLength", "minItems", "minProperties"):
         return error(f"{where}{field} must not be empty", doc.at(path))
+    if err.validator == "maxLength":
+        return error(
+            f"{where}{field} must be at most {err.validator_value} characters", doc.at(path)
+        )
+    if err.validator == "maxProperties":
+        most = err.validator_value
+        entries = "one entry" if most == 1 else f"at most {most} entries"
+        return error(f"{where}{field} takes {entries}", doc.at(path))
     return error(f"{where}{field}: {err.message}", doc.at(path))
 
 
@@ -202,6 +276,41 @@ def _jinja_issues(doc: LocatedDocument, value: Any, path: tuple[str | int, ...])
         if isinstance(item, str | dict | list):
             issues += _jinja_issues(doc, item, (*path, key))
     return issues
+
+
+def _field(path: tuple[Any, ...]) -> str:
+    """How messages name the value at path: 'deviation.k', or 'window' for an item of windows."""
+    if path and isinstance(path[-1], int):
+        name = next((p for p in reversed(path) if isinstance(p, str)), "item")
+        return name.removesuffix("s")
+    keys: list[str] = []
+    for p in reversed(path):
+        if not isinstance(p, str):
+            break
+        keys.insert(0, p)
+    return ".".join(keys) or "file"
+
+
+def _types(names: str | list[Any]) -> str:
+    """JSON-schema type names (a name, or a list of names or lists) in words: 'text or a list'."""
+    listed = [names] if isinstance(names, str) else names
+    flat = [n for t in listed for n in ([t] if isinstance(t, str) else t)]
+    return " or ".join(_JSON_TYPES.get(n, n) for n in flat)
+
+
+def _given(value: Any) -> str:
+    """A value as messages show it: 'x', 5, true, a list, a mapping."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "empty"
+    if isinstance(value, str):
+        return f"'{value[:40]}…'" if len(value) > 40 else f"'{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return str(value)
 
 
 def _subject(doc: LocatedDocument, path: tuple[Any, ...]) -> str:

@@ -184,6 +184,11 @@ class Spec:
     config: Config = Config()
     targets: tuple[Target, ...] = ()  # declared apart from their KPIs (each names its kpi)
     unloaded: frozenset[str] = frozenset()  # KPIs too broken to load: already reported
+    unparsed: frozenset[str] = frozenset()  # files not read as metric files: contents unknown
+
+    def may_define(self, name: str) -> bool:
+        """Whether a KPI not loaded may exist: too broken to load, or in an unparsed file."""
+        return name in self.unloaded or bool(self.unparsed)
 
     def kpi(self, name: str) -> Kpi | None:
         return next((k for k in self.kpis if k.name == name), None)

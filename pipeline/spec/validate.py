@@ -66,7 +66,7 @@ def _name(kpi: Kpi, dialect: str, where: str, issues: list[Issue]) -> None:
 def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: list[Issue]) -> None:
     """Targets, windows and status thresholds."""
     for target in spec.targets:
-        if target.kpi not in names and target.kpi not in spec.unloaded:
+        if target.kpi not in names and not spec.may_define(target.kpi or ""):
             hint = did_you_mean(target.kpi or "", names)
             issues.append(error(f"target for unknown kpi '{target.kpi}'{hint}", target.location))
     for kpi in spec.kpis:
@@ -323,9 +323,10 @@ def _relationships(
 
 
 def resolve_column(
-    reference: str, model: ModelInfo, catalog: Catalog, relations: Relations
+    reference: str, model: ModelInfo, catalog: Catalog, relations: Relations, spec: Spec
 ) -> str | None:
-    """None when `column` or `related_model.column` exists for a KPI on `model`, else why not."""
+    """None when `column` or `related_model.column` exists for a KPI on `model`, else why not
+    (None too when the relationship may be declared in a file that did not parse)."""
     table, _, column = reference.rpartition(".")
     if table in ("", model.name):
         target = model
@@ -334,6 +335,8 @@ def resolve_column(
         if related is None:
             return f"unknown model '{table}'"
         target = related
+    elif spec.unparsed:
+        return None
     else:
         related_names = sorted(relations.get(model.name, {}))
         listed = f" (related models: {', '.join(related_names)})" if related_names else ""
@@ -373,7 +376,7 @@ def _simple(
         _row_expression(kpi, "expr", kpi.expr, spec, model, catalog, relations, where, issues)
     _row_expression(kpi, "filter", kpi.filter, spec, model, catalog, relations, where, issues)
     for dim in kpi.dimensions:
-        problem = resolve_column(dim.column, model, catalog, relations)
+        problem = resolve_column(dim.column, model, catalog, relations, spec)
         if problem:
             issues.append(error(f"{where}dimension '{dim.name}': {problem}", dim.location))
 
@@ -401,7 +404,7 @@ def _row_expression(
     resolved = True
     for column in expressions.columns(tree):
         reference = f"{column.table}.{column.name}" if column.table else column.name
-        problem = resolve_column(reference, model, catalog, relations)
+        problem = resolve_column(reference, model, catalog, relations, spec)
         if problem:
             resolved = False
             issues.append(
@@ -441,7 +444,7 @@ def _composite(
         for field in ("numerator", "denominator"):
             name = getattr(kpi, field)
             other = names.get(name)
-            if other is None and name in spec.unloaded:
+            if other is None and spec.may_define(name):
                 continue  # its own errors are reported
             if other is None:
                 hint = did_you_mean(name, names)
@@ -478,7 +481,7 @@ def _composite(
                     kpi.at("formula"),
                 )
             )
-        elif column.name not in names and column.name not in spec.unloaded:
+        elif column.name not in names and not spec.may_define(column.name):
             hint = did_you_mean(column.name, names)
             issues.append(
                 error(

@@ -125,3 +125,29 @@ def test_build_from_parquet_without_a_table_names_the_file_and_its_stage(tmp_pat
     assert f"{tmp_path / 'raw' / 'shop' / 'orders'}.parquet" in result.stderr
     assert "_shop__expectations.yml" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_a_file_that_is_not_utf8_at_its_bad_byte(project: Path):
+    (project / "metrics/latin1.yml").write_bytes("kpis: []\n# Caf\xe9\n".encode("latin-1"))
+    result = kpi("validate", cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "metrics/latin1.yml:2:6: error: not UTF-8 text: byte 0xe9 cannot be decoded; save the file as UTF-8" in result.stdout.splitlines()
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_validate_refuses_an_alias_bomb(project: Path):
+    lines = ["l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, 12)]  # 10^12 values
+    (project / "metrics/bomb.yml").write_text("\n".join(lines) + "\n")
+    result = kpi("validate", cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "metrics/bomb.yml:1:5: error: YAML aliases repeat more than 10,000 values; write them out" in result.stdout.splitlines()
+
+
+def test_generate_help_lists_the_defects_it_accepts():
+    from pipeline.datagen import DEFECTS
+
+    result = kpi("generate", "--help")
+    assert result.returncode == 0, result.stderr
+    words = set(result.stdout.replace(",", " ").replace(".", " ").split())
+    assert set(DEFECTS) <= words, result.stdout
