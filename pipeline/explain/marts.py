@@ -316,6 +316,9 @@ def _slices_section(
                 else ""
             )
             return Section(dimension, "additive", tuple(decompose.additive(current, previous)), note)
+        for side in (current, previous):  # counts and amounts are 0 where a slice has no rows
+            for name in current.keys() | previous.keys():
+                side.setdefault(name, 0.0)
         why = (
             "a distinct count counts an entity in several slices once in the total"
             if how == DISTINCT
