@@ -116,19 +116,16 @@ class Rows:
     """kpi_values rows of one grain, by (kpi, period_start, dimension, dimension_value)."""
 
     def __init__(self, rows: Iterable[Mapping[str, Any]]):
-        self._rows = {
-            (r["kpi"], r["period_start"], r["dimension"], r["dimension_value"]): r for r in rows
-        }
+        self._slices: dict[tuple[str, date, str], dict[str, Mapping[str, Any]]] = {}
+        for r in rows:
+            key = (r["kpi"], r["period_start"], r["dimension"])
+            self._slices.setdefault(key, {})[r["dimension_value"]] = r
 
     def total(self, kpi: str, start: date) -> Mapping[str, Any] | None:
-        return self._rows.get((kpi, start, TOTAL, TOTAL))
+        return self._slices.get((kpi, start, TOTAL), {}).get(TOTAL)
 
     def slices(self, kpi: str, start: date, dimension: str) -> dict[str, Mapping[str, Any]]:
-        return {
-            key[3]: row
-            for key, row in self._rows.items()
-            if key[0] == kpi and key[1] == start and key[2] == dimension
-        }
+        return dict(self._slices.get((kpi, start, dimension), {}))
 
 
 def inputs_of(kpi: Kpi, spec: Spec) -> tuple[str, ...]:
@@ -155,11 +152,12 @@ def explain_period(
         raise NoChange(f"KPI '{kpi.name}' has no period starting {period if now is None else base}")
     how = combination(kpi)
     inputs = inputs_of(kpi, spec)
+    tree = _formula_tree(kpi, spec, inputs)
     to_date = (
         vs == "previous"
         and bool(now["is_partial_period"])
         and now["grain"] != "day"
-        and _to_date_available(rows, kpi, how, inputs, period, dimensions)
+        and _to_date_available(rows, kpi, how, inputs, tree, period, dimensions)
     )
     notes: list[str] = []
     if now["is_partial_period"] and not to_date:
@@ -169,11 +167,10 @@ def explain_period(
         )
     sections: list[Section] = []
     if how == DERIVED:
-        assert kpi.formula is not None
-        tree = expressions.parse(kpi.formula, spec.config.dialect, what="formula", row_level=False)
+        assert tree is not None
         current, previous = _input_values(rows, inputs, period, base, to_date)
         value = _num(now["value"])
-        base_value = _formula(tree)(previous) if to_date else _num(then["value"])
+        base_value = decompose.evaluate(tree, previous) if to_date else _num(then["value"])
         if value is None or base_value is None:
             raise NoChange(_no_value(kpi, period if value is None else base))
         sections.append(_shapley_section(tree, current, previous))
@@ -186,9 +183,7 @@ def explain_period(
             sections.append(
                 _slices_section(rows, kpi, how, dimension, period, base, to_date, inputs)
             )
-        if kpi.kind == "ratio" and len(inputs) == 2:
-            numerator, denominator = inputs
-            tree = exp.Div(this=exp.column(numerator), expression=exp.column(denominator))
+        if tree is not None:
             current, previous = _input_values(rows, inputs, period, base, to_date)
             sections.append(_shapley_section(tree, current, previous))
         if not sections:
@@ -226,12 +221,34 @@ def _to_date(row: Mapping[str, Any] | None) -> float | None:
     return None if row is None else _num(row.get("previous_value_to_date"))
 
 
+def _formula_tree(kpi: Kpi, spec: Spec, inputs: Sequence[str]) -> exp.Expr | None:
+    """The formula over input KPIs a ratio or derived KPI is computed with."""
+    if kpi.kind == "derived" and kpi.formula:
+        return expressions.parse(kpi.formula, spec.config.dialect, what="formula", row_level=False)
+    if kpi.kind == "ratio" and len(inputs) == 2:
+        numerator, denominator = inputs
+        return exp.Div(this=exp.column(numerator), expression=exp.column(denominator))
+    return None
+
+
 def _to_date_available(
-    rows: Rows, kpi: Kpi, how: str, inputs: Sequence[str], period: date, dimensions: Sequence[str]
+    rows: Rows,
+    kpi: Kpi,
+    how: str,
+    inputs: Sequence[str],
+    tree: exp.Expr | None,
+    period: date,
+    dimensions: Sequence[str],
 ) -> bool:
     """Whether the marts hold, to date, every number the decomposition reads."""
     if how == DERIVED:
-        return all(_to_date(rows.total(name, period)) is not None for name in inputs)
+        to_date = {name: _to_date(rows.total(name, period)) for name in inputs}
+        if tree is None or None in to_date.values():
+            return False
+        try:
+            return decompose.evaluate(tree, to_date) is not None
+        except NotDecomposable:
+            return False
     if how == ADDS_UP:
         sources = [kpi.name]
     elif kpi.kind == "ratio":  # its slices' numerators and denominators are its inputs'

@@ -229,3 +229,14 @@ def test_the_command_prints_table_markdown_and_json_and_refuses_mistakes(demo_wa
         wrong = run_kpi("explain", *args, env=env)
         assert wrong.returncode == 2 and message in wrong.stdout + wrong.stderr, (args, wrong.stdout, wrong.stderr)
         assert "Traceback" not in wrong.stderr
+
+
+def test_the_scorecard_shows_each_kpis_drivers(project: Project, tmp_path: Path):
+    from pipeline.export.scorecard import write_scorecard
+
+    page = write_scorecard(project, tmp_path / "scorecard.html").read_text(encoding="utf-8")
+    revenue = page[page.index('id="kpi-revenue"'):]
+    revenue = revenue[: revenue.index("</section>")]
+    assert revenue.count('class="drivers"') == 5  # one per grain
+    assert "What drove the change: Nov 2026 (to date) vs Oct 2026 to date" in revenue
+    assert "<th>By channel</th>" in revenue
