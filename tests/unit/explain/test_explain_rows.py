@@ -194,3 +194,21 @@ def test_periods_are_read_in_every_form(text, grain, expected):
 def test_bad_periods_are_user_errors(text, grain, message):
     with pytest.raises(UserError, match=message):
         parse_period(text, grain)
+
+
+def test_last_year_is_the_marts_pairing_and_week_53_has_none():
+    import duckdb
+
+    from pipeline.explain.marts import _base
+
+    weeks = [(date(2019, 12, 30), date(2020, 1, 5)), (date(2020, 12, 28), date(2021, 1, 3)),
+             (date(2021, 12, 27), date(2022, 1, 2))]  # fmt: skip
+    with duckdb.connect() as con:
+        # ISO week 52 of 2021 compares with week 52 of 2020... which is not in the marts here
+        with pytest.raises(UserError, match=r"no data for the same week last year \(2020-12-21\)"):
+            _base(con, weeks, date(2021, 12, 27), "last_year", "week", "monday", "revenue")
+        # 2020 had 53 ISO weeks, 2019 52: week 53 compares with nothing
+        with pytest.raises(UserError, match="no same period last year"):
+            _base(con, weeks, date(2020, 12, 28), "last_year", "week", "monday", "revenue")
+        months = [(date(2025, 2, 1), date(2025, 2, 28)), (date(2026, 2, 1), date(2026, 2, 28))]
+        assert _base(con, months, date(2026, 2, 1), "last_year", "month", "monday", "revenue") == date(2025, 2, 1)
