@@ -608,6 +608,46 @@ def query(
             err.print("[dim]--format csv or json shows every column[/]")
 
 
+class ExplainFormat(StrEnum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command("explain")
+def explain_(
+    name: Annotated[str, typer.Argument(help="The KPI's name.")],
+    period: Annotated[
+        str | None,
+        typer.Option(help="2026-10, 2026-Q3, 2026-W44, 2026 or a date (default: the latest period)."),
+    ] = None,
+    grain: Annotated[
+        str | None, typer.Option(help="day, week, month, quarter or year (default: the period's, else month).")
+    ] = None,
+    vs: Annotated[str, typer.Option("--vs", help="previous or last_year.")] = "previous",
+    by: Annotated[
+        list[str] | None, typer.Option("--by", help="A dimension to break down by (repeat; default all).")
+    ] = None,
+    fmt: Annotated[
+        ExplainFormat, typer.Option("--format", help="table, markdown or json.")
+    ] = ExplainFormat.table,
+    top: Annotated[int, typer.Option("--top", help="Largest drivers shown per breakdown (table, markdown).")] = 10,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What drove a KPI's change between two periods: each slice's or input's contribution."""
+    with _user_errors(), _bi_errors():
+        from pipeline.explain import marts, render
+
+        project = _project(project_dir)
+        explanation = marts.explain(project, name, period=period, grain=grain, vs=vs, by=by or ())
+        if fmt is ExplainFormat.json:
+            sys.stdout.write(render.render_json(explanation) + "\n")
+        elif fmt is ExplainFormat.markdown:
+            sys.stdout.write(render.render_markdown(explanation, top=top))
+        else:
+            render.render_terminal(explanation, out, top=top)
+
+
 TABLE_COLUMNS = {  # column → header of `kpi query --format table`
     "period_start": "period",
     "dimension_value": "slice",
