@@ -18,18 +18,26 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 UPDATE = os.environ.get("KPI_UPDATE_SNAPSHOTS") == "1"
 
 
-def _compile(dialect: str) -> dict[str, str]:
-    metrics = FIXTURES / "snapshot_metrics" / "shop.yml"
+# every kind of KPI, once without and once with a lookback (the incremental models)
+METRIC_FILES = {
+    f"metrics/{p.name}": p.read_text() for p in sorted((FIXTURES / "snapshot_metrics").glob("*.yml"))
+}
+LOOKBACK = "config:\n  incremental:\n    lookback_days: 3\n"
+VARIANTS = {"duckdb": ("duckdb", ""), "postgres": ("postgres", ""), "duckdb_lookback": ("duckdb", LOOKBACK)}
+
+
+def _compile(dialect: str, setting: str = "") -> dict[str, str]:
     catalog = read_catalog(FIXTURES / "catalog" / "models", FIXTURES.parents[1])
-    result = compile_files({"metrics/shop.yml": metrics.read_text()}, catalog, dialect=dialect)
+    files = {**METRIC_FILES, "metrics/_project.yml": setting} if setting else METRIC_FILES
+    result = compile_files(files, catalog, dialect=dialect)
     assert result.ok, result.issues
     return result.files
 
 
-@pytest.mark.parametrize("dialect", ["duckdb", "postgres"])
-def test_generated_models_match_their_snapshots(dialect: str):
-    files = _compile(dialect)
-    folder = SNAPSHOTS / dialect
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_generated_models_match_their_snapshots(variant: str):
+    files = _compile(*VARIANTS[variant])
+    folder = SNAPSHOTS / variant
     if UPDATE:
         for path, text in files.items():
             (folder / path).parent.mkdir(parents=True, exist_ok=True)
@@ -38,7 +46,7 @@ def test_generated_models_match_their_snapshots(dialect: str):
     assert stored == set(files), "generated files differ from the snapshot folder"
     for path, text in files.items():
         assert (folder / path).read_text() == text, (
-            f"{dialect}/{path} changed (KPI_UPDATE_SNAPSHOTS=1 to accept)"
+            f"{variant}/{path} changed (KPI_UPDATE_SNAPSHOTS=1 to accept)"
         )
 
 
@@ -52,89 +60,36 @@ def test_generated_files_say_they_are_generated_and_from_which_metric_file():
             -1
         ] or text.startswith("# Generated")
         if path.endswith(".sql") and path.startswith("models/"):
-            assert "--   metrics/shop.yml" in text
+            assert any(f"--   {name}" in text for name in METRIC_FILES), path
             assert "{{ config(materialized='table') }}" in text
 
 
-def test_with_a_lookback_measure_models_with_days_are_incremental():
-    monthly = "  - {name: hires, category: people, model: employees, time: hired_on, count: employee_id, grains: [month]}\n"
-    metrics = (FIXTURES / "snapshot_metrics" / "shop.yml").read_text() + monthly
+def test_with_a_lookback_the_plan_s_incremental_models_change_and_nothing_else():
+    """What the SQL of each variant is, the snapshots pin; here, which models differ."""
+    from pipeline.plan.models import NodeKind
+
+    full, daily = _compile("duckdb"), _compile("duckdb", LOOKBACK)
     catalog = read_catalog(FIXTURES / "catalog" / "models", FIXTURES.parents[1])
-    files = {}
-    for setting in ("", "config:\n  incremental:\n    lookback_days: 3\n"):
-        result = compile_files({"metrics/shop.yml": setting + metrics}, catalog)
-        assert result.ok, result.issues
-        files[bool(setting)] = result.files
-    measures = "models/kpi/measures/"
-    daily = [p for p in files[True] if p.startswith(measures) and "employees" not in p]
-    assert len(daily) == 3
-    for path in daily:
-        text = files[True][path]
-        assert "{{ config(materialized='incremental', incremental_strategy='delete+insert'" in text
-        assert "{% if is_incremental() %}" in text and "{{ this }}" in text
-        assert "recomputes the last 3 day(s)" in text
-        # the first recomputed day is a literal of the run, so scans skip earlier days
-        assert "{% set recompute_from = kpi_recompute_from() %}" in text
-        assert ">= {{ recompute_from }}" in text
-        assert "FROM recompute" not in text
-        assert "{{ config(materialized='table') }}" in files[False][path]
-        assert "is_incremental" not in files[False][path]
-    orders = files[True][measures + "kpi_measures__orders__order_date.sql"]
-    # distinct counts roll up from first sightings: those of the recomputed days, with the
-    # earlier ones (in their periods) of the entities seen again only
-    assert "AS buyers__new_in_year" in orders
-    assert "SUM(buyers__new_in_year) AS buyers" in orders
-    assert (
-        "AND CAST(orders.order_date AS DATE) < {{ recompute_from }} "
-        "AND orders.customer_id IN ( SELECT in__buyers FROM source"
-    ) in " ".join(orders.split())
-    # medians at coarser grains: the source's rows on a full build, else a narrow scan of
-    # their periods (the source holds the recomputed days alone)
-    assert "holistic_rows AS MATERIALIZED" in orders
-    assert "FROM source\n  WHERE\n    {{ recompute_from }} IS NULL\n  UNION ALL" in orders
-    assert "AND NOT {{ recompute_from }} IS NULL" in orders
-    # the fact marts follow the same setting (macros/kpi/kpi_incremental.sql)
+    compiled = compile_files({**METRIC_FILES, "metrics/_project.yml": LOOKBACK}, catalog)
+    assert compiled.plan is not None
+    incremental = {n.path: n for n in compiled.plan.models if n.lookback_days is not None}
     lookback = "macros/kpi/kpi_lookback_days.sql"
-    assert "{{ return(3) }}" in files[True][lookback]
-    assert "from metrics/shop.yml" in files[True][lookback]
-    assert "{{ return(none) }}" in files[False][lookback]
-    # no day rows to find the window from: rebuilt as a table
-    monthly_only = files[True][measures + "kpi_measures__employees.sql"]
-    assert "{{ config(materialized='table') }}" in monthly_only
-    assert "is_incremental" not in monthly_only
-    # a retention KPI's active entities are kept by first day (macros/kpi/kpi_incremental.sql)
-    activity = "models/kpi/activity/kpi_activity__repeat_buyers.sql"
-    text = files[True][activity]
-    assert "materialized='append_in_place'" in text
-    assert "pre_hook=\"{{ delete_recomputed_days('first_day') }}\"" in text
-    assert "{{ on_or_after_recomputed('order_date', 'first_day') }}" in text
-    assert "{% if recomputes() %}" in text and "is_incremental" not in text
-    # the stored rows before the first recomputed day, of the entities seen again
-    assert "FROM {{ this }}\nWHERE\n  first_day < {{ first_recomputed }}" in text
-    assert "entity IN (\n    SELECT\n      entity\n    FROM sightings\n  )" in text
-    # the stored periods from the one before the first recomputed day's, at each grain
-    assert (
-        "WHEN grain = 'month'\n    THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)"
-        in text
-    )
-    assert "{{ config(materialized='table') }}" in files[False][activity]
-    assert "{{" not in files[False][activity].replace("{{ config(", "").replace("{{ ref(", "")
-    # a lifetime KPI's entities are recomputed when a recomputed day holds one of their
-    # rows, or held their last one; those left without rows are deleted
-    entities = "models/kpi/entities/kpi_entities__clv_90d.sql"
-    text = files[True][entities]
-    assert "materialized='incremental'" in text and "unique_key=['entity']" in text
-    assert 'post_hook="delete from {{ this }} where first_day is null"' in text
-    assert (
-        "{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
-        in text
-    )
-    assert "{% if first_recomputed is not none %}\nWITH recomputed AS (" in text
-    assert "CAST(order_date AS DATE) >= {{ first_recomputed }}" in text
-    assert "FROM {{ this }}\n  WHERE\n    last_day >= {{ first_recomputed }}" in text
-    assert "{% else %}\nWITH source AS (" in text
-    assert "{{ config(materialized='table') }}" in files[False][entities]
-    assert "{{" not in files[False][entities].replace("{{ config(", "").replace("{{ ref(", "")
-    # only the measure models, the activity and entities models and the lookback macro change
-    changed = {p for p in files[True] if files[True][p] != files[False][p]}
-    assert changed == {*daily, activity, entities, lookback}
+    assert {p for p in daily if daily[p] != full[p]} == {*incremental, lookback}
+    # measure models without day rows cannot find the window: tables
+    kinds = {n.kind for n in incremental.values()}
+    assert kinds == {NodeKind.MEASURES, NodeKind.ACTIVITY, NodeKind.ENTITIES}
+    assert all("day" in n.grains for n in incremental.values() if n.kind is NodeKind.MEASURES)
+    for path, node in incremental.items():
+        text = " ".join(daily[path].split())
+        assert f"recomputes the last {node.lookback_days} day(s)" in text or "Incremental:" in text
+        if node.kind is NodeKind.MEASURES:
+            assert "materialized='incremental', incremental_strategy='delete+insert'" in text
+            assert "{% set recompute_from = kpi_recompute_from() %}" in text
+        elif node.kind is NodeKind.ACTIVITY:
+            assert "materialized='append_in_place'" in text and "is_incremental" not in text
+        else:
+            assert "unique_key=['entity']" in text
+        assert "{{ config(materialized='table') }}" in full[path]
+    assert "{{ return(3) }}" in daily[lookback] and "{{ return(none) }}" in full[lookback]
+
+
