@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import Location
+from pipeline.errors import Location, did_you_mean
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -36,14 +36,26 @@ class ModelInfo:
 @dataclass(frozen=True)
 class Catalog:
     models: Mapping[str, ModelInfo] = field(default_factory=dict)
+    # models whose YAML lists no columns (or that have no YAML), with where they are
+    unlisted: Mapping[str, str] = field(default_factory=dict)
 
     def get(self, name: str) -> ModelInfo | None:
         return self.models.get(name)
+
+    def unknown(self, name: str) -> str:
+        """Why `name` is not a model KPIs can be measured on, for a message."""
+        if name in self.unlisted:
+            return (
+                f"model '{name}' ({self.unlisted[name]}) has no column list: KPIs are measured"
+                " on models whose YAML lists their columns with their data_type"
+            )
+        return f"unknown model '{name}'{did_you_mean(name, self.models)}"
 
 
 def read_catalog(models_dir: Path, root: Path, skip: tuple[str, ...] = ("kpi",)) -> Catalog:
     """Every model documented in a YAML file under models_dir (except generated folders)."""
     models: dict[str, ModelInfo] = {}
+    unlisted: dict[str, str] = {}
     for path in sorted(models_dir.rglob("*.yml")):
         if path.relative_to(models_dir).parts[0] in skip:
             continue
@@ -54,10 +66,15 @@ def read_catalog(models_dir: Path, root: Path, skip: tuple[str, ...] = ("kpi",))
         rel = str(path.relative_to(root))
         for entry in data.get("models") or []:
             if isinstance(entry, dict) and entry.get("name"):
-                models[entry["name"]] = _model(
-                    entry, Location(rel, _line_of(text, entry["name"]), 1)
-                )
-    return Catalog(models)
+                line = _line_of(text, entry["name"])
+                if entry.get("columns"):
+                    models[entry["name"]] = _model(entry, Location(rel, line, 1))
+                else:
+                    unlisted[entry["name"]] = f"{rel}:{line}"
+    for path in sorted(models_dir.rglob("*.sql")) if models_dir.is_dir() else []:
+        if path.relative_to(models_dir).parts[0] not in skip and path.stem not in models:
+            unlisted.setdefault(path.stem, str(path.relative_to(root)))
+    return Catalog(models, unlisted)
 
 
 def _model(entry: dict, location: Location) -> ModelInfo:

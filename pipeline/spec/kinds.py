@@ -144,9 +144,7 @@ class _Check:
         name = str(params["model"])
         model = self.catalog.get(name)
         if model is None:
-            self.fail(
-                f"unknown model '{name}'{did_you_mean(name, self.catalog.models)}", f"{at}.model"
-            )
+            self.fail(self.catalog.unknown(name), f"{at}.model")
             return None
         for key in columns:
             column = str(params[key])

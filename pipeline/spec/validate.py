@@ -288,7 +288,7 @@ def _relationships(
             if info is None:
                 issues.append(
                     error(
-                        f"{where}unknown model '{name}'{did_you_mean(name, catalog.models)}",
+                        f"{where}{catalog.unknown(name)}",
                         rel.location,
                     )
                 )
@@ -333,7 +333,7 @@ def resolve_column(
     elif table in relations.get(model.name, {}):
         related = catalog.get(table)
         if related is None:
-            return f"unknown model '{table}'"
+            return catalog.unknown(table)
         target = related
     elif spec.unparsed:
         return None
@@ -356,8 +356,7 @@ def _simple(
         return
     model = catalog.get(kpi.model)
     if model is None:
-        hint = did_you_mean(kpi.model, catalog.models)
-        issues.append(error(f"{where}unknown model '{kpi.model}'{hint}", kpi.at("model")))
+        issues.append(error(f"{where}{catalog.unknown(kpi.model)}", kpi.at("model")))
         return
     if kpi.time is not None:
         if kpi.time not in model.columns:
