@@ -106,7 +106,22 @@ def nodes(
     lookback_for: Callable[[Sequence[str]], int | None],
 ) -> tuple[ModelNode, ...]:
     """Every generated model of the plan, in the order their files are written."""
-    out: list[ModelNode] = []
+    return (
+        *_measured(groups, steps, lookback_for),
+        *_kind_values(steps),
+        *_distinct_windows(steps, lookback_for),
+        *_entity_state(steps, spec.config.incremental_lookback_days),
+        *_published(spec),
+    )
+
+
+def _measured(
+    groups: Sequence[MeasureGroup],
+    steps: Sequence[Step],
+    lookback_for: Callable[[Sequence[str]], int | None],
+) -> list[ModelNode]:
+    """Per fact model and time column: its measures (one scan) and its KPIs' values."""
+    out = []
     for group in groups:
         names = ", ".join(m.name for m in group.measures)
         group_steps = tuple(s for s in steps if s.group is not None and s.group.name == group.name)
@@ -127,10 +142,23 @@ def nodes(
                 group=group,
             )
         )
-        out.append(_values(group.values_model, group_steps, f"Values of the KPIs measured over {group.model}.", NodeKind.VALUES, group))
-    for step in steps:
-        if step.kpi.kind not in ("simple", *COMPOSITE_KINDS):
-            out.append(_values(step.values_model, (step,), f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.", NodeKind.KIND_VALUES))
+        summary = f"Values of the KPIs measured over {group.model}."
+        out.append(_values(group.values_model, group_steps, summary, NodeKind.VALUES, group))
+    return out
+
+
+def _kind_values(steps: Sequence[Step]) -> list[ModelNode]:
+    """A values model per entity- or time-aware KPI, one for every ratio and derived KPI."""
+    out = [
+        _values(
+            step.values_model,
+            (step,),
+            f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.",
+            NodeKind.KIND_VALUES,
+        )
+        for step in steps
+        if step.kpi.kind not in ("simple", *COMPOSITE_KINDS)
+    ]
     composites = tuple(s for s in steps if s.kpi.kind in COMPOSITE_KINDS)
     if composites:
         out.append(
@@ -141,23 +169,36 @@ def nodes(
                 NodeKind.COMPOSITE,
             )
         )
-    for step in steps:
-        if step.kpi.kind == "simple" and step.kpi.agg == "count_distinct" and step.kpi.windows:
-            out.append(
-                ModelNode(
-                    distinct_windows_model(step.kpi.name),
-                    NodeKind.DISTINCT_WINDOWS,
-                    (step.kpi.file,),
-                    f"Trailing windows and period to date of {step.kpi.name}, recounted from rows.",
-                    f"Generated. Trailing windows and period-to-date values of {step.kpi.name},"
-                    " each entity counted once per window.",
-                    WINDOW_KEYS,
-                    not_null=("period_end",),
-                    grains=step.kpi.grains,
-                    lookback_days=lookback_for(step.kpi.grains),
-                    steps=(step,),
-                )
-            )
+    return out
+
+
+def _distinct_windows(
+    steps: Sequence[Step], lookback_for: Callable[[Sequence[str]], int | None]
+) -> list[ModelNode]:
+    """Distinct counts with windows: each recounted from rows in a model of its own."""
+    return [
+        ModelNode(
+            distinct_windows_model(step.kpi.name),
+            NodeKind.DISTINCT_WINDOWS,
+            (step.kpi.file,),
+            f"Trailing windows and period to date of {step.kpi.name}, recounted from rows.",
+            f"Generated. Trailing windows and period-to-date values of {step.kpi.name},"
+            " each entity counted once per window.",
+            WINDOW_KEYS,
+            not_null=("period_end",),
+            grains=step.kpi.grains,
+            lookback_days=lookback_for(step.kpi.grains),
+            steps=(step,),
+        )
+        for step in steps
+        if step.kpi.kind == "simple" and step.kpi.agg == "count_distinct" and step.kpi.windows
+    ]
+
+
+def _entity_state(steps: Sequence[Step], lookback_days: int | None) -> list[ModelNode]:
+    """The entities kept between runs: active entities (retention and churn over rows at a
+    time) and first days (lifetime value), one model per KPIs over the same rows."""
+    out = []
     for name, shared in _shared(steps, "kpi_activity__", _activity_key).items():
         kpi_names = ", ".join(s.kpi.name for s in shared)
         out.append(
@@ -171,7 +212,7 @@ def nodes(
                 ACTIVITY_KEYS,
                 not_null=("first_day",),
                 grains=shared[0].kpi.grains,
-                lookback_days=spec.config.incremental_lookback_days,
+                lookback_days=lookback_days,
                 steps=shared,
             )
         )
@@ -188,12 +229,17 @@ def nodes(
                 " day, and its amount within each KPI's horizon.",
                 ("entity",),
                 not_null=("first_day",),
-                lookback_days=spec.config.incremental_lookback_days,
+                lookback_days=lookback_days,
                 steps=shared,
             )
         )
+    return out
+
+
+def _published(spec: Spec) -> list[ModelNode]:
+    """The KPI marts BI tools read: catalog, long tables, one wide table per grain."""
     every_file = tuple(sorted({k.file for k in spec.kpis}))
-    out.append(
+    out = [
         ModelNode(
             "kpi_catalog",
             NodeKind.CATALOG,
@@ -202,9 +248,7 @@ def nodes(
             "Generated. One row per KPI: label, description, category, owner, format, grains,"
             " dimensions, metric file.",
             ("kpi",),
-        )
-    )
-    out.append(
+        ),
         ModelNode(
             "kpi_values",
             NodeKind.KPI_VALUES,
@@ -217,9 +261,7 @@ def nodes(
             not_null=("period_end",),
             grains=GRAINS,
             references=(("kpi", "kpi_catalog"),),
-        )
-    )
-    out.append(
+        ),
         ModelNode(
             "kpi_windows",
             NodeKind.KPI_WINDOWS,
@@ -230,8 +272,8 @@ def nodes(
             ("kpi", *WINDOW_KEYS),
             not_null=("period_end",),
             grains=GRAINS,
-        )
-    )
+        ),
+    ]
     for grain, name in WIDE_NAMES.items():
         kpis = tuple(k for k in spec.kpis if grain in k.grains)
         if kpis:
@@ -249,7 +291,7 @@ def nodes(
                     kpis=kpis,
                 )
             )
-    return tuple(out)
+    return out
 
 
 def _values(
