@@ -158,22 +158,58 @@ def measure_group(
     the entities seen again; holistic ones read the coarser periods' rows in a second,
     narrow scan); without it the query recomputes everything.
     """
-    incremental = lookback_days is not None
-    holistic = [m for m in group.measures if not m.rolls_up]
-    rolling = [m for m in group.measures if m.rolls_up]
-    direct_grains = ["day", *(g for g in group.grains if g != "day" and holistic)]
-    coarse = direct_grains[1:]  # grains whose holistic measures are recomputed from rows
-    coarser = [g for g in group.grains if g != "day"]
-    distinct = [m for m in rolling if m.counts_distinct] if coarser else []
-    seen_columns = [first_seen_column(m.name, g) for m in distinct for g in coarser]
-    day = exp.cast(col(group.time, group.model), DATE)
+    q = _MeasureQuery(group, week_start, incremental=lookback_days is not None)
+    # day rows with every day partial; a distinct count's first sightings are joined to
+    # the day aggregates
+    day_aggregates = "day_aggregates" if q.distinct else "grouped"
+    source = q.scan(group.measures, [])
+    if q.incremental:
+        source = source.where(since(q.day.copy()), copy=False)
+    non_distinct = [m for m in group.measures if m not in q.distinct]
+    ctes: list[tuple[str, exp.Expr]] = [
+        ("source", _materialized(source) if q.coarse or q.distinct else source),
+        (day_aggregates, q.grouped_by("day", non_distinct, "source")),
+        *q.first_sightings(day_aggregates),
+    ]
+    if q.coarse:
+        ctes.append(("holistic_rows", _materialized(q.holistic_rows())))
+    if q.incremental:
+        stored = exp.table_(INCREMENTAL_PREFIX + "days", alias="stored")
+        ctes.append(("stored_days", select(exp.Star()).from_(stored, copy=False)))
+    if q.rolling:  # `grouped` and `day_partials` hold day rows only
+        ctes += q.rolled_up()
+    if q.holistic:
+        ctes.append(("recomputed", q.recomputed()))
+    ctes += q.spine()
+    query = _with(q.final(), ctes)
+    if q.incremental:
+        query = with_bounds(query, _recompute(q.direct_grains, group.grains, week_start))
+    return query
 
-    def scan(measures: Sequence[Measure], grains: Sequence[str]) -> exp.Select:
+
+class _MeasureQuery:
+    """The steps of one measure group's query (`measure_group`), each a CTE or a few."""
+
+    def __init__(self, group: MeasureGroup, week_start: str, *, incremental: bool) -> None:
+        self.group, self.week_start, self.incremental = group, week_start, incremental
+        self.holistic = [m for m in group.measures if not m.rolls_up]
+        self.rolling = [m for m in group.measures if m.rolls_up]
+        self.direct_grains = ["day", *(g for g in group.grains if g != "day" and self.holistic)]
+        self.coarse = self.direct_grains[1:]  # grains whose holistic measures are recomputed from rows
+        self.coarser = [g for g in group.grains if g != "day"]
+        self.distinct = [m for m in self.rolling if m.counts_distinct] if self.coarser else []
+        self.seen_columns = [
+            first_seen_column(m.name, g) for m in self.distinct for g in self.coarser
+        ]
+        self.day = exp.cast(col(group.time, group.model), DATE)
+
+    def scan(self, measures: Sequence[Measure], grains: Sequence[str]) -> exp.Select:
         """The model's rows: their day, its periods at `grains`, slices, measure inputs."""
+        group, day = self.group, self.day
         query = select(
             exp.alias_(day.copy(), "date_day", copy=False),
             *(
-                exp.alias_(period_start(g, day.copy(), week_start), f"{g}_start", copy=False)
+                exp.alias_(period_start(g, day.copy(), self.week_start), f"{g}_start", copy=False)
                 for g in grains
             ),
             *(
@@ -185,14 +221,11 @@ def measure_group(
         present = exp.Not(this=exp.Is(this=col(group.time, group.model), expression=exp.Null()))
         return joined(query, group).where(present, copy=False)
 
-    source = scan(group.measures, [])
-    if incremental:
-        source = source.where(since(day.copy()), copy=False)
-
-    def grouped_by(grain: str, measures: Sequence[Measure], rows: str) -> exp.Select:
+    def grouped_by(self, grain: str, measures: Sequence[Measure], rows: str) -> exp.Select:
         """The measures at one grain, for the period alone and by each slice: its own
         aggregate (count distinct over several grains' grouping sets at once runs out of
         memory at scale), over the rows of the periods recomputed."""
+        group = self.group
         key = "date_day" if grain == "day" else f"{grain}_start"
         sets: list[exp.Expr] = [exp.Paren(this=col(key))]
         sets += [
@@ -218,58 +251,54 @@ def measure_group(
                 for name, aggregate in m.aggregate(col(_input_alias(m))).items()
             ),
         ).from_(exp.table_(rows), copy=False)
-        if incremental:
+        if self.incremental:
             bound = "recompute_from" if grain == "day" else f"{grain}_from"
             query = query.where(since(col("date_day"), bound), copy=False)
         return query.group_by(exp.GroupingSets(expressions=sets), copy=False)
 
-    # day rows with every day partial; a distinct count's first sightings are joined to
-    # the day aggregates
-    day_aggregates = "day_aggregates" if distinct else "grouped"
-    ctes: list[tuple[str, exp.Expr]] = [
-        ("source", _materialized(source) if coarse or distinct else source),
-        (
-            day_aggregates,
-            grouped_by("day", [m for m in group.measures if m not in distinct], "source"),
-        ),
-    ]
-    for m in distinct:
-        recomputed_rows = select(
-            col("date_day"),
-            *(col(_slice_alias(s.label)) for s in group.slices),
-            col(_input_alias(m)),
-        ).from_(exp.table_("source"), copy=False)
-        read: exp.Expr = recomputed_rows
-        if incremental:  # and the earlier sightings, in the periods, of entities seen again
-            seen_again = select(col(_input_alias(m))).from_(exp.table_("source"), copy=False)
-            earlier = scan([m], []).where(
-                _and(
-                    since(day.copy(), "rollup_from"),
-                    exp.LT(this=day.copy(), expression=recompute_column("recompute_from")),
-                    exp.In(this=m.row_value(), query=exp.Subquery(this=seen_again)),
-                ),
-                copy=False,
-            )
-            read = _union([recomputed_rows, earlier])
-        seen = first_seen(group, m, read, coarser, week_start)
-        if incremental:
-            seen = seen.where(since(col("date_day")), copy=False)
-        ctes.append((f"first_seen__{m.name}", seen))
-    if distinct:
+    def first_sightings(self, day_aggregates: str) -> list[tuple[str, exp.Expr]]:
+        """Per distinct count, its first sightings by day; then `grouped`: the day
+        aggregates with them joined (nothing without distinct counts)."""
+        group, day = self.group, self.day
+        ctes: list[tuple[str, exp.Expr]] = []
+        for m in self.distinct:
+            recomputed_rows = select(
+                col("date_day"),
+                *(col(_slice_alias(s.label)) for s in group.slices),
+                col(_input_alias(m)),
+            ).from_(exp.table_("source"), copy=False)
+            read: exp.Expr = recomputed_rows
+            if self.incremental:  # and the earlier sightings, in the periods, of entities seen again
+                seen_again = select(col(_input_alias(m))).from_(exp.table_("source"), copy=False)
+                earlier = self.scan([m], []).where(
+                    _and(
+                        since(day.copy(), "rollup_from"),
+                        exp.LT(this=day.copy(), expression=recompute_column("recompute_from")),
+                        exp.In(this=m.row_value(), query=exp.Subquery(this=seen_again)),
+                    ),
+                    copy=False,
+                )
+                read = _union([recomputed_rows, earlier])
+            seen = first_seen(group, m, read, self.coarser, self.week_start)
+            if self.incremental:
+                seen = seen.where(since(col("date_day")), copy=False)
+            ctes.append((f"first_seen__{m.name}", seen))
+        if not self.distinct:
+            return ctes
         grouped = select(
             *(col(k, day_aggregates) for k in ROW_KEYS),
             *(
-                col(c, f"first_seen__{m.name}" if m in distinct else day_aggregates)
+                col(c, f"first_seen__{m.name}" if m in self.distinct else day_aggregates)
                 for m in group.measures
                 for c in m.partial_columns
             ),
             *(
                 col(first_seen_column(m.name, g), f"first_seen__{m.name}")
-                for m in distinct
-                for g in coarser
+                for m in self.distinct
+                for g in self.coarser
             ),
         ).from_(exp.table_(day_aggregates), copy=False)
-        for m in distinct:
+        for m in self.distinct:
             grouped = _join(
                 grouped,
                 exp.table_(f"first_seen__{m.name}"),
@@ -277,79 +306,64 @@ def measure_group(
                 on=_on(day_aggregates, f"first_seen__{m.name}", ROW_KEYS[1:]),
             )
         ctes.append(("grouped", grouped))
-    if coarse:
-        # the rows of the coarser periods, with only what holistic measures read (computed
-        # once): the source's on a full build; on an incremental run, whose source holds
-        # the recomputed days alone, a scan of their periods' rows
+        return ctes
+
+    def holistic_rows(self) -> exp.Expr:
+        """The rows of the coarser periods, with only what holistic measures read (computed
+        once): the source's on a full build; on an incremental run, whose source holds the
+        recomputed days alone, a scan of their periods' rows."""
         from_source = select(
             col("date_day"),
             *(
-                exp.alias_(period_start(g, col("date_day"), week_start), f"{g}_start", copy=False)
-                for g in coarse
+                exp.alias_(
+                    period_start(g, col("date_day"), self.week_start), f"{g}_start", copy=False
+                )
+                for g in self.coarse
             ),
-            *(col(_slice_alias(s.label)) for s in group.slices),
-            *(col(_input_alias(m)) for m in holistic),
+            *(col(_slice_alias(s.label)) for s in self.group.slices),
+            *(col(_input_alias(m)) for m in self.holistic),
         ).from_(exp.table_("source"), copy=False)
-        narrow: exp.Expr = from_source
-        if incremental:
-            first = recompute_column("recompute_from")
-            narrow = _union(
-                [
-                    from_source.where(exp.Is(this=first, expression=exp.Null()), copy=False),
-                    scan(holistic, coarse)
-                    .where(exp.Not(this=exp.Is(this=first.copy(), expression=exp.Null())))
-                    .where(since(day.copy(), "scan_from"), copy=False),
-                ]
-            )
-        ctes.append(("holistic_rows", _materialized(narrow)))
+        if not self.incremental:
+            return from_source
+        first = recompute_column("recompute_from")
+        return _union(
+            [
+                from_source.where(exp.Is(this=first, expression=exp.Null()), copy=False),
+                self.scan(self.holistic, self.coarse)
+                .where(exp.Not(this=exp.Is(this=first.copy(), expression=exp.Null())))
+                .where(since(self.day.copy(), "scan_from"), copy=False),
+            ]
+        )
 
-    if incremental:
-        ctes = [
-            *ctes,
-            (
-                "stored_days",
-                select(exp.Star()).from_(
-                    exp.table_(INCREMENTAL_PREFIX + "days", alias="stored"), copy=False
-                ),
-            ),
-        ]
-    if rolling:  # `grouped` and `day_partials` hold day rows only
-        partials = [c for m in rolling for c in m.partial_columns]
+    def rolled_up(self) -> list[tuple[str, exp.Expr]]:
+        """The day partials (on an incremental run: the new ones from the rows read, the
+        stored ones before the recomputed days), and `rolled_up`: them and every coarser
+        period rolled up from them."""
+        partials = [c for m in self.rolling for c in m.partial_columns]
+        keep = [*(col(k) for k in ROW_KEYS), *(col(c) for c in (*partials, *self.seen_columns))]
+        ctes: list[tuple[str, exp.Expr]] = []
         days_from = "grouped"
-        if incremental:
-            # new day partials from the rows read, stored ones before the recomputed days
+        if self.incremental:
             days_from = "day_partials"
-            keep = [*(col(k) for k in ROW_KEYS), *(col(c) for c in (*partials, *seen_columns))]
             recompute_from = recompute_column("recompute_from")
-            ctes.append(
-                (
-                    days_from,
-                    _union(
-                        [
-                            select(*keep).from_(exp.table_("grouped"), copy=False),
-                            select(*(c.copy() for c in keep))
-                            .from_(exp.table_("stored_days"), copy=False)
-                            .where(
-                                _and(
-                                    exp.GTE(
-                                        this=col("period_start"),
-                                        expression=recompute_column("rollup_from"),
-                                    ),
-                                    exp.LT(this=col("period_start"), expression=recompute_from),
-                                ),
-                                copy=False,
-                            ),
-                        ]
+            stored = (
+                select(*(c.copy() for c in keep))
+                .from_(exp.table_("stored_days"), copy=False)
+                .where(
+                    _and(
+                        exp.GTE(
+                            this=col("period_start"), expression=recompute_column("rollup_from")
+                        ),
+                        exp.LT(this=col("period_start"), expression=recompute_from),
                     ),
+                    copy=False,
                 )
             )
-        branches: list[exp.Select] = [
-            select(
-                *(col(k) for k in ROW_KEYS), *(col(c) for c in (*partials, *seen_columns))
-            ).from_(exp.table_(days_from), copy=False)
-        ]
-        for grain in coarser:
-            start_expr = period_start(grain, col("period_start"), week_start)
+            new = select(*(c.copy() for c in keep)).from_(exp.table_("grouped"), copy=False)
+            ctes.append((days_from, _union([new, stored])))
+        branches: list[exp.Select] = [select(*keep).from_(exp.table_(days_from), copy=False)]
+        for grain in self.coarser:
+            start_expr = period_start(grain, col("period_start"), self.week_start)
             branch = select(
                 exp.alias_(lit(grain), "grain", copy=False),
                 exp.alias_(start_expr, "period_start", copy=False),
@@ -357,13 +371,16 @@ def measure_group(
                 col("dimension_value"),
                 *(
                     exp.alias_(m.roll_up(c, grain), c, copy=False)
-                    for m in rolling
+                    for m in self.rolling
                     for c in m.partial_columns
                 ),
                 # a coarser period keeps no first sightings
-                *(exp.alias_(exp.cast(exp.null(), BIGINT), c, copy=False) for c in seen_columns),
+                *(
+                    exp.alias_(exp.cast(exp.null(), BIGINT), c, copy=False)
+                    for c in self.seen_columns
+                ),
             ).from_(exp.table_(days_from), copy=False)
-            if incremental:  # only the periods holding recomputed days
+            if self.incremental:  # only the periods holding recomputed days
                 branch = branch.where(
                     since(col("period_start"), f"{grain}_from"), append=True, copy=False
                 )
@@ -373,95 +390,99 @@ def measure_group(
                 )
             )
         ctes.append(("rolled_up", _union(branches)))
-    if holistic:
-        ctes.append(
-            (
-                "recomputed",
-                _union(
-                    [
-                        select(
-                            *(col(k) for k in ROW_KEYS), *(col(m.name) for m in holistic)
-                        ).from_(exp.table_("grouped"), copy=False),
-                        *(grouped_by(g, holistic, "holistic_rows") for g in coarse),
-                    ]
-                ),
-            )
+        return ctes
+
+    def recomputed(self) -> exp.Expr:
+        """Holistic measures: the day rows' and each coarser grain's from its rows."""
+        days = select(*(col(k) for k in ROW_KEYS), *(col(m.name) for m in self.holistic))
+        return _union(
+            [
+                days.from_(exp.table_("grouped"), copy=False),
+                *(self.grouped_by(g, self.holistic, "holistic_rows") for g in self.coarse),
+            ]
         )
 
-    first_day: exp.Expr = exp.Min(this=col("period_start"))
-    if incremental:  # recomputed days only; no rows read: no spine, nothing replaced
-        first_day = coalesce(recompute_column("recompute_from"), first_day)
-    bounds = select(
-        exp.alias_(first_day, "first_day", copy=False),
-        exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
-    ).from_(exp.table_("grouped"), copy=False)
-    days = days_from_bounds()
-    periods = _union(
-        [
-            select(
-                exp.alias_(lit(grain), "grain", copy=False),
-                exp.alias_(
-                    period_start(grain, col("date_day"), week_start), "period_start", copy=False
-                ),
-            )
+    def spine(self) -> list[tuple[str, exp.Expr]]:
+        """Every period of every grain between the data's first and last day, by every
+        slice: empty periods exist."""
+        group = self.group
+        first_day: exp.Expr = exp.Min(this=col("period_start"))
+        if self.incremental:  # recomputed days only; no rows read: no spine, nothing replaced
+            first_day = coalesce(recompute_column("recompute_from"), first_day)
+        bounds = select(
+            exp.alias_(first_day, "first_day", copy=False),
+            exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
+        ).from_(exp.table_("grouped"), copy=False)
+        periods = _union(
+            [
+                select(
+                    exp.alias_(lit(grain), "grain", copy=False),
+                    exp.alias_(
+                        period_start(grain, col("date_day"), self.week_start),
+                        "period_start",
+                        copy=False,
+                    ),
+                )
+                .distinct(copy=False)
+                .from_(exp.table_("days"), copy=False)
+                for grain in group.grains
+            ]
+        )
+        slices: exp.Expr = (
+            select(col("dimension"), col("dimension_value"))
             .distinct(copy=False)
-            .from_(exp.table_("days"), copy=False)
-            for grain in group.grains
-        ]
-    )
-    slices: exp.Expr = (
-        select(col("dimension"), col("dimension_value"))
-        .distinct(copy=False)
-        .from_(exp.table_("grouped"), copy=False)
-    )
-    if incremental:  # every slice stored keeps its rows in the recomputed periods
-        slices = exp.union(
-            slices,
-            select(col("dimension"), col("dimension_value")).from_(
-                exp.table_("stored_days"), copy=False
-            ),
-            distinct=True,
-            copy=False,
+            .from_(exp.table_("grouped"), copy=False)
         )
-    spine = select(
-        col("grain", "periods"),
-        col("period_start", "periods"),
-        exp.alias_(_period_end_case(group.grains), "period_end", copy=False),
-        col("dimension", "slices"),
-        col("dimension_value", "slices"),
-    ).from_(exp.table_("periods"), copy=False)
-    spine = _join(spine, exp.table_("slices"), kind="CROSS")
-    ctes += [
-        ("bounds", bounds),
-        ("days", days),
-        ("periods", periods),
-        ("slices", slices),
-        ("spine", spine),
-    ]
-
-    final = select(
-        *(col(k, "spine") for k in KEYS),
-        *(
-            exp.alias_(
-                m.filled(col(c, "rolled_up" if m.rolls_up else "recomputed"), c), c, copy=False
+        if self.incremental:  # every slice stored keeps its rows in the recomputed periods
+            slices = exp.union(
+                slices,
+                select(col("dimension"), col("dimension_value")).from_(
+                    exp.table_("stored_days"), copy=False
+                ),
+                distinct=True,
+                copy=False,
             )
-            for m in group.measures
-            for c in m.partial_columns
-        ),
-        *(col(c, "rolled_up") for c in seen_columns),
-    ).from_(exp.table_("spine"), copy=False)
-    if rolling:
-        final = _join(
-            final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", ROW_KEYS)
-        )
-    if holistic:
-        final = _join(
-            final, exp.table_("recomputed"), side="LEFT", on=_on("spine", "recomputed", ROW_KEYS)
-        )
-    query = _with(final, ctes)
-    if incremental:
-        query = with_bounds(query, _recompute(direct_grains, group.grains, week_start))
-    return query
+        spine = select(
+            col("grain", "periods"),
+            col("period_start", "periods"),
+            exp.alias_(_period_end_case(group.grains), "period_end", copy=False),
+            col("dimension", "slices"),
+            col("dimension_value", "slices"),
+        ).from_(exp.table_("periods"), copy=False)
+        spine = _join(spine, exp.table_("slices"), kind="CROSS")
+        return [
+            ("bounds", bounds),
+            ("days", days_from_bounds()),
+            ("periods", periods),
+            ("slices", slices),
+            ("spine", spine),
+        ]
+
+    def final(self) -> exp.Select:
+        """The spine with each measure's partials, filled where a period has no rows."""
+        final = select(
+            *(col(k, "spine") for k in KEYS),
+            *(
+                exp.alias_(
+                    m.filled(col(c, "rolled_up" if m.rolls_up else "recomputed"), c), c, copy=False
+                )
+                for m in self.group.measures
+                for c in m.partial_columns
+            ),
+            *(col(c, "rolled_up") for c in self.seen_columns),
+        ).from_(exp.table_("spine"), copy=False)
+        if self.rolling:
+            final = _join(
+                final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", ROW_KEYS)
+            )
+        if self.holistic:
+            final = _join(
+                final,
+                exp.table_("recomputed"),
+                side="LEFT",
+                on=_on("spine", "recomputed", ROW_KEYS),
+            )
+        return final
 
 
 def first_seen(
