@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from pipeline.publish import quote_literal as _literal
 from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
 from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
+from pipeline.quality.values import converts, type_offenders
 
 Progress = Callable[[str], None]
 DETAIL = " · "  # a progress message holding it is a passing detail (a model, a chunk)
@@ -332,12 +334,13 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
     When dbt cannot load a CSV with its declared column types (a retyped column: text
     in a DECIMAL column), the CSVs are loaded by `load_raw_csvs` instead, keeping such
     columns as text, so that the gate can say which column drifted and show sample
-    values. Returns dbt's error in that case (None when dbt seed succeeded).
+    values. Returns dbt's error in that case (None when dbt seed succeeded). A table
+    dbt loaded by reading values its own way (it drops a timestamp's time-zone offset)
+    is loaded again by `load_raw_csvs`, so that the gate sees those values as written.
     """
     _stage("seed", progress)
     try:
         project.dbt(["seed", "--full-refresh"])
-        return None
     except DbtError as error:
         con = publish.connect(project.warehouse)
         try:
@@ -345,6 +348,12 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
         finally:
             con.close()
         return str(error)
+    con = publish.connect(project.warehouse)
+    try:
+        load_raw_csvs(con, project.seeds_dir, misread_only=True)
+    finally:
+        con.close()
+    return None
 
 
 def load_parquet(
@@ -400,12 +409,15 @@ def seed_column_types(seeds_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def load_raw_csvs(
-    con: duckdb.DuckDBPyConnection, seeds_dir: Path, tables: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection, seeds_dir: Path, tables: Sequence[str] | None = None,
+    *, misread_only: bool = False,
 ) -> list[str]:
-    """Load the seed CSVs (all, or those of `tables`) into `raw`, replacing the tables.
+    """Load the seed CSVs (all, or those of `tables`) into `raw`, replacing the tables;
+    with `misread_only`, only those holding a value that does not convert.
 
-    A column gets its declared `column_types` type when every value converts, else
-    stays text (VARCHAR), so that the gate reports a retyped column with samples.
+    A column gets its declared `column_types` type when every value converts exactly
+    (`quality.values.converts`: no rounding, no time-zone offset), else stays text
+    (VARCHAR), so that the gate reports the column and the rows that break it.
     """
     types = seed_column_types(seeds_dir)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {publish.RAW_SCHEMA}")
@@ -425,11 +437,13 @@ def load_raw_csvs(
             row = con.execute(
                 "SELECT " + ", ".join(
                     f"count(*) FILTER ({_q(c)} IS NOT NULL AND "
-                    f"TRY_CAST({_q(c)} AS {declared_types[c]}) IS NULL) = 0"
+                    f"NOT {converts(_q(c), declared_types[c])}) = 0"
                     for c in typed
                 ) + " FROM __seed_text"
             ).fetchone()
             fits = dict(zip(typed, row or (), strict=True))
+        if misread_only and all(fits.values()):
+            continue
         select = [
             f"CAST({_q(c)} AS {declared_types[c]}) AS {_q(c)}" if fits.get(c) else _q(c)
             for c in columns
@@ -491,6 +505,7 @@ def run_gate(
         outcome = validate_table(
             spec, sample=sample, profile=profile, chunks=chunks, as_of=as_of,
             baseline=baselines.get(spec.name), validator=validator,
+            offenders=partial(type_offenders, con, spec.name),
         )
         for e in outcome.expectations:
             if e.kind in ("references", "cascade") and e.table == spec.name:

@@ -177,6 +177,7 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     con = duckdb.connect(str(warehouse), read_only=read_only)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
     con.execute(f"SET memory_limit = {quote_literal(limit)}")
+    con.execute("SET TimeZone = 'UTC'")  # the project's time zone: raw timestamps are naive UTC
     return con
 
 

@@ -35,6 +35,8 @@ from pipeline.quality.suite import (
 )
 
 Action = Literal["passed", "warned", "quarantined", "blocked", "skipped"]
+# (column, declared type, n) -> (rows breaking the type, the first n of them)
+Offenders = Callable[[str, str, int], tuple[int, pd.DataFrame]]
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -206,13 +208,16 @@ def validate_table(
     baseline: int | None = None,
     validator: Validator | None = None,
     sample_rows: int = 3,
+    offenders: Offenders | None = None,
 ) -> TableOutcome:
     """Run the table's suite: schema on `sample`, table checks on `profile`, row checks on chunks.
 
     `sample` holds the table's first rows with its plain columns; `profile` one row
     with `row_count` and `max__<col>`; `chunks()` yields frames indexed by `__row`
     with the plain and derived columns, at most a bounded number of rows each, and
-    partitioned so that rows sharing a key are in the same chunk.
+    partitioned so that rows sharing a key are in the same chunk. `offenders(column,
+    type, n)` counts the rows of the whole table whose column breaks its declared type
+    and returns the first `n`, for the report of a failed type check.
     """
     validator = validator or Validator()
     raw_rows = int(profile["row_count"].iloc[0]) if len(profile) else 0
@@ -237,8 +242,7 @@ def validate_table(
         )
     for e in schema:
         if e.kind == "type" and not outcomes[e.id].success and e.columns[0] in sample.columns:
-            values = sample[e.columns[0]].dropna().head(sample_rows)
-            outcomes[e.id].samples = [{e.columns[0]: jsonable(v)} for v in values]
+            _name_type_offenders(outcomes[e.id], e, raw_rows, offenders, sample_rows)
     schema_ok = all(outcomes[e.id].success for e in schema)
 
     # 2. table level on exact aggregates (emptiness, volume, freshness)
@@ -320,6 +324,29 @@ def validate_table(
         }
     table.gx_result = _suite_result(spec, outcomes, gx_results)
     return table
+
+
+def _name_type_offenders(
+    outcome: ExpectationOutcome, e: Expectation, raw_rows: int,
+    offenders: Offenders | None, sample_rows: int,
+) -> None:
+    """A failed type check names the rows that break it (GX only saw the column's dtype)."""
+    declared = e.params["type"]
+    outcome.note = f"column type {outcome.observed}, declared {declared}"
+    if offenders is None:
+        return
+    count, rows = offenders(e.columns[0], declared, sample_rows)
+    outcome.element_count = raw_rows
+    outcome.unexpected_count = count
+    outcome.unexpected_percent = 100.0 * count / raw_rows if raw_rows else 0.0
+    outcome.samples = [
+        {str(k): jsonable(v) for k, v in record.items()}
+        for record in rows.to_dict(orient="records")
+    ]
+    if count:
+        outcome.note += f"; {count:,} value(s) are not {declared}"
+    else:
+        outcome.note += f"; every value converts to {declared}"
 
 
 def _outcome(e: Expectation) -> ExpectationOutcome:
