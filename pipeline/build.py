@@ -35,6 +35,7 @@ from pipeline.project import Progress as DbtProgress
 from pipeline.publish import quote_ident as _q
 from pipeline.publish import quote_literal as _literal
 from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
+from pipeline.quality.inputs import DIGEST, TableInput, compare_with_published, table_input
 from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
 from pipeline.quality.values import converts, type_offenders
@@ -159,19 +160,21 @@ def read_sample(con: duckdb.DuckDBPyConnection, table: str, rows: int = SAMPLE_R
 def read_profile(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """One row of exact aggregates: row_count and the max of every freshness column."""
-    parts = ["count(*) AS row_count"]
+    """One row of exact aggregates: row_count, the max of every freshness column, and
+    the rows' digest (`quality.inputs`)."""
+    digest = f"sum(hash(t)::HUGEINT)::VARCHAR AS {DIGEST}"
+    parts = ["count(*) AS row_count", digest]
     for e in spec.expectations:
         col = e.columns[0] if e.columns else ""
         if e.kind == "freshness" and col in columns:
             parts.append(f"max({_q(col)})::TIMESTAMP AS {_q(max_column(col))}")
     try:
         return con.execute(
-            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} t"
         ).df()
     except duckdb.Error:  # a retyped freshness column: the schema checks report it
         return con.execute(
-            f"SELECT count(*) AS row_count FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+            f"SELECT count(*) AS row_count, {digest} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} t"
         ).df()
 
 
@@ -477,6 +480,7 @@ def run_gate(
     present = set(raw_tables(con))
     validator = Validator()
     outcomes: list[TableOutcome] = []
+    inputs: list[TableInput] = []
     schema_blocked: set[str] = set()
     for spec in specs:
         if progress is not None:
@@ -492,6 +496,7 @@ def run_gate(
         sample = read_sample(con, spec.name)
         profile = read_profile(con, spec, columns)
         raw_rows = int(profile["row_count"].iloc[0])
+        inputs.append(table_input(spec, profile, columns))
 
         def chunks(spec: TableSpec = spec, raw_rows: int = raw_rows,
                    usable: list[str] = usable_refs) -> Iterator[pd.DataFrame]:
@@ -520,7 +525,8 @@ def run_gate(
             con.execute("INSERT INTO __gate_quarantine SELECT table_name, row FROM __gate_rows")
             con.unregister("__gate_rows")
         outcomes.append(outcome)
-    return GateResult(run_id=run_id, as_of=as_of, tables=outcomes)
+    return GateResult(run_id=run_id, as_of=as_of, tables=outcomes,
+                      inputs=compare_with_published(con, inputs))
 
 
 def write_gate_outputs(
@@ -684,10 +690,10 @@ def build(
                     con, specs, run_id=run_id, as_of=reference, baselines=baselines,
                     chunk_rows=chunk_rows, progress=progress,
                 )
+                publish.record_inputs(con, run_id, report.gate.inputs.fingerprint())
                 if report.gate.blocked:
                     report.status = "blocked"
-                    blocked = [t.table for t in report.gate.tables if t.status == "blocked"]
-                    report.error = f"the gate blocked the run: {', '.join(blocked)}"
+                    report.error = report.gate.why_blocked
                     publish.set_status(con, run_id, "blocked", report.error)
                     return report
                 write_gate_outputs(con, report.gate, run_id)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from pipeline.quality.inputs import InputState
 from pipeline.quality.spec import Expectation, Policy, TableSpec
 from pipeline.quality.suite import (
     ROW,
@@ -116,14 +117,22 @@ class GateResult:
     run_id: str
     as_of: datetime
     tables: list[TableOutcome]
+    inputs: InputState = field(default_factory=lambda: InputState([]))
 
     @property
     def blocked(self) -> bool:
-        return any(t.status == "blocked" for t in self.tables)
+        return self.status == "blocked"
+
+    @property
+    def why_blocked(self) -> str:
+        tables = [t.table for t in self.tables if t.status == "blocked"]
+        if tables:
+            return f"the gate blocked the run: {', '.join(tables)}"
+        return f"the gate blocked the run: {self.inputs.message}"
 
     @property
     def status(self) -> Action:
-        statuses = {t.status for t in self.tables}
+        statuses: set[str] = {t.status for t in self.tables} | {self.inputs.action}
         order: tuple[Action, ...] = ("blocked", "quarantined", "warned")
         for action in order:
             if action in statuses:
@@ -147,6 +156,7 @@ class GateResult:
         return {
             "run_id": self.run_id, "as_of": self.as_of.isoformat(), "status": self.status,
             "blocked": self.blocked, "tables": [t.to_dict() for t in self.tables],
+            "inputs": self.inputs.to_dict(),
         }
 
 

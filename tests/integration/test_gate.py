@@ -422,3 +422,59 @@ def test_timestamps_with_an_offset_are_refused_after_dbt_seed(published_demo, tm
     assert outcome.action == "blocked" and outcome.unexpected_count == defect.rows
     assert all(s["ordered_at"].endswith("+05:00") for s in outcome.samples)
     assert fingerprint(warehouse) == before
+
+
+def test_a_warn_expectation_warns_and_the_build_publishes(published_demo, tmp_path):
+    """clicks > impressions is a warning in the expectations; dbt's duplicate of that
+    check must not fail the run."""
+    warehouse, (defect,) = with_defects(published_demo, tmp_path, "clicks_over_impressions")
+    report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    outcome = report.gate.outcome("ad_spend.in_order.clicks.impressions")
+    assert (outcome.policy, outcome.action) == ("warn", "warned")
+    assert outcome.unexpected_count == defect.rows
+    assert report.gate.table("ad_spend").quarantined_rows == 0
+    saved = json.loads(report.report_path.read_text())
+    assert saved["status"] == "published"
+    assert {t["table"]: t["status"] for t in saved["gate"]["tables"]}["ad_spend"] == "warned"
+    assert "WARNED ad_spend.in_order.clicks.impressions" in _terminal(report)
+    con = publish.connect(warehouse)
+    try:  # the rows went on as they are
+        assert con.execute(
+            "SELECT count(*) FROM analytics.marketing_spend WHERE clicks > impressions"
+        ).fetchone()[0] >= 1
+    finally:
+        con.close()
+
+
+def test_a_build_of_unchanged_inputs_says_so(published_demo, tmp_path, monkeypatch):
+    """The demo's raw tables, built again: a warning, and the build publishes; with
+    KPI_UNCHANGED_INPUTS=block it stops before building."""
+    warehouse = copy_warehouse(published_demo, tmp_path / "wh.duckdb")
+    con = publish.connect(warehouse)
+    demo_run = publish.published_run(con)
+    con.close()
+    report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    inputs = report.gate.inputs
+    assert inputs.unchanged and inputs.published_run == demo_run and inputs.action == "warned"
+    saved = json.loads(report.report_path.read_text())["gate"]["inputs"]
+    assert saved["unchanged"] and saved["published_run"] == demo_run
+    orders = next(t for t in saved["tables"] if t["table"] == "orders")
+    con = publish.connect(warehouse)
+    try:
+        raw = con.execute("SELECT count(*), max(ordered_at) FROM raw.orders").fetchone()
+        stored = json.loads(publish.run_inputs(con, report.run_id))
+    finally:
+        con.close()
+    assert (orders["rows"], orders["newest"]) == (raw[0], raw[1].isoformat())
+    assert stored == saved["tables"]
+    assert f"WARNED the raw inputs are unchanged since the published run {demo_run}" in (
+        " ".join(_terminal(report).split()))
+    monkeypatch.setenv("KPI_UNCHANGED_INPUTS", "block")
+    blocked = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                    reports_dir=tmp_path / "reports")
+    assert blocked.status == "blocked" and "unchanged since the published run" in blocked.error
+    assert "dbt" not in blocked.timings

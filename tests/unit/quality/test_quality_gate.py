@@ -270,3 +270,44 @@ def test_a_failed_type_check_shows_the_rows_that_break_it(specs, column, bad):
 def test_timestamps_in_utc_pass_the_type_check(specs):
     frame = _text_orders(ordered_at={0: "2026-11-01T00:00:00Z", 1: "2026-11-03 00:00:00+00:00"})
     assert type_offenders(_warehouse(frame), "orders", "ordered_at", "timestamp", 3)[0] == 0
+
+
+def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(specs, monkeypatch):
+    from pipeline import publish
+
+    gate, con = _gate(_orders(CLEAN), specs)
+    customers, orders = gate.inputs.tables
+    assert (customers.table, customers.rows, customers.newest) == (
+        "customers", 2, "2026-11-05T00:00:00")
+    assert (orders.rows, orders.newest) == (4, None)  # orders declares no freshness column
+    assert not gate.inputs.unchanged and gate.inputs.published_run is None
+    # as if that run was published
+    run = publish.new_run_id()
+    publish.start_run(con, run, as_of=AS_OF)
+    publish.record_inputs(con, run, gate.inputs.fingerprint())
+    publish.set_status(con, run, "published")
+
+    def again():
+        return run_gate(con, [specs["customers"], specs["orders"]], run_id="t2", as_of=AS_OF,
+                        baselines={})
+
+    gate = again()
+    assert gate.inputs.unchanged and gate.inputs.published_run == run
+    assert (gate.inputs.action, gate.status, gate.blocked) == ("warned", "warned", False)
+    monkeypatch.setenv("KPI_UNCHANGED_INPUTS", "block")
+    gate = again()
+    assert gate.blocked and "unchanged since the published run" in gate.why_blocked
+    # same row count, same newest timestamp, one value changed: not the same input
+    con.execute("UPDATE raw.orders SET status = 'shipped' WHERE order_id = 1")
+    gate = again()
+    assert not gate.inputs.unchanged and not gate.blocked
+
+
+def test_a_column_with_a_time_zone_is_refused(specs):
+    con = _warehouse(_orders(CLEAN))
+    con.execute("ALTER TABLE raw.orders ALTER ordered_at TYPE TIMESTAMPTZ")
+    gate = run_gate(con, [specs["customers"], specs["orders"]], run_id="t", as_of=AS_OF,
+                    baselines={})
+    outcome = gate.outcome("orders.type.ordered_at")
+    assert outcome.action == "blocked" and outcome.unexpected_count == 4
+    assert len(outcome.samples) == 3 and outcome.samples[0]["order_id"] == 1
