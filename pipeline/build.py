@@ -162,7 +162,7 @@ def read_profile(
 ) -> pd.DataFrame:
     """One row of exact aggregates: row_count, the max of every freshness column, and
     the rows' digest (`quality.inputs`)."""
-    digest = f"sum(hash(t)::HUGEINT)::VARCHAR AS {DIGEST}"
+    digest = f"sum(hash(__t)::HUGEINT)::VARCHAR AS {DIGEST}"
     parts = ["count(*) AS row_count", digest]
     for e in spec.expectations:
         col = e.columns[0] if e.columns else ""
@@ -170,11 +170,11 @@ def read_profile(
             parts.append(f"max({_q(col)})::TIMESTAMP AS {_q(max_column(col))}")
     try:
         return con.execute(
-            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} t"
+            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} __t"
         ).df()
     except duckdb.Error:  # a retyped freshness column: the schema checks report it
         return con.execute(
-            f"SELECT count(*) AS row_count, {digest} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} t"
+            f"SELECT count(*) AS row_count, {digest} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} __t"
         ).df()
 
 
