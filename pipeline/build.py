@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,10 @@ from pipeline.project import Progress as DbtProgress
 from pipeline.publish import quote_ident as _q
 from pipeline.publish import quote_literal as _literal
 from pipeline.quality.gate import GateResult, TableOutcome, Validator, validate_table
+from pipeline.quality.inputs import DIGEST, TableInput, compare_with_published, table_input
 from pipeline.quality.spec import TableSpec, load_specs
 from pipeline.quality.suite import ROW, cascade_column, max_column, orphan_column, ref_column
+from pipeline.quality.values import converts, type_offenders
 
 Progress = Callable[[str], None]
 DETAIL = " · "  # a progress message holding it is a passing detail (a model, a chunk)
@@ -157,19 +160,21 @@ def read_sample(con: duckdb.DuckDBPyConnection, table: str, rows: int = SAMPLE_R
 def read_profile(
     con: duckdb.DuckDBPyConnection, spec: TableSpec, columns: Sequence[str]
 ) -> pd.DataFrame:
-    """One row of exact aggregates: row_count and the max of every freshness column."""
-    parts = ["count(*) AS row_count"]
+    """One row of exact aggregates: row_count, the max of every freshness column, and
+    the rows' digest (`quality.inputs`)."""
+    digest = f"sum(hash(__t)::HUGEINT)::VARCHAR AS {DIGEST}"
+    parts = ["count(*) AS row_count", digest]
     for e in spec.expectations:
         col = e.columns[0] if e.columns else ""
         if e.kind == "freshness" and col in columns:
             parts.append(f"max({_q(col)})::TIMESTAMP AS {_q(max_column(col))}")
     try:
         return con.execute(
-            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+            f"SELECT {', '.join(dict.fromkeys(parts))} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} __t"
         ).df()
     except duckdb.Error:  # a retyped freshness column: the schema checks report it
         return con.execute(
-            f"SELECT count(*) AS row_count FROM {publish.RAW_SCHEMA}.{_q(spec.name)}"
+            f"SELECT count(*) AS row_count, {digest} FROM {publish.RAW_SCHEMA}.{_q(spec.name)} __t"
         ).df()
 
 
@@ -332,12 +337,13 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
     When dbt cannot load a CSV with its declared column types (a retyped column: text
     in a DECIMAL column), the CSVs are loaded by `load_raw_csvs` instead, keeping such
     columns as text, so that the gate can say which column drifted and show sample
-    values. Returns dbt's error in that case (None when dbt seed succeeded).
+    values. Returns dbt's error in that case (None when dbt seed succeeded). A table
+    dbt loaded by reading values its own way (it drops a timestamp's time-zone offset)
+    is loaded again by `load_raw_csvs`, so that the gate sees those values as written.
     """
     _stage("seed", progress)
     try:
         project.dbt(["seed", "--full-refresh"])
-        return None
     except DbtError as error:
         con = publish.connect(project.warehouse)
         try:
@@ -345,6 +351,12 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
         finally:
             con.close()
         return str(error)
+    con = publish.connect(project.warehouse)
+    try:
+        load_raw_csvs(con, project.seeds_dir, misread_only=True)
+    finally:
+        con.close()
+    return None
 
 
 def load_parquet(
@@ -400,12 +412,15 @@ def seed_column_types(seeds_dir: Path) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def load_raw_csvs(
-    con: duckdb.DuckDBPyConnection, seeds_dir: Path, tables: Sequence[str] | None = None
+    con: duckdb.DuckDBPyConnection, seeds_dir: Path, tables: Sequence[str] | None = None,
+    *, misread_only: bool = False,
 ) -> list[str]:
-    """Load the seed CSVs (all, or those of `tables`) into `raw`, replacing the tables.
+    """Load the seed CSVs (all, or those of `tables`) into `raw`, replacing the tables;
+    with `misread_only`, only those holding a value that does not convert.
 
-    A column gets its declared `column_types` type when every value converts, else
-    stays text (VARCHAR), so that the gate reports a retyped column with samples.
+    A column gets its declared `column_types` type when every value converts exactly
+    (`quality.values.converts`: no rounding, no time-zone offset), else stays text
+    (VARCHAR), so that the gate reports the column and the rows that break it.
     """
     types = seed_column_types(seeds_dir)
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {publish.RAW_SCHEMA}")
@@ -425,11 +440,13 @@ def load_raw_csvs(
             row = con.execute(
                 "SELECT " + ", ".join(
                     f"count(*) FILTER ({_q(c)} IS NOT NULL AND "
-                    f"TRY_CAST({_q(c)} AS {declared_types[c]}) IS NULL) = 0"
+                    f"NOT {converts(_q(c), declared_types[c])}) = 0"
                     for c in typed
                 ) + " FROM __seed_text"
             ).fetchone()
             fits = dict(zip(typed, row or (), strict=True))
+        if misread_only and all(fits.values()):
+            continue
         select = [
             f"CAST({_q(c)} AS {declared_types[c]}) AS {_q(c)}" if fits.get(c) else _q(c)
             for c in columns
@@ -463,6 +480,7 @@ def run_gate(
     present = set(raw_tables(con))
     validator = Validator()
     outcomes: list[TableOutcome] = []
+    inputs: list[TableInput] = []
     schema_blocked: set[str] = set()
     for spec in specs:
         if progress is not None:
@@ -478,6 +496,7 @@ def run_gate(
         sample = read_sample(con, spec.name)
         profile = read_profile(con, spec, columns)
         raw_rows = int(profile["row_count"].iloc[0])
+        inputs.append(table_input(spec, profile, columns))
 
         def chunks(spec: TableSpec = spec, raw_rows: int = raw_rows,
                    usable: list[str] = usable_refs) -> Iterator[pd.DataFrame]:
@@ -491,6 +510,7 @@ def run_gate(
         outcome = validate_table(
             spec, sample=sample, profile=profile, chunks=chunks, as_of=as_of,
             baseline=baselines.get(spec.name), validator=validator,
+            offenders=partial(type_offenders, con, spec.name),
         )
         for e in outcome.expectations:
             if e.kind in ("references", "cascade") and e.table == spec.name:
@@ -505,7 +525,8 @@ def run_gate(
             con.execute("INSERT INTO __gate_quarantine SELECT table_name, row FROM __gate_rows")
             con.unregister("__gate_rows")
         outcomes.append(outcome)
-    return GateResult(run_id=run_id, as_of=as_of, tables=outcomes)
+    return GateResult(run_id=run_id, as_of=as_of, tables=outcomes,
+                      inputs=compare_with_published(con, inputs))
 
 
 def write_gate_outputs(
@@ -669,10 +690,10 @@ def build(
                     con, specs, run_id=run_id, as_of=reference, baselines=baselines,
                     chunk_rows=chunk_rows, progress=progress,
                 )
+                publish.record_inputs(con, run_id, report.gate.inputs.fingerprint())
                 if report.gate.blocked:
                     report.status = "blocked"
-                    blocked = [t.table for t in report.gate.tables if t.status == "blocked"]
-                    report.error = f"the gate blocked the run: {', '.join(blocked)}"
+                    report.error = report.gate.why_blocked
                     publish.set_status(con, run_id, "blocked", report.error)
                     return report
                 write_gate_outputs(con, report.gate, run_id)

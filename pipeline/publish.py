@@ -8,7 +8,8 @@ Layout of the warehouse (one DuckDB file):
 - `run_<id>`: everything dbt builds for run `<id>` (staging views, marts, KPI marts).
 - `analytics`: what BI tools read: one view per table of the published run
   (`SELECT * FROM run_<id>.<table>`), plus `analytics._kpi_published`.
-- `kpi_meta`: `_kpi_runs` (one row per build: status, timestamps, gate summary) and
+- `kpi_meta`: `_kpi_runs` (one row per build: status, timestamps, the fingerprint of
+  its raw inputs) and
   `_kpi_row_counts` (raw / passed / quarantined rows per table and run, the volume
   baseline).
 - `quarantine`: `quarantined_rows`, the rows the gate set aside, with the reason.
@@ -177,6 +178,7 @@ def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConne
     con = duckdb.connect(str(warehouse), read_only=read_only)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
     con.execute(f"SET memory_limit = {quote_literal(limit)}")
+    con.execute("SET TimeZone = 'UTC'")  # the project's time zone: raw timestamps are naive UTC
     return con
 
 
@@ -191,8 +193,11 @@ def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
             finished_at TIMESTAMP,
             published_at TIMESTAMP,
             as_of TIMESTAMP,
-            detail VARCHAR
+            detail VARCHAR,
+            inputs VARCHAR
         )""")
+    # warehouses made before runs recorded their inputs' fingerprint
+    con.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN IF NOT EXISTS inputs VARCHAR")
     con.execute(f"""
         CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (
             run_id VARCHAR NOT NULL,
@@ -231,6 +236,19 @@ def set_status(
         "WHERE run_id = ?",
         [status, _now(), detail, run_id],
     )
+
+
+def record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: Any) -> None:
+    """Store the fingerprint of the run's raw inputs (`quality.inputs`) with the run."""
+    con.execute(
+        f"UPDATE {RUNS_TABLE} SET inputs = ? WHERE run_id = ?", [json.dumps(fingerprint), run_id]
+    )
+
+
+def run_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
+    """The JSON fingerprint of a run's raw inputs, None when it was not recorded."""
+    row = con.execute(f"SELECT inputs FROM {RUNS_TABLE} WHERE run_id = ?", [run_id]).fetchone()
+    return str(row[0]) if row and row[0] is not None else None
 
 
 def runs(con: duckdb.DuckDBPyConnection) -> list[RunRecord]:

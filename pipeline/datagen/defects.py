@@ -16,7 +16,7 @@ import pandas as pd
 
 from .calendar import END
 from .schema import TABLE_BY_NAME, Table
-from .write import seed_path, write_csv
+from .write import TIMESTAMP_FORMAT, seed_path, write_csv
 
 N_ROWS = 5  # rows touched by the row-level defects
 
@@ -103,6 +103,42 @@ def _out_of_order(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFr
     return _set(df, rows, "delivered_at", early), len(rows)
 
 
+def _as_text(df: pd.DataFrame, column: str, rows: np.ndarray, write: Callable) -> pd.DataFrame:
+    """`column` as the CSV text it is written as, with `rows` rewritten by `write(value)`."""
+    col = df[column]
+    if pd.api.types.is_datetime64_any_dtype(col):
+        text = col.dt.strftime(TIMESTAMP_FORMAT)
+    else:
+        text = pd.Series(np.char.mod("%.2f", col.to_numpy(dtype=float)), index=df.index)
+    text = text.astype(object)
+    for row in rows:
+        text.iloc[row] = write(col.iloc[row])
+    out = df.copy()
+    out[column] = text
+    return out
+
+
+def _not_available(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    rows = _pick(df, gen)
+    return _as_text(df, "unit_price", rows, lambda v: "N/A"), len(rows)
+
+
+def _us_timestamps(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    rows = _pick(df, gen)
+    return _as_text(df, "ordered_at", rows, lambda v: v.strftime("%m/%d/%Y %H:%M:%S")), len(rows)
+
+
+def _offsets(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    rows = _pick(df, gen)
+    local = lambda v: (v + pd.Timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:%S+05:00")  # noqa: E731
+    return _as_text(df, "ordered_at", rows, local), len(rows)
+
+
+def _clicks(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFrame, int]:
+    rows = _pick(df, gen, df["impressions"] > 0)
+    return _set(df, rows, "clicks", df["impressions"].to_numpy()[rows] + 1), len(rows)
+
+
 def _missing(df: pd.DataFrame, gen: np.random.Generator) -> tuple[pd.DataFrame, int]:
     return df.drop(columns=["csat_score"]), len(df)
 
@@ -152,6 +188,16 @@ _SPECS: dict[str, _Spec] = {
     "timestamps_out_of_order": _Spec("shipments", ("shipped_at", "delivered_at"),
                                      "5 shipments are delivered 2 days before being shipped",
                                      _out_of_order),
+    "unreadable_amounts": _Spec("order_items", ("unit_price",),
+                                "5 order items have the unit_price 'N/A'", _not_available),
+    "reformatted_timestamps": _Spec("orders", ("ordered_at",),
+                                    "5 orders are dated like 11/11/2026 14:37:05", _us_timestamps),
+    "timestamps_with_offset": _Spec("orders", ("ordered_at",),
+                                    "5 orders are dated in local time with an offset, like "
+                                    "2026-11-05T16:39:11+05:00", _offsets),
+    "clicks_over_impressions": _Spec("ad_spend", ("clicks", "impressions"),
+                                     "5 ad spend rows have one click more than impressions",
+                                     _clicks),
     "missing_column": _Spec("tickets", ("csat_score",),
                             "tickets lose the csat_score column", _missing),
     "renamed_column": _Spec("orders", ("ordered_at",),

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from pipeline.quality.inputs import InputState
 from pipeline.quality.spec import Expectation, Policy, TableSpec
 from pipeline.quality.suite import (
     ROW,
@@ -35,6 +36,8 @@ from pipeline.quality.suite import (
 )
 
 Action = Literal["passed", "warned", "quarantined", "blocked", "skipped"]
+# (column, declared type, n) -> (rows breaking the type, the first n of them)
+Offenders = Callable[[str, str, int], tuple[int, pd.DataFrame]]
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -114,14 +117,22 @@ class GateResult:
     run_id: str
     as_of: datetime
     tables: list[TableOutcome]
+    inputs: InputState = field(default_factory=lambda: InputState([]))
 
     @property
     def blocked(self) -> bool:
-        return any(t.status == "blocked" for t in self.tables)
+        return self.status == "blocked"
+
+    @property
+    def why_blocked(self) -> str:
+        tables = [t.table for t in self.tables if t.status == "blocked"]
+        if tables:
+            return f"the gate blocked the run: {', '.join(tables)}"
+        return f"the gate blocked the run: {self.inputs.message}"
 
     @property
     def status(self) -> Action:
-        statuses = {t.status for t in self.tables}
+        statuses: set[str] = {t.status for t in self.tables} | {self.inputs.action}
         order: tuple[Action, ...] = ("blocked", "quarantined", "warned")
         for action in order:
             if action in statuses:
@@ -145,6 +156,7 @@ class GateResult:
         return {
             "run_id": self.run_id, "as_of": self.as_of.isoformat(), "status": self.status,
             "blocked": self.blocked, "tables": [t.to_dict() for t in self.tables],
+            "inputs": self.inputs.to_dict(),
         }
 
 
@@ -206,13 +218,16 @@ def validate_table(
     baseline: int | None = None,
     validator: Validator | None = None,
     sample_rows: int = 3,
+    offenders: Offenders | None = None,
 ) -> TableOutcome:
     """Run the table's suite: schema on `sample`, table checks on `profile`, row checks on chunks.
 
     `sample` holds the table's first rows with its plain columns; `profile` one row
     with `row_count` and `max__<col>`; `chunks()` yields frames indexed by `__row`
     with the plain and derived columns, at most a bounded number of rows each, and
-    partitioned so that rows sharing a key are in the same chunk.
+    partitioned so that rows sharing a key are in the same chunk. `offenders(column,
+    type, n)` counts the rows of the whole table whose column breaks its declared type
+    and returns the first `n`, for the report of a failed type check.
     """
     validator = validator or Validator()
     raw_rows = int(profile["row_count"].iloc[0]) if len(profile) else 0
@@ -237,8 +252,7 @@ def validate_table(
         )
     for e in schema:
         if e.kind == "type" and not outcomes[e.id].success and e.columns[0] in sample.columns:
-            values = sample[e.columns[0]].dropna().head(sample_rows)
-            outcomes[e.id].samples = [{e.columns[0]: jsonable(v)} for v in values]
+            _name_type_offenders(outcomes[e.id], e, raw_rows, offenders, sample_rows)
     schema_ok = all(outcomes[e.id].success for e in schema)
 
     # 2. table level on exact aggregates (emptiness, volume, freshness)
@@ -320,6 +334,29 @@ def validate_table(
         }
     table.gx_result = _suite_result(spec, outcomes, gx_results)
     return table
+
+
+def _name_type_offenders(
+    outcome: ExpectationOutcome, e: Expectation, raw_rows: int,
+    offenders: Offenders | None, sample_rows: int,
+) -> None:
+    """A failed type check names the rows that break it (GX only saw the column's dtype)."""
+    declared = e.params["type"]
+    outcome.note = f"column type {outcome.observed}, declared {declared}"
+    if offenders is None:
+        return
+    count, rows = offenders(e.columns[0], declared, sample_rows)
+    outcome.element_count = raw_rows
+    outcome.unexpected_count = count
+    outcome.unexpected_percent = 100.0 * count / raw_rows if raw_rows else 0.0
+    outcome.samples = [
+        {str(k): jsonable(v) for k, v in record.items()}
+        for record in rows.to_dict(orient="records")
+    ]
+    if count:
+        outcome.note += f"; {count:,} value(s) are not {declared}"
+    else:
+        outcome.note += f"; every value converts to {declared}"
 
 
 def _outcome(e: Expectation) -> ExpectationOutcome:

@@ -26,16 +26,21 @@ _STYLE = {
 def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None:
     """Per table: status and counts; each failed expectation with its count, %, samples, policy."""
     summary = Table(title=f"Input gate (as-of {gate.as_of.isoformat(sep=' ')})", show_lines=False)
-    for column in ("table", "status", "raw rows", "passed", "quarantined", "failed checks"):
-        summary.add_column(column, justify="right" if column[0] in "rpqf" and column != "failed checks" else "left")
+    for column in ("table", "status", "raw rows", "passed", "quarantined", "newest", "failed checks"):
+        summary.add_column(column, justify="right" if column[0] in "rpq" else "left")
+    newest = {i.table: i.newest for i in gate.inputs.tables}
     for t in gate.tables:
         style = _STYLE.get(t.status, "")
         failed = [e for e in t.failed if e.action != "skipped"]
         summary.add_row(
             f"{t.source}.{t.table}", f"[{style}]{t.status}[/]", f"{t.raw_rows:,}",
-            f"{t.passed_rows:,}", f"{t.quarantined_rows:,}", str(len(failed)),
+            f"{t.passed_rows:,}", f"{t.quarantined_rows:,}",
+            (newest.get(t.table) or "").replace("T", " "), str(len(failed)),
         )
     console.print(summary)
+    if gate.inputs.unchanged:
+        action = gate.inputs.action
+        console.print(f"[{_STYLE[action]}]{action.upper()}[/] {gate.inputs.message}")
     for t in gate.tables:
         failed = t.failed
         if not [e for e in failed if e.action != "skipped"]:
@@ -47,7 +52,7 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
             if e.action == "skipped":
                 skipped[e.note] = skipped.get(e.note, 0) + 1
                 continue
-            if e.level == "row":
+            if e.level == "row" or e.unexpected_count:
                 counts = f"{e.unexpected_count:,} rows ({e.unexpected_percent:.3g}%)"
             else:
                 counts = f"observed {jsonable(e.observed)}"

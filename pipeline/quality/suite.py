@@ -63,7 +63,9 @@ def gx_frame(frame: pd.DataFrame) -> pd.DataFrame:
         kind = str(dtype)
         if kind == "str":
             casts[str(column)] = "string"
-        elif kind.startswith("datetime64[") and kind != "datetime64[ns]" and _fits_ns(frame[column]):
+        elif (kind.startswith("datetime64[") and kind != "datetime64[ns]"
+              and not isinstance(dtype, pd.DatetimeTZDtype)  # the type check refuses it
+              and _fits_ns(frame[column])):
             casts[str(column)] = "datetime64[ns]"
         elif kind in _NARROW_INTS or (kind in _NULLABLE_INTS and not frame[column].hasnans):
             casts[str(column)] = "int64"

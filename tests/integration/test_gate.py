@@ -40,7 +40,13 @@ EXPECTED = {
     "empty_table": ("returns.not_empty", "block"),
     "stale_table": ("sessions.freshness.started_at", "block"),
     "volume_drop": ("sessions.volume", "block"),
+    "unreadable_amounts": ("order_items.type.unit_price", "block"),
+    "reformatted_timestamps": ("orders.type.ordered_at", "block"),
+    "timestamps_with_offset": ("orders.type.ordered_at", "block"),
+    "clicks_over_impressions": ("ad_spend.in_order.clicks.impressions", "warn"),
 }
+# defects of a few values that make their column text: the type check names those rows
+TYPE_DEFECTS = ("unreadable_amounts", "reformatted_timestamps", "timestamps_with_offset")
 ACTION = {"block": "blocked", "quarantine": "quarantined", "warn": "warned"}
 
 _DEMO: dict[str, Path] = {}
@@ -109,8 +115,9 @@ def with_defects(published_demo: Path, folder: Path, *names: str) -> tuple[Path,
 BLOCK_GROUPS = [
     ["duplicate_keys", "missing_column", "retyped_column", "empty_table", "stale_table"],
     ["renamed_column", "volume_drop", "negative_amounts"],
-    ["null_keys", "timestamps_out_of_order"],
+    ["null_keys", "timestamps_out_of_order", "reformatted_timestamps"],
     ["orphan_foreign_keys"],
+    ["unreadable_amounts", "timestamps_with_offset"],
 ]
 QUARANTINE = [d for d, (_, p) in EXPECTED.items() if p == "quarantine"]
 _BUILDS: dict[tuple[str, ...], tuple] = {}
@@ -157,9 +164,45 @@ def test_a_blocking_defect_stops_the_build(published_demo, tmp_path_factory, gro
     assert fingerprint(warehouse) == before  # byte for byte (md5 of every row)
     saved = json.loads(report.report_path.read_text())
     assert saved["status"] == "blocked" and saved["exit_code"] == 1
+    if defect in TYPE_DEFECTS:  # the rows that break the type, not a sample of good ones
+        column = defects[defect].columns[0]
+        bad = _raw_rows(warehouse, defects[defect].table, column)
+        assert outcome.unexpected_count == defects[defect].rows == len(bad)
+        assert outcome.samples and outcome.samples[0][column] == bad[0][column]
+        stored = next(e for t in saved["gate"]["tables"] for e in t["expectations"]
+                      if e["id"] == expectation)
+        assert stored["unexpected_count"] == 5 and stored["samples"] == outcome.samples
+        assert f"{outcome.id}: " in _terminal(report) and outcome.samples[0][column] in _terminal(report)
     con = publish.connect(warehouse)
     assert publish.published_run(con) == publish.runs(con)[0].run_id  # still the demo's
     con.close()
+
+
+def _raw_rows(warehouse: Path, table: str, column: str) -> list[dict]:
+    """The raw rows whose text `column` does not read as its type (independent of the gate)."""
+    con = publish.connect(warehouse)
+    try:
+        frame = con.execute(f"SELECT * FROM raw.{table}").df()
+    finally:
+        con.close()
+    text = frame[column].astype(str)
+    if column.endswith("_at"):
+        ok = text.str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
+    else:
+        ok = text.str.fullmatch(r"-?\d+(\.\d+)?")
+    return frame[~ok].to_dict(orient="records")
+
+
+def _terminal(report) -> str:
+    import io
+
+    from rich.console import Console
+
+    from pipeline.quality.report import print_report
+
+    out = io.StringIO()
+    print_report(report, Console(file=out, width=200, highlight=False))
+    return out.getvalue()
 
 
 @pytest.mark.parametrize("defect", QUARANTINE)
@@ -359,3 +402,79 @@ def test_a_missing_parquet_file_fails_the_run_naming_it(demo_parquet, tmp_path):
     assert report.status == "failed"
     assert report.error and f"{folder / 'crm' / 'tickets'}.parquet" in report.error
     assert "_crm__expectations.yml" in report.error
+
+
+def test_timestamps_with_an_offset_are_refused_after_dbt_seed(published_demo, tmp_path):
+    """dbt seed drops an offset silently (16:39+05:00 would read as 16:39 UTC): the build
+    loads that table again as written, and the gate blocks naming the rows."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in ("dbt_project.yml", "profiles.yml", ".dbtignore", "macros", "models", "tests"):
+        (root / name).symlink_to(REPO / name)
+    shutil.copytree(REPO / "seeds", root / "seeds")
+    defect = inject_defect_into_dir(root / "seeds", "timestamps_with_offset")
+    warehouse = copy_warehouse(published_demo, tmp_path / "wh.duckdb")
+    before = fingerprint(warehouse)
+    project = Project(root, env=project_for(warehouse).env)
+    report = build(project, as_of=AS_OF, data_docs=False, reports_dir=tmp_path / "reports")
+    assert report.status == "blocked", report.error
+    outcome = report.gate.outcome("orders.type.ordered_at")
+    assert outcome.action == "blocked" and outcome.unexpected_count == defect.rows
+    assert all(s["ordered_at"].endswith("+05:00") for s in outcome.samples)
+    assert fingerprint(warehouse) == before
+
+
+def test_a_warn_expectation_warns_and_the_build_publishes(published_demo, tmp_path):
+    """clicks > impressions is a warning in the expectations; dbt's duplicate of that
+    check must not fail the run."""
+    warehouse, (defect,) = with_defects(published_demo, tmp_path, "clicks_over_impressions")
+    report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    outcome = report.gate.outcome("ad_spend.in_order.clicks.impressions")
+    assert (outcome.policy, outcome.action) == ("warn", "warned")
+    assert outcome.unexpected_count == defect.rows
+    assert report.gate.table("ad_spend").quarantined_rows == 0
+    saved = json.loads(report.report_path.read_text())
+    assert saved["status"] == "published"
+    assert {t["table"]: t["status"] for t in saved["gate"]["tables"]}["ad_spend"] == "warned"
+    assert "WARNED ad_spend.in_order.clicks.impressions" in _terminal(report)
+    con = publish.connect(warehouse)
+    try:  # the rows went on as they are
+        assert con.execute(
+            "SELECT count(*) FROM analytics.marketing_spend WHERE clicks > impressions"
+        ).fetchone()[0] >= 1
+    finally:
+        con.close()
+
+
+def test_a_build_of_unchanged_inputs_says_so(published_demo, tmp_path, monkeypatch):
+    """The demo's raw tables, built again: a warning, and the build publishes; with
+    KPI_UNCHANGED_INPUTS=block it stops before building."""
+    warehouse = copy_warehouse(published_demo, tmp_path / "wh.duckdb")
+    con = publish.connect(warehouse)
+    demo_run = publish.published_run(con)
+    con.close()
+    report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                   reports_dir=tmp_path / "reports")
+    assert report.status == "published", report.error
+    inputs = report.gate.inputs
+    assert inputs.unchanged and inputs.published_run == demo_run and inputs.action == "warned"
+    saved = json.loads(report.report_path.read_text())["gate"]["inputs"]
+    assert saved["unchanged"] and saved["published_run"] == demo_run
+    orders = next(t for t in saved["tables"] if t["table"] == "orders")
+    con = publish.connect(warehouse)
+    try:
+        raw = con.execute("SELECT count(*), max(ordered_at) FROM raw.orders").fetchone()
+        stored = json.loads(publish.run_inputs(con, report.run_id))
+    finally:
+        con.close()
+    assert (orders["rows"], orders["newest"]) == (raw[0], raw[1].isoformat())
+    assert stored == saved["tables"]
+    assert f"WARNED the raw inputs are unchanged since the published run {demo_run}" in (
+        " ".join(_terminal(report).split()))
+    monkeypatch.setenv("KPI_UNCHANGED_INPUTS", "block")
+    blocked = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
+                    reports_dir=tmp_path / "reports")
+    assert blocked.status == "blocked" and "unchanged since the published run" in blocked.error
+    assert "dbt" not in blocked.timings

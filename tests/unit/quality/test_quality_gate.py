@@ -12,6 +12,7 @@ from pipeline.build import read_chunks, run_gate
 from pipeline.quality.gate import Validator, validate_table
 from pipeline.quality.spec import parse_spec
 from pipeline.quality.suite import ROW
+from pipeline.quality.values import type_offenders
 
 AS_OF = datetime(2026, 11, 15, 23, 59, 59)
 
@@ -83,6 +84,7 @@ CLEAN = [
 
 def _warehouse(orders: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # as publish.connect
     con.execute("CREATE SCHEMA raw")
     customers = pd.DataFrame(  # noqa: F841 - read by DuckDB below
         {"customer_id": [10, 11], "signed_up_at": pd.to_datetime(["2026-10-01", "2026-11-05"])}
@@ -234,3 +236,78 @@ def test_report_is_json_ready(specs):
     )
     assert orphan["unexpected_count"] == 1 and orphan["action"] == "quarantined"
     assert orphan["samples"][0]["__orphan__customer_id"] == 99
+
+
+def _text_orders(**changes: dict[int, str]) -> pd.DataFrame:
+    """CLEAN with some columns as text (as a CSV loads when a value does not convert)."""
+    frame = _orders(CLEAN)
+    for column, values in changes.items():
+        frame[column] = frame[column].astype("str")
+        for position, value in values.items():
+            frame.loc[position, column] = value
+    return frame
+
+
+@pytest.mark.parametrize(
+    ("column", "bad"),
+    [
+        ("amount", "N/A"),
+        ("ordered_at", "11/11/2026 14:37:05"),
+        ("ordered_at", "2026-11-05T16:39:11+05:00"),  # an offset: refused (not read as UTC)
+    ],
+)
+def test_a_failed_type_check_shows_the_rows_that_break_it(specs, column, bad):
+    gate, _ = _gate(_text_orders(**{column: {2: bad}}), specs)
+    outcome = gate.outcome(f"orders.type.{column}")
+    assert outcome.action == "blocked"
+    assert outcome.unexpected_count == 1 and outcome.element_count == 4
+    assert [(s["order_id"], s[column]) for s in outcome.samples] == [(3, bad)]
+    assert "1 value(s) are not" in outcome.note
+    saved = gate.to_dict()["tables"][1]["expectations"]
+    assert next(e for e in saved if e["id"] == outcome.id)["unexpected_count"] == 1
+
+
+def test_timestamps_in_utc_pass_the_type_check(specs):
+    frame = _text_orders(ordered_at={0: "2026-11-01T00:00:00Z", 1: "2026-11-03 00:00:00+00:00"})
+    assert type_offenders(_warehouse(frame), "orders", "ordered_at", "timestamp", 3)[0] == 0
+
+
+def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(specs, monkeypatch):
+    from pipeline import publish
+
+    gate, con = _gate(_orders(CLEAN), specs)
+    customers, orders = gate.inputs.tables
+    assert (customers.table, customers.rows, customers.newest) == (
+        "customers", 2, "2026-11-05T00:00:00")
+    assert (orders.rows, orders.newest) == (4, None)  # orders declares no freshness column
+    assert not gate.inputs.unchanged and gate.inputs.published_run is None
+    # as if that run was published
+    run = publish.new_run_id()
+    publish.start_run(con, run, as_of=AS_OF)
+    publish.record_inputs(con, run, gate.inputs.fingerprint())
+    publish.set_status(con, run, "published")
+
+    def again():
+        return run_gate(con, [specs["customers"], specs["orders"]], run_id="t2", as_of=AS_OF,
+                        baselines={})
+
+    gate = again()
+    assert gate.inputs.unchanged and gate.inputs.published_run == run
+    assert (gate.inputs.action, gate.status, gate.blocked) == ("warned", "warned", False)
+    monkeypatch.setenv("KPI_UNCHANGED_INPUTS", "block")
+    gate = again()
+    assert gate.blocked and "unchanged since the published run" in gate.why_blocked
+    # same row count, same newest timestamp, one value changed: not the same input
+    con.execute("UPDATE raw.orders SET status = 'shipped' WHERE order_id = 1")
+    gate = again()
+    assert not gate.inputs.unchanged and not gate.blocked
+
+
+def test_a_column_with_a_time_zone_is_refused(specs):
+    con = _warehouse(_orders(CLEAN))
+    con.execute("ALTER TABLE raw.orders ALTER ordered_at TYPE TIMESTAMPTZ")
+    gate = run_gate(con, [specs["customers"], specs["orders"]], run_id="t", as_of=AS_OF,
+                    baselines={})
+    outcome = gate.outcome("orders.type.ordered_at")
+    assert outcome.action == "blocked" and outcome.unexpected_count == 4
+    assert len(outcome.samples) == 3 and outcome.samples[0]["order_id"] == 1
