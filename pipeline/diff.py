@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import Issue, Level
-from pipeline.project import DbtError, Project, release_duckdb
+from pipeline.project import DbtError, Project, release_duckdb, snapshot_worktree
 from pipeline.render.dbt import KPI_DIR
 from pipeline.spec import expressions
 from pipeline.spec.hygiene import definition_key
@@ -42,16 +42,6 @@ PUBLISHED_SCHEMA = "analytics"
 VALUES_TABLE = f"{PUBLISHED_SCHEMA}.kpi_values"
 KEY_COLUMNS = ("kpi", "grain", "period_start", "dimension", "dimension_value")
 GRAIN_ORDER = ("day", "week", "month", "quarter", "year")
-# what a dbt project needs besides the folders dbt_project.yml names
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
-DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
-    "model-paths": ["models"],
-    "seed-paths": ["seeds"],
-    "macro-paths": ["macros"],
-    "test-paths": ["tests"],
-    "analysis-paths": ["analyses"],
-    "snapshot-paths": ["snapshots"],
-}
 WAREHOUSE_NAME = "kpi_diff.duckdb"
 TOLERANCE = 1e-9  # relative: float sums in another order are not a move
 
@@ -216,39 +206,6 @@ def materialize_ref(root: Path, ref: str, dest: Path) -> tuple[Path, str]:
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest / prefix, commit
-
-
-def snapshot_worktree(root: Path, dest: Path) -> Path:
-    """Copy what dbt and the compiler read from the working tree (committed or not) to `dest`."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        if (root / name).is_file():
-            shutil.copy2(root / name, dest / name)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache", "target", "logs")
-    for name in sorted({"metrics", *_project_paths(root)}):
-        source = root / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=skip, dirs_exist_ok=True)
-    return dest
-
-
-def _project_paths(root: Path) -> set[str]:
-    """The folders dbt reads: those dbt_project.yml names (model-paths, seed-paths…), dbt's
-    defaults for those it does not."""
-    from ruamel.yaml import YAML
-
-    try:
-        config = YAML(typ="safe").load((root / "dbt_project.yml").read_text(encoding="utf-8"))
-    except Exception:  # a broken dbt_project.yml fails in dbt, with dbt's message
-        config = {}
-    found: set[str] = set()
-    for key, default in DBT_PATHS.items():
-        value = (config or {}).get(key, default)
-        for item in value if isinstance(value, list) else []:
-            path = Path(str(item))
-            if str(item) and not path.is_absolute() and ".." not in path.parts:
-                found.add(path.as_posix())
-    return found
 
 
 # ---------------------------------------------------------------- stage 2: load a side

@@ -152,15 +152,27 @@ def test_unfinished_runs_are_abandoned_and_dropped(con):
 
 def test_the_lock_refuses_a_second_build_with_a_clear_message(tmp_path):
     warehouse = tmp_path / "wh.duckdb"
-    with publish.build_lock(warehouse):
-        with pytest.raises(publish.BuildLocked) as info, publish.build_lock(
-            warehouse, wait_seconds=0.3
-        ):
-            pass
-        message = str(info.value)
-        assert f"pid {os.getpid()}" in message and "another kpi build is running" in message
-    with publish.build_lock(warehouse):  # released
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with publish.build_lock(warehouse):
+            held.set()
+            done.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    with pytest.raises(publish.BuildLocked) as info, publish.build_lock(
+        warehouse, wait_seconds=0.3
+    ):
         pass
+    done.set()
+    thread.join()
+    message = str(info.value)
+    assert f"pid {os.getpid()}" in message and "another kpi build is running" in message
+    with publish.build_lock(warehouse):  # released
+        with publish.build_lock(warehouse):  # and entered again by the thread holding it
+            pass
 
 
 def test_the_lock_waits_for_the_first_build(tmp_path):
