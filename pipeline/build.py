@@ -716,17 +716,17 @@ def build(
         except FAILURES as error:
             report.status = "failed"
             report.error = publish.warehouse_problem(error, warehouse) or str(error)
-            _record_failure(warehouse, report)
+            _record_failure(warehouse, report, progress)
             return report
         finally:
             write_reports(report, reports_dir, data_docs=data_docs)
 
 
-def _record_failure(warehouse: Path, report: BuildReport) -> None:
+def _record_failure(warehouse: Path, report: BuildReport, progress: Progress | None) -> None:
     """Mark the run failed (waiting a while for a reader to close the file); when even that
     fails, say so: the next build marks the run aborted."""
     try:
-        con = publish.connect(warehouse)
+        con = publish.connect(warehouse, on_wait=progress)
         try:
             publish.set_status(con, report.run_id, "failed", (report.error or "")[:2000])
         finally:
@@ -789,6 +789,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m pipeline.build [--as-of DATE] [--wait S] [--check]`: for tests and scripts."""
     import argparse
 
+    from rich.console import Console
+
     from pipeline.quality.report import print_report
 
     parser = argparse.ArgumentParser(prog="python -m pipeline.build")
@@ -813,7 +815,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except publish.WarehouseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print_report(report)
+    print_report(report, Console(highlight=False, soft_wrap=True))  # a line per message
     return report.exit_code
 
 
