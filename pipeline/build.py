@@ -639,7 +639,8 @@ def build(
     Raises publish.BuildLocked when another build holds the lock past `wait_seconds`,
     publish.WarehouseError when the warehouse cannot be written (read-only, held by another
     process past `wait_seconds`) and quality.spec.SpecError for mistakes in the expectations
-    files, all before any work. Every other failure is reported in the BuildReport (status blocked or failed).
+    files, all before any work. Every other failure is reported in the BuildReport (status
+    blocked or failed), and recorded in the warehouse when it can be.
     """
     reference = resolve_as_of(as_of)
     specs = load_specs(project.models_dir)

@@ -213,8 +213,8 @@ def _pipeline_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USER_ERROR) from None
     except (BuildLocked, PublishError, WarehouseError) as exc:
         _fail(str(exc), EXIT_FAILED)
-    except OSError as exc:
-        _fail(f"{exc.strerror or exc}: {exc.filename or ''}", EXIT_FAILED)
+    except OSError as exc:  # [Errno 28] No space left on device: 'warehouse/exports/…'
+        _fail(str(exc), EXIT_FAILED)
 
 
 Target = Annotated[

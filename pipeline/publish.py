@@ -223,19 +223,22 @@ _PATH = re.compile(r'"([^"]+)"')
 
 def warehouse_problem(error: BaseException | str, warehouse: Path) -> str | None:
     """One line saying what keeps the build from the warehouse and what to do, when
-    `error` (an OSError, DuckDB's or dbt's message) comes from the file; else None."""
+    `error` (an OSError, DuckDB's or dbt's message) comes from the file or the files
+    beside it (`.wal`, `.tmp`, `.lock`); else None."""
     text = str(error)
     code = error.errno if isinstance(error, OSError) else None
     holder = _LOCK_HOLDER.search(text)
     if holder:
         return (f"the warehouse {warehouse} is opened by another process (PID {holder.group(1)}): "
                 "close it or open it read-only")
+    named = getattr(error, "filename", None) or next(iter(_PATH.findall(text)), "")
+    if named and Path(named).parent != warehouse.parent:  # another file: not the warehouse's
+        return None
     if code in _FULL or any(reason in text for reason in _FULL.values()):
         return (f"the disk holding the warehouse {warehouse} is full: free some space "
                 f"(DuckDB also spills to {warehouse.name}.tmp beside it) and build again")
     if code in _READ_ONLY or any(reason in text for reason in _READ_ONLY.values()):
         reason = _READ_ONLY.get(code or 0) or next(r for r in _READ_ONLY.values() if r in text)
-        named = getattr(error, "filename", None) or next(iter(_PATH.findall(text)), "")
         if named and Path(named) != warehouse:  # a file beside it: the folder is read-only
             return (f"the warehouse's folder {warehouse.parent} is read-only ({reason}): make it "
                     "writable, or set KPI_WAREHOUSE to a file in a writable folder")

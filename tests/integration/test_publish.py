@@ -7,6 +7,7 @@ warehouse and kill them (SIGKILL) at points the build makes reachable.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -170,9 +171,9 @@ def test_the_lock_refuses_a_second_build_with_a_clear_message(tmp_path):
     thread.join()
     message = str(info.value)
     assert f"pid {os.getpid()}" in message and "another kpi build is running" in message
-    with publish.build_lock(warehouse):  # released
-        with publish.build_lock(warehouse):  # and entered again by the thread holding it
-            pass
+    # released; and a thread holding it enters it again
+    with publish.build_lock(warehouse), publish.build_lock(warehouse):
+        pass
 
 
 def test_the_lock_waits_for_the_first_build(tmp_path):
@@ -327,3 +328,18 @@ def _project(warehouse: Path):
         "DBT_TARGET_PATH": str(warehouse.parent / "target"),
         "DBT_LOG_PATH": str(warehouse.parent / "logs"),
     })
+
+
+def test_warehouse_problems_are_named_only_for_the_warehouse_and_the_files_beside_it(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    full = OSError(errno.ENOSPC, "No space left on device", f"{warehouse}.wal")
+    assert publish.warehouse_problem(full, warehouse) == (
+        f"the disk holding the warehouse {warehouse} is full: free some space "
+        "(DuckDB also spills to wh.duckdb.tmp beside it) and build again"
+    )
+    elsewhere = PermissionError(errno.EACCES, "Permission denied", "/srv/target/manifest.json")
+    assert publish.warehouse_problem(elsewhere, warehouse) is None
+    assert publish.warehouse_problem(
+        f'IO Error: Cannot open file "{warehouse}": Permission denied', warehouse
+    ) == (f"the warehouse {warehouse} is read-only (Permission denied): make it writable, "
+          "or set KPI_WAREHOUSE to a writable file")
