@@ -7,7 +7,8 @@ stage, in one transaction; any failure or kill before it leaves them as they wer
 Test hooks (environment): `KPI_STAGE_FILE=path` appends each stage name to `path` as
 it starts; `KPI_PAUSE_AT=stage` makes the build sleep at that point (`gate`: inside
 the gate's write transaction, `dbt`: just before dbt builds the run, `audit`: after
-dbt, `swap`: inside the publish transaction) so a test can kill it there.
+dbt, `swap`: inside the publish transaction, `export`: in `kpi build`, after publishing)
+so a test can kill it there; with `KPI_RESUME_FILE=path` it goes on once `path` exists.
 """
 
 from __future__ import annotations
@@ -128,8 +129,9 @@ def _stage(name: str, progress: Progress | None) -> None:
 def _pause(point: str) -> None:
     if os.environ.get("KPI_PAUSE_AT") == point:
         _stage(f"paused:{point}", None)
-        while True:  # until killed
-            time.sleep(1)
+        resume = os.environ.get("KPI_RESUME_FILE")
+        while not (resume and Path(resume).exists()):  # until killed, or resumed
+            time.sleep(0.1)
 
 
 # --- reading raw tables (the gate's input) ------------------------------------------
@@ -638,6 +640,10 @@ def write_reports(report: BuildReport, reports_dir: Path, *, data_docs: bool = T
 # --- the build ------------------------------------------------------------------------
 
 
+# what fails a build (reported, nothing published) rather than stopping it with a traceback
+FAILURES = (DbtError, GateError, publish.WarehouseError, publish.PublishError, duckdb.Error, OSError)
+
+
 def build(
     project: Project,
     *,
@@ -652,14 +658,16 @@ def build(
     """seed -> gate -> dbt build into run_<id> -> audit -> publish, under the build lock.
 
     Raises publish.BuildLocked when another build holds the lock past `wait_seconds`,
-    and quality.spec.SpecError for mistakes in the expectations files (before any work).
-    Every other failure is reported in the BuildReport (status blocked or failed).
+    publish.WarehouseError when the warehouse cannot be written (read-only, held by another
+    process past `wait_seconds`) and quality.spec.SpecError for mistakes in the expectations
+    files, all before any work. Every other failure is reported in the BuildReport (status
+    blocked or failed), and recorded in the warehouse when it can be.
     """
     reference = resolve_as_of(as_of)
     specs = load_specs(project.models_dir)
     reports_dir = reports_dir or project.root / "target" / "kpi"
     warehouse = project.warehouse
-    with publish.build_lock(warehouse, wait_seconds=wait_seconds):
+    with publish.build_lock(warehouse, wait_seconds=wait_seconds, on_wait=progress):
         run_id = publish.new_run_id()
         report = BuildReport(run_id=run_id, status="failed", as_of=reference)
         clock = time.monotonic()
@@ -670,14 +678,14 @@ def build(
             report.timings[stage] = now - clock
             clock = now
 
-        con = publish.connect(warehouse)
         try:
-            publish.abandon_unfinished(con)
-            publish.start_run(con, run_id, as_of=reference)
-            baselines = publish.baseline_counts(con)
-        finally:
-            con.close()
-        try:
+            con = publish.connect(warehouse)
+            try:
+                publish.abandon_unfinished(con)
+                publish.start_run(con, run_id, as_of=reference)
+                baselines = publish.baseline_counts(con)
+            finally:
+                con.close()
             if project.raw_parquet is not None:
                 load_parquet(project, project.raw_parquet, specs, progress)
                 lap("load")
@@ -701,6 +709,7 @@ def build(
             finally:
                 con.close()
             lap("gate")
+            publish.connect(warehouse).close()  # dbt does not wait for a reader to close the file
             dbt_build(project, run_id, progress)
             lap("dbt")
             _stage("audit", progress)
@@ -726,17 +735,28 @@ def build(
             finally:
                 con.close()
             return report
-        except (DbtError, GateError, duckdb.Error) as error:
+        except FAILURES as error:
             report.status = "failed"
-            report.error = str(error)
-            con = publish.connect(warehouse)
-            try:
-                publish.set_status(con, run_id, "failed", report.error[:2000])
-            finally:
-                con.close()
+            report.error = publish.warehouse_problem(error, warehouse) or str(error)
+            _record_failure(warehouse, report, progress)
             return report
         finally:
             write_reports(report, reports_dir, data_docs=data_docs)
+
+
+def _record_failure(warehouse: Path, report: BuildReport, progress: Progress | None) -> None:
+    """Mark the run failed (waiting a while for a reader to close the file); when even that
+    fails, say so: the next build marks the run aborted."""
+    try:
+        con = publish.connect(warehouse, on_wait=progress)
+        try:
+            publish.set_status(con, report.run_id, "failed", (report.error or "")[:2000])
+        finally:
+            con.close()
+    except (publish.WarehouseError, duckdb.Error) as error:
+        problem = publish.warehouse_problem(error, warehouse) or str(error).splitlines()[0]
+        report.error = (f"{report.error}; the failure could not be recorded in the warehouse "
+                        f"({problem}): the next build marks run {report.run_id} aborted")
 
 
 def check(
@@ -758,7 +778,9 @@ def check(
     reference = resolve_as_of(as_of)
     specs = load_specs(project.models_dir)
     reports_dir = reports_dir or project.root / "target" / "kpi"
-    with publish.build_lock(project.warehouse, wait_seconds=wait_seconds, what="check"):
+    with publish.build_lock(
+        project.warehouse, wait_seconds=wait_seconds, what="check", on_wait=progress
+    ):
         report = BuildReport(run_id=publish.new_run_id(), status="checked", as_of=reference)
         try:
             if project.raw_parquet is not None:
@@ -778,9 +800,9 @@ def check(
             if report.gate.blocked:
                 report.status = "blocked"
                 report.error = "the gate would block a build"
-        except (DbtError, GateError, duckdb.Error) as error:
+        except FAILURES as error:
             report.status = "failed"
-            report.error = str(error)
+            report.error = publish.warehouse_problem(error, project.warehouse) or str(error)
         write_reports(report, reports_dir, data_docs=data_docs)
         return report
 
@@ -788,6 +810,8 @@ def check(
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m pipeline.build [--as-of DATE] [--wait S] [--check]`: for tests and scripts."""
     import argparse
+
+    from rich.console import Console
 
     from pipeline.quality.report import print_report
 
@@ -810,7 +834,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except publish.BuildLocked as error:
         print(f"error: {error}", file=sys.stderr)
         return 75
-    print_report(report)
+    except publish.WarehouseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print_report(report, Console(highlight=False, soft_wrap=True))  # a line per message
     return report.exit_code
 
 

@@ -169,7 +169,10 @@ AsOf = Annotated[
         help="Judge freshness and future dates against this time (default: $KPI_AS_OF, else now).",
     ),
 ]
-Wait = Annotated[float, typer.Option(help="Seconds to wait for another build's lock.")]
+Wait = Annotated[
+    float,
+    typer.Option(help="Seconds to wait for another build, or a process holding the warehouse file."),
+]
 RawParquet = Annotated[
     Path | None,
     typer.Option(
@@ -220,8 +223,9 @@ def _report(report: BuildReport) -> None:
 
 @contextmanager
 def _pipeline_errors() -> Iterator[None]:
-    """What a build can refuse with, as messages: a held lock, a bad expectations file."""
-    from pipeline.publish import BuildLocked, PublishError
+    """What a build can refuse with, as messages: a held lock, a warehouse it cannot write,
+    a bad expectations file, a file it cannot write (exports on a full disk)."""
+    from pipeline.publish import BuildLocked, PublishError, WarehouseError
     from pipeline.quality.spec import SpecError
 
     try:
@@ -230,7 +234,9 @@ def _pipeline_errors() -> Iterator[None]:
         for problem in exc.problems:
             out.print(problem, style="red", markup=False)
         raise typer.Exit(EXIT_USER_ERROR) from None
-    except (BuildLocked, PublishError) as exc:
+    except (BuildLocked, PublishError, WarehouseError) as exc:
+        _fail(str(exc), EXIT_FAILED)
+    except OSError as exc:  # [Errno 28] No space left on device: 'warehouse/exports/…'
         _fail(str(exc), EXIT_FAILED)
 
 
@@ -254,27 +260,39 @@ def build(
     """The main job: compile the KPIs, load and check the raw data, build, test, publish, export."""
     with _user_errors(), _pipeline_errors():
         from pipeline import build as pipeline_build
+        from pipeline.publish import build_lock
 
         project = _with_raw_parquet(_project(project_dir), raw_parquet)
         started = time.perf_counter()
-        with err.status("compiling KPI models…"):
-            compiled = _compiled(project)
-            changed = compiler.write(compiled.files, project.root)
-        err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
-        if target != "duckdb":
-            _build_elsewhere(project, target, started)
-            return
-        with _live_progress() as progress:
-            report = pipeline_build.build(
-                project, as_of=as_of, progress=progress, wait_seconds=wait
-            )
-        _report(report)
-        if report.exit_code:
-            raise typer.Exit(report.exit_code)
-        _export(project, compiled, formats=BUILD_EXPORT_FORMATS)
+        # the lock before anything is written, until the export is done; the build reads
+        # its inputs once: dbt builds a snapshot of the project compiled at the start
+        with build_lock(project.warehouse, wait_seconds=wait, on_wait=_waiting):
+            frozen = project.snapshot(project.root / "target" / "kpi" / "inputs")
+            with err.status("compiling KPI models…"):
+                compiled = _compiled(frozen)
+                changed = compiler.write(compiled.files, project.root)
+                compiler.write(compiled.files, frozen.root)
+            err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
+            if target != "duckdb":
+                _build_elsewhere(frozen, target, started)
+                return
+            with _live_progress() as progress:
+                report = pipeline_build.build(
+                    frozen, as_of=as_of, progress=progress,
+                    reports_dir=project.root / "target" / "kpi",
+                )
+            _report(report)
+            if report.exit_code:
+                raise typer.Exit(report.exit_code)
+            pipeline_build._pause("export")
+            _export(project, compiled, formats=BUILD_EXPORT_FORMATS)
         err.print(
             f"warehouse: {project.warehouse} (BI tools read schema analytics), {time.perf_counter() - started:.0f} s"
         )
+
+
+def _waiting(message: str) -> None:
+    err.print(message, markup=False)
 
 
 # what `kpi build` exports after publishing; `kpi export` writes every format

@@ -7,6 +7,7 @@ the compiler stages take and return plain data.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,6 +16,16 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_WAREHOUSE = Path("warehouse") / "happy_home_goods.duckdb"
+# what a dbt project needs besides the folders dbt_project.yml names
+PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
+DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
+    "model-paths": ["models"],
+    "seed-paths": ["seeds"],
+    "macro-paths": ["macros"],
+    "test-paths": ["tests"],
+    "analysis-paths": ["analyses"],
+    "snapshot-paths": ["snapshots"],
+}
 
 
 class DbtError(RuntimeError):
@@ -65,6 +76,25 @@ class Project:
         path = Path(value)
         return path if path.is_absolute() else self.root / path
 
+    def snapshot(self, dest: Path) -> Project:
+        """What a build reads (metric files, dbt's files and folders) copied to `dest`, and the
+        project rooted there: same warehouse and raw Parquet, dbt's artifacts and logs still
+        in this project's target/ and logs/. Edits made meanwhile do not reach the build."""
+        shutil.rmtree(dest, ignore_errors=True)
+        snapshot_worktree(self.root, dest)
+
+        def here(variable: str, default: str) -> str:
+            value = Path(self.env.get(variable) or os.environ.get(variable) or default)
+            return str(value if value.is_absolute() else self.root / value)
+
+        return Project(dest, {
+            **self.env,
+            "KPI_WAREHOUSE": str(self.warehouse),
+            "KPI_RAW_PARQUET": str(self.raw_parquet or ""),
+            "DBT_TARGET_PATH": here("DBT_TARGET_PATH", "target"),
+            "DBT_LOG_PATH": here("DBT_LOG_PATH", "logs"),
+        })
+
     def dbt_env(self) -> dict[str, str]:
         """Environment for a dbt run: ours, then the caller's overrides, warehouse made absolute."""
         env = {**os.environ, **self.env}
@@ -106,6 +136,39 @@ class Project:
         if not result.success:
             detail = result.exception or _failures(result.result)
             raise DbtError(f"dbt {' '.join(args)} failed: {detail}")
+
+
+def snapshot_worktree(root: Path, dest: Path) -> Path:
+    """Copy what dbt and the compiler read from the working tree (committed or not) to `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        if (root / name).is_file():
+            shutil.copy2(root / name, dest / name)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache", "target", "logs")
+    for name in sorted({"metrics", *_project_paths(root)}):
+        source = root / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name, ignore=skip, dirs_exist_ok=True)
+    return dest
+
+
+def _project_paths(root: Path) -> set[str]:
+    """The folders dbt reads: those dbt_project.yml names (model-paths, seed-paths…), dbt's
+    defaults for those it does not."""
+    from ruamel.yaml import YAML
+
+    try:
+        config = YAML(typ="safe").load((root / "dbt_project.yml").read_text(encoding="utf-8"))
+    except Exception:  # a broken dbt_project.yml fails in dbt, with dbt's message
+        config = {}
+    found: set[str] = set()
+    for key, default in DBT_PATHS.items():
+        value = (config or {}).get(key, default)
+        for item in value if isinstance(value, list) else []:
+            path = Path(str(item))
+            if str(item) and not path.is_absolute() and ".." not in path.parts:
+                found.add(path.as_posix())
+    return found
 
 
 @dataclass(frozen=True)

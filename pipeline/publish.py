@@ -21,18 +21,23 @@ uncommitted transaction is rolled back when the file is next opened). The previo
 published run is kept for `rollback`; older runs are dropped.
 
 Only one build may write at a time: `build_lock` takes an exclusive `fcntl` lock on
-`<warehouse>.lock` (released by the kernel even when the process is killed).
+`<warehouse>.lock` (released by the kernel even when the process is killed). What keeps
+a build from writing (a read-only file or folder, a full disk, another process holding
+the file) is raised as `WarehouseError`, one line saying what to do.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
 import secrets
+import tempfile
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -59,6 +64,10 @@ class PublishError(RuntimeError):
 
 class BuildLocked(RuntimeError):
     """Another build holds the warehouse lock."""
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be opened or written; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -125,32 +134,54 @@ def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
 
 
+Wait = Callable[[str], None]  # told once, when a build starts waiting, what it waits for
+
+_held = threading.local()  # the lock files this thread holds (build_lock is reentrant)
+
+
 @contextmanager
-def build_lock(warehouse: Path, *, wait_seconds: float = 0.0, what: str = "build") -> Iterator[Path]:
-    """Hold the warehouse's exclusive build lock; wait up to `wait_seconds`, then refuse."""
+def build_lock(
+    warehouse: Path, *, wait_seconds: float = 0.0, what: str = "build", on_wait: Wait | None = None
+) -> Iterator[Path]:
+    """Hold the warehouse's exclusive build lock; wait up to `wait_seconds`, then refuse.
+
+    Once held, the warehouse's folder and file are checked writable and no other process
+    may hold the DuckDB file (waiting for it within the same `wait_seconds`): otherwise
+    WarehouseError. A thread already holding the lock enters again at once.
+    """
     path = lock_path(warehouse)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = path.open("a+")
+    held: set[Path] = _held.__dict__.setdefault("paths", set())
+    if path in held:
+        yield path
+        return
     deadline = time.monotonic() + wait_seconds
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a+")
+    except OSError as error:
+        raise WarehouseError(warehouse_problem(error, warehouse) or str(error)) from None
     try:
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "{}"
+                try:
+                    info = json.loads(holder)
+                except json.JSONDecodeError:
+                    info = {}
+                running = (f"another kpi {info.get('what', 'build')} is running on {warehouse} "
+                           f"(pid {info.get('pid', '?')}, since {info.get('since', '?')})")
                 if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "{}"
-                    try:
-                        info = json.loads(holder)
-                    except json.JSONDecodeError:
-                        info = {}
                     raise BuildLocked(
-                        f"another kpi {info.get('what', 'build')} is running on {warehouse} "
-                        f"(pid {info.get('pid', '?')}, since {info.get('since', '?')}); "
-                        f"wait for it to finish or retry with a longer wait "
+                        f"{running}; wait for it to finish or retry with a longer wait "
                         f"(waited {wait_seconds:g} s; lock file {path})"
                     ) from None
+                if on_wait is not None:
+                    on_wait(f"waiting: {running}")
+                    on_wait = None
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
@@ -159,9 +190,62 @@ def build_lock(warehouse: Path, *, wait_seconds: float = 0.0, what: str = "build
             "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }))
         handle.flush()
-        yield path
+        _check_writable(warehouse)
+        if warehouse.exists():
+            connect(warehouse, wait_seconds=max(0.0, deadline - time.monotonic()),
+                    on_wait=on_wait).close()
+        held.add(path)
+        try:
+            yield path
+        finally:
+            held.discard(path)
     finally:
         handle.close()  # closing the descriptor releases the flock
+
+
+def _check_writable(warehouse: Path) -> None:
+    """WarehouseError unless the file can be written and its folder can take new files
+    (DuckDB writes <warehouse>.wal and spills to <warehouse>.tmp beside it)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=warehouse.parent, prefix=f".{warehouse.name}."):
+            pass
+        if warehouse.exists():
+            warehouse.open("r+b").close()
+    except OSError as error:
+        raise WarehouseError(warehouse_problem(error, warehouse) or str(error)) from None
+
+
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in .*?\(PID (\d+)\)")
+_READ_ONLY = {errno.EACCES: "Permission denied", errno.EPERM: "Operation not permitted",
+              errno.EROFS: "Read-only file system"}
+_FULL = {errno.ENOSPC: "No space left on device", errno.EDQUOT: "Disk quota exceeded"}
+_PATH = re.compile(r'"([^"]+)"')
+
+
+def warehouse_problem(error: BaseException | str, warehouse: Path) -> str | None:
+    """One line saying what keeps the build from the warehouse and what to do, when
+    `error` (an OSError, DuckDB's or dbt's message) comes from the file or the files
+    beside it (`.wal`, `.tmp`, `.lock`); else None."""
+    text = str(error)
+    code = error.errno if isinstance(error, OSError) else None
+    holder = _LOCK_HOLDER.search(text)
+    if holder:
+        return (f"the warehouse {warehouse} is opened by another process (PID {holder.group(1)}): "
+                "close it or open it read-only")
+    named = getattr(error, "filename", None) or next(iter(_PATH.findall(text)), "")
+    if named and Path(named).parent != warehouse.parent:  # another file: not the warehouse's
+        return None
+    if code in _FULL or any(reason in text for reason in _FULL.values()):
+        return (f"the disk holding the warehouse {warehouse} is full: free some space "
+                f"(DuckDB also spills to {warehouse.name}.tmp beside it) and build again")
+    if code in _READ_ONLY or any(reason in text for reason in _READ_ONLY.values()):
+        reason = _READ_ONLY.get(code or 0) or next(r for r in _READ_ONLY.values() if r in text)
+        if named and Path(named) != warehouse:  # a file beside it: the folder is read-only
+            return (f"the warehouse's folder {warehouse.parent} is read-only ({reason}): make it "
+                    "writable, or set KPI_WAREHOUSE to a file in a writable folder")
+        return (f"the warehouse {warehouse} is read-only ({reason}): make it writable, "
+                "or set KPI_WAREHOUSE to a writable file")
+    return None
 
 
 # --- bookkeeping --------------------------------------------------------------------
@@ -173,9 +257,39 @@ MEMORY_LIMIT_ENV = "KPI_DUCKDB_MEMORY_LIMIT"
 DEFAULT_MEMORY_LIMIT = "2GB"
 
 
-def connect(warehouse: Path, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse), read_only=read_only)
+# how long a build's connection waits for a reader (a BI tool) to close the file
+BUSY_SECONDS = 10.0
+
+
+def connect(
+    warehouse: Path,
+    *,
+    read_only: bool = False,
+    wait_seconds: float = BUSY_SECONDS,
+    on_wait: Wait | None = None,
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the warehouse; while another process holds the file, retried with
+    backoff for up to `wait_seconds`, then WarehouseError (as for a file that cannot be
+    opened)."""
+    deadline = time.monotonic() + wait_seconds
+    pause = 0.05
+    while True:
+        try:
+            warehouse.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(warehouse), read_only=read_only)
+            break
+        except (OSError, duckdb.IOException) as error:
+            problem = warehouse_problem(error, warehouse)
+            left = deadline - time.monotonic()
+            if problem is None:
+                raise
+            if not _LOCK_HOLDER.search(str(error)) or left <= 0:
+                raise WarehouseError(problem) from None
+            if on_wait is not None:
+                on_wait(f"waiting: {problem}")
+                on_wait = None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 1.0)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
     con.execute(f"SET memory_limit = {quote_literal(limit)}")
     con.execute("SET TimeZone = 'UTC'")  # the project's time zone: raw timestamps are naive UTC

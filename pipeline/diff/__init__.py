@@ -3,7 +3,7 @@
 Stages, one module each, each a plain function:
 
 1. `git`: `materialize_ref` writes a git ref's tree to a folder (`git archive`, nothing in
-   the repository changes); `snapshot_worktree` copies the working tree's dbt project.
+   the repository changes); `project.snapshot_worktree` copies the working tree's project.
 2. `sides`: `load_side` loads a side's metric files (and, for the working tree, compiles
    them, so the numbers follow the YAML even before `kpi compile`); `build_both` runs
    `dbt seed` and `dbt run --select +kpi_values` into a temporary DuckDB file per side

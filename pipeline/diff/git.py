@@ -1,25 +1,13 @@
-"""The two trees of a diff: a git ref's tree and a snapshot of the working tree."""
+"""A git ref's tree for the diff (the working tree's snapshot: `project.snapshot_worktree`)."""
 
 from __future__ import annotations
 
 import io
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
 
 from pipeline.diff.report import DiffError
-
-# what a dbt project needs besides the folders dbt_project.yml names
-PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
-DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
-    "model-paths": ["models"],
-    "seed-paths": ["seeds"],
-    "macro-paths": ["macros"],
-    "test-paths": ["tests"],
-    "analysis-paths": ["analyses"],
-    "snapshot-paths": ["snapshots"],
-}
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -63,38 +51,3 @@ def materialize_ref(root: Path, ref: str, dest: Path) -> tuple[Path, str]:
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as tar:
         tar.extractall(dest, filter="data")
     return dest / prefix, commit
-
-
-def snapshot_worktree(root: Path, dest: Path) -> Path:
-    """Copy what dbt and the compiler read from the working tree (committed or not) to `dest`."""
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        if (root / name).is_file():
-            shutil.copy2(root / name, dest / name)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".*cache", "target", "logs")
-    for name in sorted({"metrics", *_project_paths(root)}):
-        source = root / name
-        if source.is_dir():
-            shutil.copytree(source, dest / name, ignore=skip, dirs_exist_ok=True)
-    return dest
-
-
-def _project_paths(root: Path) -> set[str]:
-    """The folders dbt reads: those dbt_project.yml names (model-paths, seed-paths…), dbt's
-    defaults for those it does not."""
-    from ruamel.yaml import YAML
-
-    try:
-        config = YAML(typ="safe").load((root / "dbt_project.yml").read_text(encoding="utf-8"))
-    except Exception:  # a broken dbt_project.yml fails in dbt, with dbt's message
-        config = {}
-    found: set[str] = set()
-    for key, default in DBT_PATHS.items():
-        value = (config or {}).get(key, default)
-        for item in value if isinstance(value, list) else []:
-            path = Path(str(item))
-            if str(item) and not path.is_absolute() and ".." not in path.parts:
-                found.add(path.as_posix())
-    return found
-
-

@@ -6,10 +6,11 @@ import tempfile
 from pathlib import Path
 
 from pipeline.diff.compare import compare
-from pipeline.diff.git import materialize_ref, snapshot_worktree
+from pipeline.diff.git import materialize_ref
 from pipeline.diff.report import DiffReport, Side
 from pipeline.diff.sides import _generated, build_both, load_side
 from pipeline.errors import Level
+from pipeline.project import snapshot_worktree
 
 
 def diff(

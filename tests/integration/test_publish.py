@@ -7,6 +7,7 @@ warehouse and kill them (SIGKILL) at points the build makes reachable.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -152,14 +153,26 @@ def test_unfinished_runs_are_abandoned_and_dropped(con):
 
 def test_the_lock_refuses_a_second_build_with_a_clear_message(tmp_path):
     warehouse = tmp_path / "wh.duckdb"
-    with publish.build_lock(warehouse):
-        with pytest.raises(publish.BuildLocked) as info, publish.build_lock(
-            warehouse, wait_seconds=0.3
-        ):
-            pass
-        message = str(info.value)
-        assert f"pid {os.getpid()}" in message and "another kpi build is running" in message
-    with publish.build_lock(warehouse):  # released
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with publish.build_lock(warehouse):
+            held.set()
+            done.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    with pytest.raises(publish.BuildLocked) as info, publish.build_lock(
+        warehouse, wait_seconds=0.3
+    ):
+        pass
+    done.set()
+    thread.join()
+    message = str(info.value)
+    assert f"pid {os.getpid()}" in message and "another kpi build is running" in message
+    # released; and a thread holding it enters it again
+    with publish.build_lock(warehouse), publish.build_lock(warehouse):
         pass
 
 
@@ -315,3 +328,18 @@ def _project(warehouse: Path):
         "DBT_TARGET_PATH": str(warehouse.parent / "target"),
         "DBT_LOG_PATH": str(warehouse.parent / "logs"),
     })
+
+
+def test_warehouse_problems_are_named_only_for_the_warehouse_and_the_files_beside_it(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    full = OSError(errno.ENOSPC, "No space left on device", f"{warehouse}.wal")
+    assert publish.warehouse_problem(full, warehouse) == (
+        f"the disk holding the warehouse {warehouse} is full: free some space "
+        "(DuckDB also spills to wh.duckdb.tmp beside it) and build again"
+    )
+    elsewhere = PermissionError(errno.EACCES, "Permission denied", "/srv/target/manifest.json")
+    assert publish.warehouse_problem(elsewhere, warehouse) is None
+    assert publish.warehouse_problem(
+        f'IO Error: Cannot open file "{warehouse}": Permission denied', warehouse
+    ) == (f"the warehouse {warehouse} is read-only (Permission denied): make it writable, "
+          "or set KPI_WAREHOUSE to a writable file")
