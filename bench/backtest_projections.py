@@ -113,6 +113,8 @@ def table(results: list[tuple]) -> str:
             for d in ELAPSED
         ]
         lines.append(f"| `{kpi}` | {count} | " + " | ".join(cells) + " |")
+    better = sum(m[(d, False)] < m[(d, True)] for _, _, m in results for d in ELAPSED)
+    lines.append(f"\nThe pace is better than the run rate in {better} of {len(results) * len(ELAPSED)} cells (✓).")
     return "\n".join(lines)
 
 
