@@ -181,7 +181,8 @@ _PLACEHOLDERS: dict[str, Callable[..., exp.Expr]] = {
 }
 
 
-# the rules the templates apply to several (value, target) pairs, as __name__(arguments...)
+# rules a template applies more than once, called as __name__(arguments...): the rule's
+# SQL with each argument in place of its _name
 _RULES = {
     "__attainment__": (
         ("direction", "value", "target"),
