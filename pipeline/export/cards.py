@@ -3,7 +3,8 @@
 Shared by the HTML scorecard (`scorecard.py`) and the terminal table (`status.py`). The
 current period of a KPI at a grain is its latest period; when that period is partial
 (`is_partial_period`), the card says so, compares with the previous period *to date*
-(`previous_value_to_date`) and with the target *to date* (`target_to_date`).
+(`previous_value_to_date`) and with the target *to date* (`target_to_date`), and tells
+where the period ends at this pace (`projected_value`, `projected_attainment`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ COLUMNS = (
     "target_to_date",
     "attainment",
     "status",
+    "projected_value",
+    "projected_attainment",
+    "projected_status",
 )
 STATUSES = ("on_track", "at_risk", "off_track")
 STATUS_LABELS = {"on_track": "On track", "at_risk": "At risk", "off_track": "Off track", None: "No target"}
@@ -100,6 +104,10 @@ class Card:
     last_year_change_rate: float | None
     history: tuple[Point, ...]
     previous_is_to_date: bool = False  # previous_value covers as many days as the partial period
+    # where a partial period ends at this pace, against the whole period's target
+    projected_value: float | None = None
+    projected_attainment: float | None = None
+    projected_status: str | None = None
     strategic: bool = False
     description: str = ""
     owner: str | None = None
@@ -111,6 +119,19 @@ class Card:
     @property
     def status_label(self) -> str:
         return STATUS_LABELS.get(self.status, self.status or "No target")
+
+    @property
+    def pace(self) -> str | None:
+        """'at this pace the month ends at 97% of target' (or at its projected value without
+        a target); None without a projection."""
+        if self.projected_value is None:
+            return None
+        ends = (
+            f"{format_attainment(self.projected_attainment)} of target"
+            if self.projected_attainment is not None
+            else format_value(self.projected_value, self.format, self.unit)
+        )
+        return f"at this pace the {self.grain} ends at {ends}"
 
     def is_good(self, change: float | None) -> bool | None:
         """Whether a change is an improvement given the KPI's direction (None: no change)."""
@@ -196,6 +217,9 @@ def _card(history: Sequence[Mapping[str, Any]], entry: Mapping[str, Any]) -> Car
         previous_value=previous,
         previous_change_rate=change_rate,
         previous_is_to_date=previous_to_date,
+        projected_value=_num(last.get("projected_value")),
+        projected_attainment=_num(last.get("projected_attainment")),
+        projected_status=last.get("projected_status"),
         last_year_value=_num(last.get("last_year_value")),
         last_year_change_rate=_num(last.get("last_year_change_rate")),
         history=tuple(

@@ -182,9 +182,18 @@ def _card_html(card: Card) -> str:
         f"<dt>{previous_name}</dt><dd>{_change(card, card.previous_change_rate)}</dd>"
         f"<dt>vs last year</dt><dd>{_change(card, card.last_year_change_rate)}</dd>"
         "</dl>"
+        f"{_pace(card)}"
         f"{trend_svg(trend, card.format, card.unit, width=260, height=70, label=card.label)}"
         "</article>"
     )
+
+
+def _pace(card: Card) -> str:
+    pace = card.pace
+    if pace is None:
+        return ""
+    status = card.projected_status or "none"
+    return f'<p class="pace pace-{status}">{e(pace[0].upper() + pace[1:])}.</p>'
 
 
 def _change(card: Card, rate: float | None) -> str:
@@ -465,6 +474,8 @@ main {{ padding: 0 24px 24px; }}
 .badge-off_track {{ background: #cf222e; }}
 .attainment {{ color: #59636e; }}
 .partial {{ font-size: 11px; background: #fff8c5; border: 1px solid #d4a72c; border-radius: 8px; padding: 0 6px; }}
+.pace {{ margin: 2px 0; font-size: 12px; color: #59636e; }}
+.pace-on_track {{ color: #1a7f37; }} .pace-at_risk {{ color: #b35900; }} .pace-off_track {{ color: #cf222e; }}
 .facts {{ display: grid; grid-template-columns: auto 1fr; gap: 0 8px; margin: 4px 0; font-size: 12px; }}
 .facts dt {{ color: #59636e; }} .facts dd {{ margin: 0; text-align: right; }}
 .change.good {{ color: #1a7f37; }} .change.bad {{ color: #cf222e; }} .change.flat {{ color: #59636e; }}

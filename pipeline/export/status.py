@@ -2,7 +2,8 @@
 
 One row per KPI at the chosen grain: category, KPI, current period (marked when partial),
 value, target (to date when partial), attainment, status (coloured), change against the
-previous period (to date when partial) and last year, and a trend sparkline.
+previous period (to date when partial) and last year, where a partial period ends at this
+pace (against the whole period's target), and a trend sparkline.
 """
 
 from __future__ import annotations
@@ -63,13 +64,14 @@ def status_table(
     table = Table(
         title=f"KPI scorecard by {grain}",
         title_justify="left",
-        caption="partial periods: target and previous period to date",
+        caption="partial periods: target and previous period to date; "
+        "at this pace: where the period ends, against its whole target",
         caption_justify="left",
     )
     for name, justify in (
         ("category", "left"), ("KPI", "left"), ("period", "left"), ("value", "right"),
         ("target", "right"), ("attain.", "right"), ("status", "left"),
-        ("vs prev.", "right"), ("vs LY", "right"), ("trend", "left"),
+        ("vs prev.", "right"), ("vs LY", "right"), ("at this pace", "right"), ("trend", "left"),
     ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     previous_category = None
@@ -85,6 +87,7 @@ def status_table(
             Text(card.status_label, style=f"bold {status_colour(card.status)}"),
             _change(card, card.previous_change_rate),
             _change(card, card.last_year_change_rate),
+            _pace(card),
             Text(sparkline([p.value for p in card.history[-SPARK_PERIODS:]]), style="#0969da"),
         )
         previous_category = category
@@ -95,6 +98,15 @@ def _change(card: Card, rate: float | None) -> Text:
     good = card.is_good(rate)
     style = "" if good is None else ("green" if good else "red")
     return Text(format_change(rate), style=style)
+
+
+def _pace(card: Card) -> Text:
+    """The projected attainment (or value, without a target), coloured by its status."""
+    if card.projected_value is None:
+        return Text("")
+    if card.projected_attainment is None:
+        return Text(format_value(card.projected_value, card.format, card.unit))
+    return Text(format_attainment(card.projected_attainment), style=status_colour(card.projected_status))
 
 
 def print_status(

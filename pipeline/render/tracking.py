@@ -181,9 +181,52 @@ _PLACEHOLDERS: dict[str, Callable[..., exp.Expr]] = {
 }
 
 
+# rules a template applies more than once, called as __name__(arguments...): the rule's
+# SQL with each argument in place of its _name
+_RULES = {
+    "__attainment__": (
+        ("direction", "value", "target"),
+        "case when _direction = 'higher' then _value / nullif(_target, 0)"
+        " else _target / nullif(_value, 0) end",
+    ),
+    # a partial period's value at its end: to date / the share of the total expected by its
+    # elapsed day (half the references', half the days'), the days' alone without references
+    "__paced__": (
+        ("to_date", "reference_to_date", "reference_total", "elapsed_share"),
+        "_to_date / case when least(_reference_total, _reference_to_date) > 0"
+        " then (_reference_to_date / _reference_total + _elapsed_share) / 2"
+        " else _elapsed_share end",
+    ),
+    "__status__": (
+        ("direction", "value", "target", "on_track", "at_risk"),
+        """case
+            when _value is null or _target is null then null
+            when _direction = 'higher' and _value >= _on_track * _target then 'on_track'
+            when _direction = 'higher' and _value >= _at_risk * _target then 'at_risk'
+            when _direction = 'higher' then 'off_track'
+            when _value * _on_track <= _target then 'on_track'
+            when _value * _at_risk <= _target then 'at_risk'
+            else 'off_track'
+        end""",
+    ),
+}
+
+
+def _rule(node: exp.Expr) -> exp.Expr:
+    """A rule placeholder expanded with its arguments (other nodes unchanged)."""
+    rule = _RULES.get(str(node.this).lower()) if isinstance(node, exp.Anonymous) else None
+    if rule is None:
+        return node
+    names, text = rule
+    arguments = {f"_{n}": a for n, a in zip(names, node.expressions, strict=True)}
+    return sqlglot.parse_one(text, read=TEMPLATE_DIALECT).transform(
+        lambda n: arguments[n.name].copy() if isinstance(n, exp.Column) and n.name in arguments else n
+    )
+
+
 def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str) -> exp.Expr:
-    """Put the generated CTEs in front of the template's and expand its calendar placeholders."""
-    template = _calendar(template, week_start, {})
+    """Put the generated CTEs in front of the template's and expand its placeholders."""
+    template = _calendar(template.transform(_rule), week_start, {})
     generated = [exp.CTE(this=q, alias=exp.TableAlias(this=exp.to_identifier(n))) for n, q in ctes]
     with_ = template.args["with_"]  # every template starts with a WITH
     with_.set("expressions", [*generated, *with_.expressions])

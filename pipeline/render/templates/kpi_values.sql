@@ -1,5 +1,6 @@
 -- The long KPI table: observations with their previous period, same period last year,
--- partial-period comparison, target, attainment, status and deviation flag.
+-- partial-period comparison, target, attainment, status, projection to the period's end
+-- and deviation flag.
 with as_of as (
     -- the data's last day: the period holding it is the current, partial one
     select max(period_start) as last_day
@@ -63,6 +64,93 @@ previous_to_date as (
             and d.period_start <= b.previous_end
     where b.is_partial_period and b.grain <> 'day' and b.additivity in ('additive', 'ratio')
     group by b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, b.additivity
+),
+
+pace_reference as (
+    -- a partial period's days 50 to 54 weeks earlier (the same weekdays, about the same
+    -- dates a year before), in each shift the history holds all of: their totals over the
+    -- whole period and up to its elapsed day
+    select
+        kpi,
+        grain,
+        period_start,
+        dimension,
+        dimension_value,
+        sum(value_total) as value_total,
+        sum(value_to_date) as value_to_date,
+        sum(numerator_total) as numerator_total,
+        sum(numerator_to_date) as numerator_to_date,
+        sum(denominator_total) as denominator_total,
+        sum(denominator_to_date) as denominator_to_date
+    from (
+        select
+            b.kpi,
+            b.grain,
+            b.period_start,
+            b.dimension,
+            b.dimension_value,
+            sum(d.value) as value_total,
+            sum(case when d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days then d.value end)
+                as value_to_date,
+            sum(d.numerator) as numerator_total,
+            sum(case when d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days then d.numerator end)
+                as numerator_to_date,
+            sum(d.denominator) as denominator_total,
+            sum(case when d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days then d.denominator end)
+                as denominator_to_date
+        from base as b
+        cross join (values (50), (51), (52), (53), (54)) as w (weeks)
+        inner join observations as d
+            on
+                d.kpi = b.kpi
+                and d.grain = 'day'
+                and d.dimension = b.dimension
+                and d.dimension_value = b.dimension_value
+                and d.period_start >= b.period_start - 7 * w.weeks
+                and d.period_start <= b.period_end - 7 * w.weeks
+        where b.is_partial_period and b.grain <> 'day' and b.additivity in ('additive', 'ratio')
+        group by b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, w.weeks
+        having count(*) = b.period_end - b.period_start + 1
+    ) as shifted
+    group by kpi, grain, period_start, dimension, dimension_value
+),
+
+paces as (
+    -- a partial period's value at its end: to date / the share of the total expected by
+    -- its elapsed day, half the references' share and half the share of days elapsed (the
+    -- latter alone without references with positive totals); a ratio paces its numerator
+    -- and its denominator (docs/projections.md)
+    select
+        b.kpi,
+        b.grain,
+        b.period_start,
+        b.dimension,
+        b.dimension_value,
+        case
+            when b.additivity = 'additive'
+                then __paced__(b.value, r.value_to_date, r.value_total, b.elapsed_share)
+            else __paced__(b.numerator, r.numerator_to_date, r.numerator_total, b.elapsed_share)
+                / nullif(__paced__(b.denominator, r.denominator_to_date, r.denominator_total, b.elapsed_share), 0)
+        end as projected_value
+    from (
+        select
+            *,
+            cast(elapsed_days as double precision) / (period_end - period_start + 1) as elapsed_share
+        from base
+        where
+            is_partial_period
+            and grain <> 'day'
+            and additivity in ('additive', 'ratio')
+            -- a KPI not tracked by day has no days to pace
+            and kpi in (select kpi from observations where grain = 'day')
+    ) as b
+    left join pace_reference as r
+        on
+            b.kpi = r.kpi
+            and b.grain = r.grain
+            and b.period_start = r.period_start
+            and b.dimension = r.dimension
+            and b.dimension_value = r.dimension_value
 ),
 
 days as (
@@ -308,20 +396,12 @@ select
     ct.target,
     ct.target_to_date,
     ct.source as target_source,
-    case
-        when c.direction = 'higher' then b.value / nullif(ct.target, 0)
-        else ct.target / nullif(b.value, 0)
-    end as attainment,
+    __attainment__(c.direction, b.value, ct.target) as attainment,
     b.value - ct.target as target_gap,
-    case
-        when b.value is null or ct.target_to_date is null then null
-        when c.direction = 'higher' and b.value >= c.on_track * ct.target_to_date then 'on_track'
-        when c.direction = 'higher' and b.value >= c.at_risk * ct.target_to_date then 'at_risk'
-        when c.direction = 'higher' then 'off_track'
-        when b.value * c.on_track <= ct.target_to_date then 'on_track'
-        when b.value * c.at_risk <= ct.target_to_date then 'at_risk'
-        else 'off_track'
-    end as status,
+    __status__(c.direction, b.value, ct.target_to_date, c.on_track, c.at_risk) as status,
+    pj.projected_value,
+    __attainment__(c.direction, pj.projected_value, ct.target) as projected_attainment,
+    __status__(c.direction, pj.projected_value, ct.target, c.on_track, c.at_risk) as projected_status,
     tr.trailing_mean,
     tr.trailing_stddev,
     coalesce(
@@ -354,6 +434,13 @@ left join chosen_targets as ct
         and b.dimension = ct.dimension
         and b.dimension_value = ct.dimension_value
         and ct.rank = 1
+left join paces as pj
+    on
+        b.kpi = pj.kpi
+        and b.grain = pj.grain
+        and b.period_start = pj.period_start
+        and b.dimension = pj.dimension
+        and b.dimension_value = pj.dimension_value
 left join recent_periods as tr
     on
         b.kpi = tr.kpi

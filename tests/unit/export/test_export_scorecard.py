@@ -130,3 +130,27 @@ def test_status_table_escapes_markup_and_shows_status() -> None:
     output = console.file.getvalue()  # type: ignore[attr-defined]
     assert "[bold red]x[/]" in output
     assert "On track" in output and "$2,000" in output
+
+
+def _projected(target: float | None) -> list[dict[str, Any]]:
+    rows = _rows()
+    rows[-1].update(
+        target=target,
+        projected_value=1940.0,
+        projected_attainment=None if target is None else 1940.0 / target,
+        projected_status=None if target is None else "at_risk",
+    )
+    return rows
+
+
+def test_a_partial_period_tells_where_it_ends_at_this_pace() -> None:
+    card = build_cards(_projected(2000.0))["month"][0]
+    assert card.pace == "at this pace the month ends at 97% of target"
+    assert "At this pace the month ends at 97% of target." in scorecard_html(_projected(2000.0), _catalog())
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(status_table(_projected(2000.0), _catalog(), grain="month"))
+    assert re.search(r"at this pace.*\n(.*\n)*.*97% ", console.file.getvalue())  # type: ignore[attr-defined]
+    # without a target: the projected value; without a projection: nothing
+    assert build_cards(_projected(None))["month"][0].pace == "at this pace the month ends at $1,940"
+    assert build_cards(_rows())["month"][0].pace is None
+    assert "At this pace" not in scorecard_html(_rows(), _catalog())
