@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULT_WAREHOUSE = Path("warehouse") / "happy_home_goods.duckdb"
+from pipeline.profile import duckdb_output, profiles_dir, read_yaml, rendered
+
 # what a dbt project needs besides the folders dbt_project.yml names
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
 DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
@@ -60,10 +61,21 @@ class Project:
         return self.root / "seeds"
 
     @property
+    def name(self) -> str:
+        """The dbt project's name (dbt_project.yml)."""
+        data = read_yaml(self.root / "dbt_project.yml", {})
+        return str(data.get("name") or self.root.name) if isinstance(data, dict) else self.root.name
+
+    @property
     def warehouse(self) -> Path:
-        """The DuckDB file of the default target (KPI_WAREHOUSE overrides it)."""
+        """The DuckDB file: KPI_WAREHOUSE, else the `path` of the profile's DuckDB output,
+        else `warehouse/<project name>.duckdb`; relative paths from the project root."""
         value = self.env.get("KPI_WAREHOUSE") or os.environ.get("KPI_WAREHOUSE")
-        path = Path(value) if value else DEFAULT_WAREHOUSE
+        if not value:
+            output = duckdb_output(self.root, self.env)
+            if output is not None and output.get("path"):
+                value = rendered(output["path"], self.env)
+        path = Path(value) if value else Path("warehouse") / f"{self.name}.duckdb"
         return path if path.is_absolute() else self.root / path
 
     @property
@@ -121,7 +133,7 @@ class Project:
             "--project-dir",
             str(self.root),
             "--profiles-dir",
-            str(self.root),
+            str(profiles_dir(self.root)),
         ]
         if quiet:
             argv = ["--quiet", "--no-use-colors", *argv]

@@ -12,7 +12,6 @@ overwritten. Every file is written from data (YAML dumps), never from templates.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,8 @@ from typing import Any
 import yaml
 
 from pipeline.catalog import read_catalog
+from pipeline.profile import read_yaml, rendered, target_output
 from pipeline.quality.spec import SPEC_GLOB
-
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # dbt adapter type -> sqlglot dialect of the metric expressions and generated models
 DIALECTS = {
@@ -45,7 +43,6 @@ TYPES = (
     (("int", "bigint", "smallint", "tinyint", "hugeint"), "integer"),
     (("double", "float", "real", "decimal", "numeric", "number"), "number"),
 )
-_ENV_VAR = re.compile(r"""env_var\(\s*['"](\w+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)""")
 _NAME = re.compile(r"[^a-z0-9_]+")
 
 
@@ -80,22 +77,13 @@ def init(root: Path) -> Scaffold:
 
 def adapter_dialect(root: Path) -> tuple[str, str | None]:
     """The dialect of the adapter of the project's profile, and a note when it is a guess."""
-    project = _yaml(root / "dbt_project.yml") or {}
-    name = project.get("profile")
-    folders = [root, Path(os.environ["DBT_PROFILES_DIR"])] if "DBT_PROFILES_DIR" in os.environ else [root]
-    folders.append(Path.home() / ".dbt")
-    for folder in folders:
-        profiles = _yaml(folder / "profiles.yml")
-        if not isinstance(profiles, dict) or name not in profiles:
-            continue
-        profile = profiles[name] or {}
-        target = _rendered(str(profile.get("target", "dev")))
-        output = (profile.get("outputs") or {}).get(target) or {}
-        adapter = _rendered(str(output.get("type", "")))
-        if adapter in DIALECTS:
-            return DIALECTS[adapter], None
-        return DEFAULT_DIALECT, f"adapter '{adapter}' of profile '{name}' has no known dialect: set config.dialect in metrics/_project.yml"
-    return DEFAULT_DIALECT, f"no profile '{name}' found: dialect set to {DEFAULT_DIALECT}"
+    name, output = target_output(root)
+    if output is None:
+        return DEFAULT_DIALECT, f"no profile '{name}' found: dialect set to {DEFAULT_DIALECT}"
+    adapter = rendered(output.get("type", ""))
+    if adapter in DIALECTS:
+        return DIALECTS[adapter], None
+    return DEFAULT_DIALECT, f"adapter '{adapter}' of profile '{name}' has no known dialect: set config.dialect in metrics/_project.yml"
 
 
 @dataclass(frozen=True)
@@ -116,7 +104,7 @@ def read_sources(models_dir: Path) -> list[Source]:
     """Every source declared in the models' YAML files."""
     found: list[Source] = []
     for path in sorted(models_dir.rglob("*.yml")) if models_dir.is_dir() else []:
-        data = _yaml(path)
+        data = read_yaml(path)
         if not isinstance(data, dict):
             continue
         for entry in data.get("sources") or []:
@@ -177,7 +165,7 @@ def expectation_type(data_type: str | None) -> str:
 
 def _expectations(root: Path, source: Source, done: Scaffold) -> None:
     models = root / "models"
-    existing = [p for p in models.glob(SPEC_GLOB) if _yaml(p, {}).get("source") == source.name]
+    existing = [p for p in models.glob(SPEC_GLOB) if read_yaml(p, {}).get("source") == source.name]
     if existing:
         done.kept.append(existing[0])
         return
@@ -281,24 +269,6 @@ def _write(path: Path, header: str, data: Any, done: Scaffold) -> None:
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(header + text, encoding="utf-8")
     done.written.append(path)
-
-
-def _yaml(path: Path, default: Any = None) -> Any:
-    if not path.is_file():
-        return default
-    try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)
-    except yaml.YAMLError:
-        return default
-
-
-def _rendered(text: str) -> str:
-    """A profile value with `env_var('X', 'default')` read from the environment: the only
-    Jinja a target or adapter type usually holds."""
-    match = _ENV_VAR.search(text)
-    if not match:
-        return text.strip()
-    return os.environ.get(match.group(1), match.group(2) or "").strip()
 
 
 def _test_names(tests: list[Any]) -> set[str]:
