@@ -236,7 +236,7 @@ def _pipeline_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_USER_ERROR) from None
     except (BuildLocked, PublishError, WarehouseError) as exc:
         _fail(str(exc), EXIT_FAILED)
-    except OSError as exc:  # [Errno 28] No space left on device: 'warehouse/exports/…'
+    except OSError as exc:  # [Errno 28] No space left on device: 'target/kpi/exports/…'
         _fail(str(exc), EXIT_FAILED)
 
 

@@ -46,7 +46,7 @@ EXPORT_VERSION = "1"
 MANIFEST = "manifest.json"
 FORMATS = ("parquet", "csv", "json")
 PUBLISHED_SCHEMA = "analytics"
-DEFAULT_EXPORT_DIR = "exports"
+DEFAULT_EXPORT_DIR = Path("target") / "kpi" / "exports"
 # the published KPI marts, in the order they are written
 KPI_MARTS = (
     "kpi_values",
@@ -87,12 +87,12 @@ class ExportReport:
 
 
 def default_export_dir(project: Project) -> Path:
-    """Where `kpi build` exports: `exports/` next to the warehouse file (KPI_EXPORT_DIR overrides)."""
+    """Where `kpi build` exports: `target/kpi/exports/` in the project (KPI_EXPORT_DIR overrides)."""
     value = project.env.get("KPI_EXPORT_DIR") or os.environ.get("KPI_EXPORT_DIR")
     if value:
         path = Path(value)
         return path if path.is_absolute() else project.root / path
-    return project.warehouse.parent / DEFAULT_EXPORT_DIR
+    return project.root / DEFAULT_EXPORT_DIR
 
 
 def export(
