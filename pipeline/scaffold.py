@@ -23,17 +23,9 @@ from pipeline.catalog import read_catalog
 from pipeline.profile import read_yaml, rendered, target_output
 from pipeline.quality.spec import SPEC_GLOB
 
-# dbt adapter type -> sqlglot dialect of the metric expressions and generated models
-DIALECTS = {
-    "duckdb": "duckdb",
-    "postgres": "postgres",
-    "redshift": "redshift",
-    "spark": "spark",
-    "databricks": "databricks",
-    "snowflake": "snowflake",
-    "bigquery": "bigquery",
-    "trino": "trino",
-}
+# dbt adapter type -> the dialect of the metric expressions and generated models (the
+# dialects config.dialect accepts)
+DIALECTS = {"duckdb": "duckdb", "postgres": "postgres"}
 DEFAULT_DIALECT = "duckdb"
 # a column's declared data type -> its expectations type
 TYPES = (

@@ -20,6 +20,7 @@ from pipeline.spec import located_yaml
 from pipeline.spec.located_yaml import LocatedDocument
 from pipeline.spec.model import (
     AGGREGATIONS,
+    CATEGORIES,
     GRAINS,
     WINDOW_UNITS,
     Config,
@@ -423,6 +424,7 @@ def _config(doc: LocatedDocument, raw: dict[str, Any]) -> Config:
         thresholds=_thresholds(raw.get("status", {})),
         deviation=_deviation(raw.get("deviation", {})),
         strategic_limit=raw.get("strategic_limit", 10),
+        categories=tuple(raw.get("categories", CATEGORIES)),
         incremental_lookback_days=raw.get("incremental", {}).get("lookback_days"),
         location=doc.key_at(("config",)),
     )

@@ -170,6 +170,7 @@ class Config:
     thresholds: Thresholds = Thresholds()
     deviation: Deviation = Deviation()
     strategic_limit: int = 10
+    categories: tuple[str, ...] = CATEGORIES
     # config.incremental.lookback_days; None: measure models are plain tables
     incremental_lookback_days: int | None = None
     location: Location | None = None

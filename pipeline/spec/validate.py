@@ -37,6 +37,15 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
         else:
             issues += kinds.validate(kpi, spec, catalog, relations, names)
         _dimension_names(kpi, where, issues)
+        if kpi.category not in spec.config.categories:
+            choices = ", ".join(spec.config.categories)
+            issues.append(
+                error(
+                    f"{where}category '{kpi.category}' is not one of config.categories:"
+                    f" {choices}{did_you_mean(kpi.category, spec.config.categories)}",
+                    kpi.at("category"),
+                )
+            )
         _name(kpi, spec.config.dialect, where, issues)
     deps = graph.dependency_map(spec)
     for cycle in graph.find_cycles(deps):

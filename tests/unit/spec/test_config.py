@@ -42,3 +42,16 @@ def test_an_empty_block_is_reported_at_its_place():
     assert [str(i) for i in issues] == [
         "metrics/_project.yml:4:16: error: missing required field 'lookback_days'"
     ]
+
+
+def test_a_project_files_kpis_under_its_own_categories():
+    from pipeline.catalog import read_catalog
+    from pipeline.compiler import check_files
+    from tests.unit.spec.test_broken_metrics import FIXTURES, ROOT
+
+    project = "config:\n  categories: [revenue, product]\n"
+    kpi = "kpis:\n  - {name: mrr, category: revenue, model: orders, time: order_date, sum: amount}\n"
+    catalog = read_catalog(FIXTURES / "catalog" / "models", ROOT)
+    spec, issues = check_files({"metrics/_project.yml": project, "metrics/mrr.yml": kpi}, catalog)
+    assert not [str(i) for i in issues if i.level.value == "error"]
+    assert spec.config.categories == ("revenue", "product")
