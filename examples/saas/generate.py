@@ -163,7 +163,7 @@ def invoice(
 ) -> None:
     age = (LAST_DAY - issued_on).days
     draw = rng.random()
-    status = "void" if draw < 0.02 else "open" if age < 30 and draw < 0.5 or draw > 0.985 else "paid"
+    status = "void" if draw < 0.02 else "open" if (age < 30 and draw < 0.5) or draw > 0.985 else "paid"
     tables["invoices"].append({
         "invoice_id": len(tables["invoices"]) + 1,
         "account_id": subscription["account_id"],
@@ -180,8 +180,8 @@ def ticket(
         return
     created_at = at(day, rng, 0, 24)
     resolved_at: dt.datetime | None = created_at + dt.timedelta(minutes=rng.randint(20, 72 * 60))
-    if resolved_at is not None and resolved_at.date() > LAST_DAY:
-        resolved_at = None
+    if resolved_at and resolved_at.date() > LAST_DAY:
+        resolved_at = None  # still open at the end of the history
     tables["tickets"].append({
         "ticket_id": 0, "account_id": account_id, "created_at": created_at,
         "resolved_at": resolved_at,
