@@ -2,7 +2,8 @@
 
 `demo_warehouse` builds the demo business once per test session: `dbt seed` then
 `dbt build` (models, data tests, unit tests) into a temporary DuckDB file. Tests that
-use it are marked `@pytest.mark.dbt`.
+use it are marked `@pytest.mark.dbt`. `wheel` and `installed_wheel` build the package's
+wheel and install it in a fresh virtual environment, once per session.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.project import Project, release_duckdb
+from tests.support import wheel as wheels
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +55,18 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     finally:
         release_duckdb_handles()
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package's wheel file."""
+    return wheels.build_wheel(tmp_path_factory.mktemp("wheel"))
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bin/ folder of a virtual environment outside the repository holding the wheel."""
+    return wheels.install(wheel, tmp_path_factory.mktemp("installed_wheel"))
 
 
 # tests import it by this name; Project.dbt already releases after every run

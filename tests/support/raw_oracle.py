@@ -61,7 +61,7 @@ class Kind:
     (shop, grain, dimension column or 'total', week start)."""
 
     kind: str
-    values: Callable[[RawShop, str, str, str], dict[tuple[dt.date, str], float | None]]
+    values: Callable[[Any, str, str, str], dict[tuple[dt.date, str], float | None]]
 
 
 Definition = Measure | Ratio | Derived | Kind
@@ -403,8 +403,9 @@ def _elapsed(
     return (Decimal(seconds) / unit_seconds).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
-class RawShop:
-    """The marts the reference KPIs read, rebuilt from the raw seed CSVs (lists of row dicts)."""
+class RawMarts:
+    """Marts rebuilt from a project's raw seed CSVs: each a property of a subclass, a list of
+    row dicts holding the columns its KPIs read (the columns of related models included)."""
 
     def __init__(self, seeds_dir: Path) -> None:
         self.seeds_dir = seeds_dir
@@ -420,6 +421,10 @@ class RawShop:
     def mart(self, name: str) -> list[Row]:
         rows: list[Row] = getattr(self, name)
         return rows
+
+
+class RawShop(RawMarts):
+    """The marts the reference KPIs read, rebuilt from the raw seed CSVs (lists of row dicts)."""
 
     # the many-to-one joins dimensions like `customers.segment` go through
 
@@ -732,18 +737,25 @@ class RawShop:
 
 
 class RawOracle:
-    """Values of any KPI in `ORACLE` at a grain and dimension (a mart column, or 'total')."""
+    """Values of any KPI in `definitions` (the demo's `ORACLE` by default) at a grain and
+    dimension (a mart column, or 'total')."""
 
-    def __init__(self, shop: RawShop, week_start: str = "monday") -> None:
+    def __init__(
+        self,
+        shop: RawMarts,
+        week_start: str = "monday",
+        definitions: dict[str, Definition] | None = None,
+    ) -> None:
         self.shop = shop
         self.week_start = week_start
+        self.definitions = ORACLE if definitions is None else definitions
         self._values: dict[tuple[str, str, str], Values] = {}
         self._memo: dict[tuple[str, ...], Any] = {}
 
     def values(self, kpi: str, grain: str, dimension: str = TOTAL) -> Values:
         key = (kpi, grain, dimension)
         if key not in self._values:
-            definition = ORACLE[kpi]
+            definition = self.definitions[kpi]
             if isinstance(definition, Measure):
                 self._values[key] = self._measure(kpi, definition, grain, dimension)
             elif isinstance(definition, Ratio):
