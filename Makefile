@@ -19,7 +19,8 @@ demo: $(BIN)/kpi
 
 test: $(BIN)/kpi
 	$(BIN)/kpi compile --check
-	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/kpi compile --check --project-dir examples/saas
+	$(BIN)/ruff check pipeline tests bench examples
 	$(BIN)/mypy
 	$(BIN)/pytest
 

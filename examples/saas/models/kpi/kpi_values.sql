@@ -8,7 +8,8 @@
 {{ config(materialized='table') }}
 
 /* The long KPI table: observations with their previous period, same period last year, */
-/* partial-period comparison, target, attainment, status and deviation flag. */
+/* partial-period comparison, target, attainment, status, projection to the period's end */
+/* and deviation flag. */
 WITH observations AS (
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
@@ -166,6 +167,145 @@ WITH observations AS (
     b.dimension,
     b.dimension_value,
     b.additivity
+), pace_reference AS (
+  /* a partial period's days 50 to 54 weeks earlier (the same weekdays, about the same */
+  /* dates a year before), in each shift the history holds all of: their totals over the */
+  /* whole period and up to its elapsed day */
+  SELECT
+    kpi,
+    grain,
+    period_start,
+    dimension,
+    dimension_value,
+    SUM(value_total) AS value_total,
+    SUM(value_to_date) AS value_to_date,
+    SUM(numerator_total) AS numerator_total,
+    SUM(numerator_to_date) AS numerator_to_date,
+    SUM(denominator_total) AS denominator_total,
+    SUM(denominator_to_date) AS denominator_to_date
+  FROM (
+    SELECT
+      b.kpi,
+      b.grain,
+      b.period_start,
+      b.dimension,
+      b.dimension_value,
+      SUM(d.value) AS value_total,
+      SUM(
+        CASE
+          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
+          THEN d.value
+        END
+      ) AS value_to_date,
+      SUM(d.numerator) AS numerator_total,
+      SUM(
+        CASE
+          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
+          THEN d.numerator
+        END
+      ) AS numerator_to_date,
+      SUM(d.denominator) AS denominator_total,
+      SUM(
+        CASE
+          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
+          THEN d.denominator
+        END
+      ) AS denominator_to_date
+    FROM base AS b
+    CROSS JOIN (VALUES
+      (50),
+      (51),
+      (52),
+      (53),
+      (54)) AS w(weeks)
+    INNER JOIN observations AS d
+      ON d.kpi = b.kpi
+      AND d.grain = 'day'
+      AND d.dimension = b.dimension
+      AND d.dimension_value = b.dimension_value
+      AND d.period_start >= b.period_start - 7 * w.weeks
+      AND d.period_start <= b.period_end - 7 * w.weeks
+    WHERE
+      b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
+    GROUP BY
+      b.kpi,
+      b.grain,
+      b.period_start,
+      b.period_end,
+      b.dimension,
+      b.dimension_value,
+      w.weeks
+    HAVING
+      COUNT(*) = b.period_end - b.period_start + 1
+  ) AS shifted
+  GROUP BY
+    kpi,
+    grain,
+    period_start,
+    dimension,
+    dimension_value
+), paces AS (
+  /* a partial period's value at its end: to date / the share of the total expected by */
+  /* its elapsed day, half the references' share and half the share of days elapsed (the */
+  /* latter alone without references with positive totals); a ratio paces its numerator */
+  /* and its denominator (docs/projections.md) */
+  SELECT
+    b.kpi,
+    b.grain,
+    b.period_start,
+    b.dimension,
+    b.dimension_value,
+    CASE
+      WHEN b.additivity = 'additive'
+      THEN b.value / CASE
+        WHEN LEAST(r.value_total, r.value_to_date) > 0
+        THEN (
+          r.value_to_date / r.value_total + b.elapsed_share
+        ) / 2
+        ELSE b.elapsed_share
+      END
+      ELSE b.numerator / CASE
+        WHEN LEAST(r.numerator_total, r.numerator_to_date) > 0
+        THEN (
+          r.numerator_to_date / r.numerator_total + b.elapsed_share
+        ) / 2
+        ELSE b.elapsed_share
+      END / NULLIF(
+        b.denominator / CASE
+          WHEN LEAST(r.denominator_total, r.denominator_to_date) > 0
+          THEN (
+            r.denominator_to_date / r.denominator_total + b.elapsed_share
+          ) / 2
+          ELSE b.elapsed_share
+        END,
+        0
+      )
+    END AS projected_value
+  FROM (
+    SELECT
+      *,
+      CAST(elapsed_days AS DOUBLE) / (
+        period_end - period_start + 1
+      ) AS elapsed_share
+    FROM base
+    WHERE
+      is_partial_period
+      AND grain <> 'day'
+      AND additivity IN ('additive', 'ratio')
+      AND /* a KPI not tracked by day has no days to pace */ kpi IN (
+        SELECT
+          kpi
+        FROM observations
+        WHERE
+          grain = 'day'
+      )
+  ) AS b
+  LEFT JOIN pace_reference AS r
+    ON b.kpi = r.kpi
+    AND b.grain = r.grain
+    AND b.period_start = r.period_start
+    AND b.dimension = r.dimension
+    AND b.dimension_value = r.dimension_value
 ), days AS (
   SELECT
     CAST(series.day AS DATE) AS day
@@ -533,6 +673,27 @@ SELECT
     THEN 'at_risk'
     ELSE 'off_track'
   END AS status,
+  pj.projected_value,
+  CASE
+    WHEN c.direction = 'higher'
+    THEN pj.projected_value / NULLIF(ct.target, 0)
+    ELSE ct.target / NULLIF(pj.projected_value, 0)
+  END AS projected_attainment,
+  CASE
+    WHEN pj.projected_value IS NULL OR ct.target IS NULL
+    THEN NULL
+    WHEN c.direction = 'higher' AND pj.projected_value >= c.on_track * ct.target
+    THEN 'on_track'
+    WHEN c.direction = 'higher' AND pj.projected_value >= c.at_risk * ct.target
+    THEN 'at_risk'
+    WHEN c.direction = 'higher'
+    THEN 'off_track'
+    WHEN pj.projected_value * c.on_track <= ct.target
+    THEN 'on_track'
+    WHEN pj.projected_value * c.at_risk <= ct.target
+    THEN 'at_risk'
+    ELSE 'off_track'
+  END AS projected_status,
   tr.trailing_mean,
   tr.trailing_stddev,
   COALESCE(
@@ -562,6 +723,12 @@ LEFT JOIN chosen_targets AS ct
   AND b.dimension = ct.dimension
   AND b.dimension_value = ct.dimension_value
   AND ct.rank = 1
+LEFT JOIN paces AS pj
+  ON b.kpi = pj.kpi
+  AND b.grain = pj.grain
+  AND b.period_start = pj.period_start
+  AND b.dimension = pj.dimension
+  AND b.dimension_value = pj.dimension_value
 LEFT JOIN recent_periods AS tr
   ON b.kpi = tr.kpi
   AND b.grain = tr.grain
