@@ -640,6 +640,15 @@ def write_reports(report: BuildReport, reports_dir: Path, *, data_docs: bool = T
 # --- the build ------------------------------------------------------------------------
 
 
+def published_marts(project: Project) -> tuple[str, ...]:
+    """The project's marts published beside the KPI marts (`config.publish`)."""
+    from pipeline.compiler import read_metric_files
+    from pipeline.spec.load import load
+
+    spec, _ = load(read_metric_files(project))
+    return spec.config.publish
+
+
 # what fails a build (reported, nothing published) rather than stopping it with a traceback
 FAILURES = (DbtError, GateError, publish.WarehouseError, publish.PublishError, duckdb.Error, OSError)
 
@@ -726,7 +735,7 @@ def build(
                     publish.set_status(con, run_id, "failed", report.error)
                     return report
                 _stage("swap", progress)
-                publish.swap(con, run_id, pause=_pause)
+                publish.swap(con, run_id, marts=published_marts(project), pause=_pause)
                 publish.cleanup(con)
                 lap("publish")
                 report.status = "published"

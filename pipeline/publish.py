@@ -46,6 +46,8 @@ from typing import Any
 
 import duckdb
 
+from pipeline.plan.models import KPI_MARTS
+
 PUBLISHED_SCHEMA = "analytics"
 META_SCHEMA = "kpi_meta"
 QUARANTINE_SCHEMA = "quarantine"
@@ -310,8 +312,9 @@ def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
             detail VARCHAR,
             inputs VARCHAR
         )""")
-    # warehouses made before runs recorded their inputs' fingerprint
+    # warehouses made before runs recorded their inputs' fingerprint and published tables
     con.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN IF NOT EXISTS inputs VARCHAR")
+    con.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN IF NOT EXISTS published_tables VARCHAR")
     con.execute(f"""
         CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (
             run_id VARCHAR NOT NULL,
@@ -357,6 +360,14 @@ def record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: Any)
     con.execute(
         f"UPDATE {RUNS_TABLE} SET inputs = ? WHERE run_id = ?", [json.dumps(fingerprint), run_id]
     )
+
+
+def _published_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str] | None:
+    """The tables a run published (None: not recorded, a run from before the record)."""
+    row = con.execute(
+        f"SELECT published_tables FROM {RUNS_TABLE} WHERE run_id = ?", [run_id]
+    ).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
 
 
 def run_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
@@ -519,11 +530,24 @@ def audit(
 # --- publish, rollback, cleanup -----------------------------------------------------
 
 
-def swap(con: duckdb.DuckDBPyConnection, run_id: str, *, pause: Any = None) -> None:
-    """Point `analytics` at the run's tables in one transaction; mark runs accordingly."""
-    tables = run_tables(con, run_id)
-    if not tables:
+def swap(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    *,
+    marts: Sequence[str] | None = None,
+    pause: Any = None,
+) -> None:
+    """Point `analytics` at the run's KPI marts and the project's `marts` in one
+    transaction; mark runs accordingly. `marts=None`: those the run published before (a
+    rollback), every table of a run that recorded none."""
+    built = run_tables(con, run_id)
+    if not built:
         raise PublishError(f"{run_schema(run_id)} holds no tables: nothing to publish")
+    if marts is None:
+        recorded = _published_tables(con, run_id)
+        tables = built if recorded is None else [t for t in built if t in recorded]
+    else:
+        tables = [t for t in built if t in KPI_MARTS or t in marts]
     schema = run_schema(run_id)
     con.execute("BEGIN TRANSACTION")
     try:
@@ -549,9 +573,9 @@ def swap(con: duckdb.DuckDBPyConnection, run_id: str, *, pause: Any = None) -> N
             f"UPDATE {RUNS_TABLE} SET status = 'superseded' WHERE status = 'published'"
         )
         con.execute(
-            f"UPDATE {RUNS_TABLE} SET status = 'published', published_at = ?, finished_at = ? "
-            "WHERE run_id = ?",
-            [now, now, run_id],
+            f"UPDATE {RUNS_TABLE} SET status = 'published', published_at = ?, finished_at = ?, "
+            "published_tables = ? WHERE run_id = ?",
+            [now, now, json.dumps(tables), run_id],
         )
         con.execute("COMMIT")
     except BaseException:

@@ -41,6 +41,8 @@ WIDE_NAMES = {
     "year": "kpi_yearly",
 }
 assert tuple(WIDE_NAMES) == GRAINS
+# the generated models BI tools read (the output contract); the rest stay in a run's schema
+KPI_MARTS = ("kpi_values", "kpi_windows", "kpi_catalog", *WIDE_NAMES.values())
 
 
 class NodeKind(StrEnum):

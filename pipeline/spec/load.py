@@ -425,6 +425,7 @@ def _config(doc: LocatedDocument, raw: dict[str, Any]) -> Config:
         deviation=_deviation(raw.get("deviation", {})),
         strategic_limit=raw.get("strategic_limit", 10),
         categories=tuple(raw.get("categories", CATEGORIES)),
+        publish=tuple(raw.get("publish", ())),
         incremental_lookback_days=raw.get("incremental", {}).get("lookback_days"),
         location=doc.key_at(("config",)),
     )

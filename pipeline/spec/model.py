@@ -171,6 +171,7 @@ class Config:
     deviation: Deviation = Deviation()
     strategic_limit: int = 10
     categories: tuple[str, ...] = CATEGORIES
+    publish: tuple[str, ...] = ()  # the project's marts published beside the KPI marts
     # config.incremental.lookback_days; None: measure models are plain tables
     incremental_lookback_days: int | None = None
     location: Location | None = None

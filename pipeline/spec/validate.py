@@ -27,6 +27,9 @@ Relations = Mapping[str, Mapping[str, Relationship]]  # from model → to model 
 def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
     issues: list[Issue] = []
     relations = _relationships(spec, catalog, issues)
+    for mart in spec.config.publish:  # a mart published beside the KPI marts
+        if catalog.get(mart) is None and mart not in catalog.unlisted and spec.config.location:
+            issues.append(error(f"config.publish: {catalog.unknown(mart)}", spec.config.location))
     names = _unique_names(spec, issues)
     for kpi in spec.kpis:
         where = f"kpi '{kpi.name}': "

@@ -64,6 +64,27 @@ def con(tmp_path):
     connection.close()
 
 
+def _published(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'analytics'"
+    ).fetchall()
+    return {r[0] for r in rows} - {"_kpi_published"}
+
+
+def test_only_the_output_contract_is_published_and_rollback_keeps_its_own(con):
+    first = _run(con, [1, 2, 3])
+    internal = f"{publish.run_schema(first)}.kpi_measures__orders"
+    con.execute(f"CREATE TABLE {internal} AS SELECT 1 AS x")
+    publish.swap(con, first, marts=["orders"])
+    assert _published(con) == {"orders", "kpi_catalog", "kpi_values", "kpi_daily"}
+    second = _run(con, [4, 5, 6])
+    publish.swap(con, second, marts=[])  # the project no longer publishes its orders mart
+    assert _published(con) == {"kpi_catalog", "kpi_values", "kpi_daily"}
+    publish.rollback(con)  # the previous run as it was published
+    assert _published(con) == {"orders", "kpi_catalog", "kpi_values", "kpi_daily"}
+    assert con.execute(f"SELECT count(*) FROM {internal}").fetchone()[0] == 1  # kept in its run
+
+
 def test_swap_publishes_views_of_the_run_and_rollback_restores(con):
     first = _run(con, [1, 2, 3])
     publish.swap(con, first)
@@ -343,3 +364,19 @@ def test_warehouse_problems_are_named_only_for_the_warehouse_and_the_files_besid
         f'IO Error: Cannot open file "{warehouse}": Permission denied', warehouse
     ) == (f"the warehouse {warehouse} is read-only (Permission denied): make it writable, "
           "or set KPI_WAREHOUSE to a writable file")
+
+
+@pytest.mark.dbt
+def test_a_build_publishes_the_kpi_marts_and_the_project_s_marts_only(published_demo):
+    from pipeline.build import published_marts
+    from pipeline.plan.models import KPI_MARTS
+    from pipeline.project import Project
+
+    marts = published_marts(Project(REPO))
+    assert "orders" in marts and "kpi_measures__orders" not in marts
+    with duckdb.connect(str(published_demo), read_only=True) as reader:
+        published = _published(reader)
+        run = publish.published_run(reader)
+        built = set(publish.run_tables(reader, run))
+    assert published == (set(KPI_MARTS) | set(marts)) & built
+    assert "kpi_measures__orders" in built - published  # internal models stay in the run
