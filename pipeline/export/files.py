@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from pipeline.export.catalog import SCHEMA_FILE, build_catalog, schema_path
+from pipeline.plan.models import KPI_MARTS, VALUE_KEYS, WINDOW_KEYS
 from pipeline.project import Project
+from pipeline.publish import PUBLISHED_SCHEMA
 from pipeline.publish import quote_ident as _q
 from pipeline.publish import quote_literal as _literal
 
@@ -45,24 +47,8 @@ if TYPE_CHECKING:
 EXPORT_VERSION = "1"
 MANIFEST = "manifest.json"
 FORMATS = ("parquet", "csv", "json")
-PUBLISHED_SCHEMA = "analytics"
 DEFAULT_EXPORT_DIR = Path("target") / "kpi" / "exports"
-# the published KPI marts, in the order they are written
-KPI_MARTS = (
-    "kpi_values",
-    "kpi_windows",
-    "kpi_daily",
-    "kpi_weekly",
-    "kpi_monthly",
-    "kpi_quarterly",
-    "kpi_yearly",
-    "kpi_catalog",
-)
-KEYS = {
-    "kpi_values": ("kpi", "grain", "period_start", "dimension", "dimension_value"),
-    "kpi_windows": ("kpi", "window_name", "grain", "period_start", "dimension", "dimension_value"),
-    "kpi_catalog": ("kpi",),
-}
+KEYS = {"kpi_values": VALUE_KEYS, "kpi_windows": ("kpi", *WINDOW_KEYS), "kpi_catalog": ("kpi",)}
 PARTITION_COLUMN = "grain"
 
 
