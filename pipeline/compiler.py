@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline.alerts.rules import load_rules
 from pipeline.catalog import Catalog, read_catalog
 from pipeline.errors import Issue, Location, error, has_errors, sort_issues
 from pipeline.plan.planner import Plan, plan
@@ -44,6 +45,7 @@ def check_files(
     """load + validate, with no file system; `kpi validate` adds the hygiene warnings."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
+    issues += load_rules(files, spec)[1]
     if with_hygiene:
         issues += hygiene(spec)
     if not files:
