@@ -138,6 +138,13 @@ class Event:
         return out
 
 
+_FROM_QUERY = (
+    "kind", "kpi", "label", "format", "unit", "grain", "dimension", "dimension_value",
+    "period_start", "period_end", "is_partial_period", "value", "target", "attainment",
+    "status", "previous_status", "state",
+)
+
+
 def compare(
     con: duckdb.DuckDBPyConnection, new_run: str, old_run: str, rules: Rules
 ) -> list[Event]:
@@ -166,8 +173,7 @@ def compare(
         if told is None:
             continue
         event = Event(
-            **{f: record[f] for f in Event.__dataclass_fields__ if f in record
-               and f not in ("recipients", "sent", "rules")},
+            **{f: record[f] for f in _FROM_QUERY},
             previous_period_start=record["previous_last_start"],
             recipients=told,
             rules=tuple(r.name for r in rules.rules if r.wants(

@@ -10,7 +10,7 @@ import duckdb
 from pipeline import compiler, publish
 from pipeline.alerts import events, messages, webhook
 from pipeline.alerts.rules import Rules, load_rules
-from pipeline.errors import UserError, has_errors
+from pipeline.errors import Level, UserError, has_errors
 from pipeline.project import Project
 from pipeline.spec.load import load
 
@@ -22,7 +22,7 @@ def project_rules(project: Project) -> Rules:
     rules, found = load_rules(files, spec)
     issues += found
     if has_errors(issues):
-        raise UserError([i for i in issues if i.level.value == "error"])
+        raise UserError([i for i in issues if i.level is Level.ERROR])
     return rules
 
 

@@ -104,6 +104,8 @@ def _cells(e: Event) -> list[str]:
 
 
 def _md(text: str) -> str:
+    """A table cell: pipes escaped, HTML shown as text."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 

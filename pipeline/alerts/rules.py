@@ -142,8 +142,8 @@ def _rule(
     slices = None if slices_raw == "all" else frozenset(
         ("total",) if slices_raw == "total" else slices_raw
     )
+    known = {"total"} | {d.name for n in names or kpis for d in kpis[n].dimensions}
     for i, dim in enumerate(slices_raw if isinstance(slices_raw, list) else []):
-        known = {"total"} | {d.name for n in names for d in kpis[n].dimensions}
         if dim not in known:
             issues.append(error(
                 f"alert rule '{name}': no KPI of the rule has dimension '{dim}'"

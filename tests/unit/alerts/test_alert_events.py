@@ -236,7 +236,7 @@ def test_a_blocked_build_sends_one_build_blocked_message(rules):
 def test_markdown_and_json_list_every_event(warehouse, rules):
     report = job.collect(warehouse, rules)
     markdown = messages.as_markdown(report)
-    assert markdown.count("| Online sales <b> |") == 4
+    assert markdown.count("| Online sales &lt;b&gt; |") == 4
     assert "| status_changed" not in markdown and "At risk → On track" in markdown
     document = json.loads(messages.as_json(report))
     assert [e["kind"] for e in document["events"]].count("closed_below_target") == 2
