@@ -26,11 +26,11 @@ def project_rules(project: Project) -> Rules:
     return rules
 
 
-def collect(warehouse: Path, rules: Rules) -> messages.AlertReport:
-    """The published run's events against the previous published run (read only)."""
+def collect(warehouse: Path, rules: Rules, *, read_only: bool = True) -> messages.AlertReport:
+    """The published run's events against the previous published run."""
     if not warehouse.is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}")
-    con = duckdb.connect(str(warehouse), read_only=True)
+    con = publish.connect(warehouse, read_only=read_only)
     try:
         return _collect(con, rules)
     finally:
@@ -63,7 +63,8 @@ def send(
     (the events stay pending) and publish.BuildLocked."""
     webhook.webhook_url(rules.webhook, env)  # before any work
     with publish.build_lock(warehouse, wait_seconds=wait_seconds, what="alerts"):
-        report = collect(warehouse, rules)
+        # read in the mode it is written in: one DuckDB instance configuration per process
+        report = collect(warehouse, rules, read_only=False)
         pending = report.pending
         if not pending:
             return report, []

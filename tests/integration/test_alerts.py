@@ -58,7 +58,7 @@ def two_builds(published_demo, tmp_path_factory):
     folder = tmp_path_factory.mktemp("alerts")
     warehouse = copy_warehouse(published_demo, folder / "wh.duckdb")
     con = publish.connect(warehouse)
-    con.execute("UPDATE raw.raw_ad_spend SET spend = spend * 3 WHERE spend_date >= DATE '2026-08-01'")
+    con.execute("UPDATE raw.ad_spend SET spend = spend * 3 WHERE spend_date >= DATE '2026-08-01'")
     first = publish.published_run(con)
     con.close()
     report = build(project_for(warehouse), as_of=AS_OF, do_seed=False, data_docs=False,
@@ -151,3 +151,11 @@ def test_a_blocked_build_sends_only_build_blocked(two_builds, tmp_path, monkeypa
     )
     assert "the gate blocked the run: returns" in body["blocks"][0]["text"]["text"]
     assert [e.key for e in job.collect(warehouse, rules).pending] == [e.key for e in pending]
+
+
+def test_build_alert_without_the_variable_refuses_before_building(tmp_path):
+    warehouse = tmp_path / "wh.duckdb"
+    result = _kpi("build", "--alert", env={**_env(warehouse, ""), "KPI_ALERT_WEBHOOK_URL": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: set KPI_ALERT_WEBHOOK_URL to the webhook URL to send alerts"
+    assert not warehouse.exists()
