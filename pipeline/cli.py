@@ -28,6 +28,7 @@ from pipeline.project import DbtError, Project
 from pipeline.spec.load import load
 
 if TYPE_CHECKING:  # the build's modules load GX and dbt: only when a command needs them
+    from pipeline.alerts.rules import Rules
     from pipeline.build import BuildReport
 
 app = typer.Typer(
@@ -255,6 +256,13 @@ def build(
     wait: Wait = 0.0,
     target: Target = "duckdb",
     raw_parquet: RawParquet = None,
+    alert: Annotated[
+        bool,
+        typer.Option(
+            "--alert",
+            help="Send the alerts after publishing; a blocked or failed build sends 'build blocked' (docs/alerts.md).",
+        ),
+    ] = False,
     project_dir: ProjectDir = None,
 ) -> None:
     """The main job: compile the KPIs, load and check the raw data, build, test, publish, export."""
@@ -263,6 +271,7 @@ def build(
         from pipeline.publish import build_lock
 
         project = _with_raw_parquet(_project(project_dir), raw_parquet)
+        rules = _alert_rules(project, target) if alert else None
         started = time.perf_counter()
         # the lock before anything is written, until the export is done; the build reads
         # its inputs once: dbt builds a snapshot of the project compiled at the start
@@ -282,6 +291,8 @@ def build(
                     reports_dir=project.root / "target" / "kpi",
                 )
             _report(report)
+            if rules is not None:
+                _send_alerts(project, rules, report)
             if report.exit_code:
                 raise typer.Exit(report.exit_code)
             pipeline_build._pause("export")
@@ -447,6 +458,80 @@ def status(
 
         project = _project(project_dir)
         print_status(project.warehouse, build_catalog(project), grain=grain, console=out)
+
+
+class AlertFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def alerts(
+    fmt: Annotated[
+        AlertFormat, typer.Option("--format", help="table (terminal), json or markdown.")
+    ] = AlertFormat.table,
+    send: Annotated[
+        bool, typer.Option("--send", help="Post the events not sent yet to the webhook.")
+    ] = False,
+    wait: Wait = 0.0,
+    project_dir: ProjectDir = None,
+) -> None:
+    """What changed since the previous published run: status, deviations, periods closed below target."""
+    with _user_errors(), _bi_errors():
+        from pipeline.alerts import job, messages, webhook
+        from pipeline.publish import BuildLocked
+
+        project = _project(project_dir)
+        rules = job.project_rules(project)
+        if send:
+            try:
+                report, sent = job.send(project.warehouse, rules, wait_seconds=wait)
+            except webhook.NoWebhook as exc:
+                _fail(str(exc), EXIT_USER_ERROR)
+            except (webhook.DeliveryError, BuildLocked) as exc:
+                _fail(str(exc), EXIT_FAILED)
+        else:
+            report = job.collect(project.warehouse, rules)
+        if fmt is AlertFormat.json:
+            sys.stdout.write(messages.as_json(report) + "\n")
+        elif fmt is AlertFormat.markdown:
+            sys.stdout.write(messages.as_markdown(report))
+        else:
+            out.print(messages.as_table(report))
+        if send:
+            err.print(f"{len(sent)} alert(s) sent")
+
+
+def _alert_rules(project: Project, target: str) -> Rules:
+    """`kpi build --alert`: the rules and the webhook checked before building."""
+    from pipeline.alerts import job, webhook
+
+    if target != "duckdb":
+        _fail("--alert needs the duckdb target (it compares published runs)", EXIT_USER_ERROR)
+    rules = job.project_rules(project)
+    try:
+        webhook.webhook_url(rules.webhook)
+    except webhook.NoWebhook as exc:
+        _fail(str(exc), EXIT_USER_ERROR)
+    return rules
+
+
+def _send_alerts(project: Project, rules: Rules, report: BuildReport) -> None:
+    """After the build: its alerts, or 'build blocked'. A failure is one error line; the
+    build and its exit code stand."""
+    from pipeline.alerts import job, webhook
+    from pipeline.publish import BuildLocked
+
+    try:
+        if report.status == "published":
+            _, sent = job.send(project.warehouse, rules)
+            err.print(f"[green]✓[/] {len(sent)} alert(s) sent")
+        else:
+            job.send_build_blocked(rules, report.run_id, report.status, report.error)
+            err.print(f"'build {report.status}' sent to the alert webhook")
+    except (webhook.DeliveryError, BuildLocked) as exc:
+        err.print(f"error: {exc}", markup=False)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pipeline.alerts.rules import load_rules
 from pipeline.catalog import Catalog, read_catalog
 from pipeline.errors import Issue, Location, error, has_errors, sort_issues
 from pipeline.plan.planner import Plan, plan
@@ -54,6 +55,7 @@ def check_files(
     warnings (no target, ...) wait until every file parses."""
     spec, issues = load(files)
     issues += validate(spec, catalog)
+    issues += load_rules(files, spec)[1]
     if with_hygiene and not spec.unparsed:
         issues += hygiene(spec)
     if not files:
