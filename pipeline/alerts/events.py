@@ -8,7 +8,7 @@ those pairs and a `state`: an event is keyed by (kind, kpi, grain, slice, period
 sent again only when its state differs from the last one sent for that key
 (`kpi_meta._kpi_alerts_sent`, written when a delivery succeeds).
 
-A future kind (a projected miss, once projections exist) is one more `EventKind`.
+Each kind is one `EventKind`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,12 @@ KINDS = {
             "AND (coalesce(was_partial, false) OR period_start > previous_last_start)",
             "'below'",
         ),
+        EventKind(
+            "projected_miss",
+            "at this pace the current, partial period ends off track (its projected status)",
+            "period_start = last_start AND is_partial_period AND projected_status = 'off_track'",
+            "projected_status",
+        ),
     )
 }
 
@@ -68,7 +74,8 @@ WITH n AS (
     SELECT kpi, label, format, unit, grain, period_start, period_end, dimension,
            dimension_value, value,
            CASE WHEN is_partial_period THEN target_to_date ELSE target END AS target,
-           attainment, status, is_partial_period, is_deviation
+           attainment, status, is_partial_period, is_deviation, projected_value,
+           projected_attainment, projected_status
     FROM {new} WHERE list_contains($kpis, kpi) AND list_contains($grains, grain)
 ),
 o AS (
@@ -120,6 +127,8 @@ class Event:
     previous_status: str | None  # of the previous run's current period
     previous_period_start: date | None
     state: str
+    projected_value: float | None = None  # where the partial period ends at this pace
+    projected_attainment: float | None = None
     recipients: tuple[str, ...] = ()
     sent: bool = False  # delivered before (same key, same state)
     rules: tuple[str, ...] = field(default=())
@@ -141,7 +150,7 @@ class Event:
 _FROM_QUERY = (
     "kind", "kpi", "label", "format", "unit", "grain", "dimension", "dimension_value",
     "period_start", "period_end", "is_partial_period", "value", "target", "attainment",
-    "status", "previous_status", "state",
+    "status", "previous_status", "state", "projected_value", "projected_attainment",
 )
 
 

@@ -48,6 +48,9 @@ def what(event: Event) -> str:
         return f"{_status(event.previous_status)} → {_status(event.status)}"
     if event.kind == "new_deviation":
         return "new deviation"
+    if event.kind == "projected_miss":
+        reached = event.projected_attainment
+        return "at this pace ends off track" + (f" ({reached:.0%} of target)" if reached is not None else "")
     return "closed below target"
 
 

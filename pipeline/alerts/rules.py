@@ -17,7 +17,7 @@ from pipeline.spec import located_yaml
 from pipeline.spec.load import conforms
 from pipeline.spec.model import Kpi, Spec
 
-EVENT_KINDS = ("status_changed", "new_deviation", "closed_below_target")
+EVENT_KINDS = ("status_changed", "new_deviation", "closed_below_target", "projected_miss")
 DEFAULT_URL_ENV = "KPI_ALERT_WEBHOOK_URL"
 OWNER = "owner"  # in `notify`: the KPI's owner
 

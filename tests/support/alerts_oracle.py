@@ -14,7 +14,8 @@ def expected_events(
     """(kind, kpi, grain, dimension, dimension_value, period_start, state) of every event:
     a series (kpi, grain, slice) must be in both runs; its current period's status differs
     from the old run's current period's; a period newly flagged as a deviation; a period
-    complete now, partial or absent before (and after the old run's last), below target."""
+    complete now, partial or absent before (and after the old run's last), below target; the
+    current, partial period projected to end off track."""
     def series(row: Row) -> tuple[Any, ...]:
         return row["kpi"], row["grain"], row["dimension"], row["dimension_value"]
 
@@ -45,6 +46,9 @@ def expected_events(
         if (not r["is_partial_period"] and r["attainment"] is not None and r["attainment"] < 1
                 and newly_closed):
             found.append(("closed_below_target", "below"))
+        if (r["period_start"] == new_last[s] and r["is_partial_period"]
+                and r.get("projected_status") == "off_track"):
+            found.append(("projected_miss", "off_track"))
         for kind, state in found:
             if wanted(kind, r):
                 events.add((kind, *s, r["period_start"], state))

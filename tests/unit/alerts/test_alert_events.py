@@ -18,7 +18,8 @@ from tests.support.receiver import receiver, silent_receiver
 COLUMNS = (
     "kpi", "label", "format", "unit", "grain", "period_start", "period_end", "dimension",
     "dimension_value", "value", "target", "target_to_date", "attainment", "status",
-    "is_partial_period", "is_deviation",
+    "is_partial_period", "is_deviation", "projected_value", "projected_attainment",
+    "projected_status",
 )
 SEP, OCT, NOV = date(2026, 9, 1), date(2026, 10, 1), date(2026, 11, 1)
 END = {SEP: date(2026, 9, 30), OCT: date(2026, 10, 31), NOV: date(2026, 11, 30)}
@@ -51,13 +52,15 @@ alerts:
 
 
 def row(kpi, start, value, attainment, status, *, partial=False, deviation=False,
-        dim=("total", "total")):
+        dim=("total", "total"), projected=(None, None, None)):
     return {
         "kpi": kpi, "label": "Online sales <b>" if kpi == "revenue" else kpi, "format": "currency", "unit": None, "grain": "month",
         "period_start": start, "period_end": END[start], "dimension": dim[0],
         "dimension_value": dim[1], "value": value, "target": 100.0,
         "target_to_date": 50.0 if partial else None, "attainment": attainment,
         "status": status, "is_partial_period": partial, "is_deviation": deviation,
+        "projected_value": projected[0], "projected_attainment": projected[1],
+        "projected_status": projected[2],
     }
 
 
@@ -72,10 +75,11 @@ OLD = [  # as of mid-October
 NEW = [  # as of early November: October closed
     row("revenue", SEP, 110, 1.1, "on_track"),
     row("revenue", OCT, 80, 0.8, "off_track", deviation=True),
-    row("revenue", NOV, 52.5, 1.05, "on_track", partial=True),
+    row("revenue", NOV, 52.5, 1.05, "on_track", partial=True, projected=(105, 1.05, "on_track")),
     row("revenue", SEP, 50, 1.0, "on_track", dim=WEB),
     row("revenue", OCT, 99, 0.99, "on_track", dim=WEB),
-    row("revenue", NOV, 60, 1.2, "on_track", partial=True, dim=WEB),
+    # on track to date, but at this pace November ends at 70% of its target
+    row("revenue", NOV, 60, 1.2, "on_track", partial=True, dim=WEB, projected=(70, 0.7, "off_track")),
     row("revenue", NOV, 1, 0.02, "off_track", partial=True, deviation=True, dim=APP),  # new slice
     row("orders_placed", OCT, 10, 0.5, "off_track", deviation=True),
 ]
@@ -90,7 +94,8 @@ def publish_run(con, rows) -> str:
         f"CREATE TABLE {schema}.kpi_values (kpi VARCHAR, label VARCHAR, format VARCHAR, "
         "unit VARCHAR, grain VARCHAR, period_start DATE, period_end DATE, dimension VARCHAR, "
         "dimension_value VARCHAR, value DOUBLE, target DOUBLE, target_to_date DOUBLE, "
-        "attainment DOUBLE, status VARCHAR, is_partial_period BOOLEAN, is_deviation BOOLEAN)"
+        "attainment DOUBLE, status VARCHAR, is_partial_period BOOLEAN, is_deviation BOOLEAN, "
+        "projected_value DOUBLE, projected_attainment DOUBLE, projected_status VARCHAR)"
     )
     con.executemany(
         f"INSERT INTO {schema}.kpi_values VALUES ({', '.join('?' * len(COLUMNS))})",
@@ -136,6 +141,7 @@ def test_every_kind_is_found_as_the_oracle_finds_it(warehouse, rules):
         ("new_deviation", "revenue", "month", "total", "total", OCT, "flagged"),
         ("closed_below_target", "revenue", "month", "total", "total", OCT, "below"),
         ("closed_below_target", "revenue", "month", "channel", "web", OCT, "below"),
+        ("projected_miss", "revenue", "month", "channel", "web", NOV, "off_track"),
     }
     changed = next(e for e in report.events if e.kind == "status_changed")
     assert (changed.previous_status, changed.previous_period_start) == ("at_risk", OCT)
@@ -160,7 +166,7 @@ def test_events_are_sent_once_and_again_when_their_state_changes(warehouse, rule
     with receiver(200) as (url, bodies):
         env["TEST_ALERT_URL"] = url
         report, sent = job.send(warehouse, rules, env=env)
-        assert len(sent) == 4 and len(bodies) == 1
+        assert len(sent) == 5 and len(bodies) == 1
         again, resent = job.send(warehouse, rules, env=env)
         assert resent == [] and len(bodies) == 1  # nothing posted twice
         assert all(e.sent for e in again.events) and keys(again.events) == keys(report.events)
@@ -171,7 +177,8 @@ def test_events_are_sent_once_and_again_when_their_state_changes(warehouse, rule
         con.close()
         _, sent = job.send(warehouse, rules, env=env)
     wanted = lambda kind, r: r["kpi"] == "revenue"  # noqa: E731 - the rule
-    assert keys(sent) == expected_events(third, NEW, wanted)
+    # what was sent before in the same state (November's projected miss) is not sent again
+    assert keys(sent) == expected_events(third, NEW, wanted) - keys(report.events)
     assert {(e.kind, e.dimension_value) for e in sent} == {
         ("status_changed", "total"), ("status_changed", "web"), ("status_changed", "app"),
     }
@@ -182,7 +189,7 @@ def test_the_webhook_body_is_a_slack_message(warehouse, rules):
     with receiver(200) as (url, bodies):
         job.send(warehouse, rules, env={"TEST_ALERT_URL": url})
     (body,) = bodies
-    assert set(body) == {"text", "blocks"} and body["text"].startswith("KPI alerts: 4 change(s)")
+    assert set(body) == {"text", "blocks"} and body["text"].startswith("KPI alerts: 5 change(s)")
     assert all(b["type"] == "section" and b["text"]["type"] == "mrkdwn" for b in body["blocks"])
     lines = "\n".join(b["text"]["text"] for b in body["blocks"])
     assert "Online sales &lt;b&gt;" in lines  # labels escaped, mentions kept
@@ -193,7 +200,7 @@ def test_a_receiver_failing_once_gets_the_message_on_the_retry(warehouse, rules)
     with receiver(500, 200) as (url, bodies):
         _, sent = job.send(warehouse, rules, env={"TEST_ALERT_URL": url})
     assert len(bodies) == 2 and bodies[0] == bodies[1]
-    assert len(sent) == 4
+    assert len(sent) == 5
     assert all(e.sent for e in job.collect(warehouse, rules).events)
 
 
@@ -236,7 +243,8 @@ def test_a_blocked_build_sends_one_build_blocked_message(rules):
 def test_markdown_and_json_list_every_event(warehouse, rules):
     report = job.collect(warehouse, rules)
     markdown = messages.as_markdown(report)
-    assert markdown.count("| Online sales &lt;b&gt; |") == 4
+    assert markdown.count("| Online sales &lt;b&gt; |") == 5
+    assert "at this pace ends off track (70% of target)" in markdown
     assert "| status_changed" not in markdown and "At risk → On track" in markdown
     document = json.loads(messages.as_json(report))
     assert [e["kind"] for e in document["events"]].count("closed_below_target") == 2
