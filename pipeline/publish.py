@@ -234,7 +234,10 @@ def warehouse_problem(error: BaseException | str, warehouse: Path) -> str | None
     if holder:
         return (f"the warehouse {warehouse} is opened by another process (PID {holder.group(1)}): "
                 "close it or open it read-only")
-    named = getattr(error, "filename", None) or next(iter(_PATH.findall(text)), "")
+    paths = [q for q in _PATH.findall(text) if Path(q).is_absolute()]
+    named = getattr(error, "filename", None) or next(
+        (q for q in paths if Path(q).parent == warehouse.parent), paths[0] if paths else ""
+    )
     if named and Path(named).parent != warehouse.parent:  # another file: not the warehouse's
         return None
     if code in _FULL or any(reason in text for reason in _FULL.values()):

@@ -92,6 +92,18 @@ def _reader(warehouse: Path) -> Iterator[subprocess.Popen[str]]:
         _release(proc)
 
 
+@contextmanager
+def _killed_at_the_end(*procs: subprocess.Popen[str]) -> Iterator[None]:
+    """Processes a failed assertion would leave paused forever: killed on the way out."""
+    try:
+        yield
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.communicate()
+
+
 def _release(proc: subprocess.Popen[str]) -> None:
     if proc.poll() is None:
         assert proc.stdin is not None
@@ -222,13 +234,14 @@ def test_metric_files_edited_during_a_build_do_not_change_what_it_publishes(
     stages, resume = tmp_path / "stages.txt", tmp_path / "resume"
     first = _kpi_build(project, warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
                        KPI_RESUME_FILE=str(resume))
-    _wait_for(stages, "paused:dbt", first)
-    revenue = project / "metrics/financial/revenue.yml"
-    revenue.write_text(revenue.read_text().replace("500000", "400000"))
-    compiled = _kpi(project, warehouse, "compile")  # the edit reaches models/kpi meanwhile
-    assert compiled.wait(timeout=120) == 0, compiled.communicate()
-    resume.touch()
-    out, err = first.communicate(timeout=600)
+    with _killed_at_the_end(first):
+        _wait_for(stages, "paused:dbt", first)
+        revenue = project / "metrics/financial/revenue.yml"
+        revenue.write_text(revenue.read_text().replace("500000", "400000"))
+        compiled = _kpi(project, warehouse, "compile")  # the edit reaches models/kpi meanwhile
+        assert compiled.wait(timeout=120) == 0, compiled.communicate()
+        resume.touch()
+        out, err = first.communicate(timeout=600)
     assert first.returncode == 0, out + err
     assert _published_targets(warehouse) == {500000.0}  # what the build compiled at its start
 
@@ -241,14 +254,18 @@ def test_a_waiting_build_waits_for_the_first_one_to_finish_its_export(
     stages, resume = tmp_path / "stages.txt", tmp_path / "resume"
     first = _kpi_build(project, warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="export",
                        KPI_RESUME_FILE=str(resume))
-    _wait_for(stages, "paused:export", first)
-    second = _kpi_build(project, warehouse, "--wait", "600", KPI_STAGE_FILE=str(stages))
-    seen = _read_until(second, f"waiting: another kpi build is running on {warehouse} (pid {first.pid}")
-    assert stages.read_text().split().count("seed") == 1  # the second has not started
-    resume.touch()
-    out, err = first.communicate(timeout=600)
-    assert first.returncode == 0, out + err
-    out, err = second.communicate(timeout=600)
+    with _killed_at_the_end(first):
+        _wait_for(stages, "paused:export", first)
+        second = _kpi_build(project, warehouse, "--wait", "600", KPI_STAGE_FILE=str(stages))
+        with _killed_at_the_end(second):
+            seen = _read_until(
+                second, f"waiting: another kpi build is running on {warehouse} (pid {first.pid}"
+            )
+            assert stages.read_text().split().count("seed") == 1  # the second has not started
+            resume.touch()
+            out, err = first.communicate(timeout=600)
+            assert first.returncode == 0, out + err
+            out, err = second.communicate(timeout=600)
     assert second.returncode == 0, seen + out + err
     assert "Traceback" not in seen + err
     assert stages.read_text().split().count("swap") == 2  # both published
@@ -270,7 +287,7 @@ def test_a_reader_during_the_build_fails_it_and_the_failure_is_recorded(publishe
     proc = _start(warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
                   KPI_RESUME_FILE=str(resume))
     _wait_for(stages, "paused:dbt", proc)
-    with _reader(warehouse) as reader:
+    with _killed_at_the_end(proc), _reader(warehouse) as reader:
         resume.touch()
         # dbt failed on the file's lock; recording the failure waits for the reader
         seen = _read_until(proc, f"waiting: the warehouse {warehouse} is opened by another process")
@@ -296,7 +313,7 @@ def test_a_failure_that_cannot_be_recorded_says_so_and_the_next_build_marks_it(
                   KPI_RESUME_FILE=str(resume))
     _wait_for(stages, "paused:dbt", proc)
     (run_id,) = [k for k, v in _run_statuses(warehouse).items() if v == "gated"]
-    with _reader(warehouse) as reader:  # held until the build gives up
+    with _killed_at_the_end(proc), _reader(warehouse) as reader:  # held till the build gives up
         resume.touch()
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err

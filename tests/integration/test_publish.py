@@ -358,6 +358,9 @@ def test_warehouse_problems_are_named_only_for_the_warehouse_and_the_files_besid
         f"the disk holding the warehouse {warehouse} is full: free some space "
         "(DuckDB also spills to wh.duckdb.tmp beside it) and build again"
     )
+    dbt = (f'dbt build --vars {{"raw_schema": "run_x"}} failed: IO Error: Could not write '
+           f'file "{warehouse}.wal": No space left on device')
+    assert publish.warehouse_problem(dbt, warehouse) == publish.warehouse_problem(full, warehouse)
     elsewhere = PermissionError(errno.EACCES, "Permission denied", "/srv/target/manifest.json")
     assert publish.warehouse_problem(elsewhere, warehouse) is None
     assert publish.warehouse_problem(
