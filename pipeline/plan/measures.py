@@ -101,14 +101,29 @@ def first_seen_column(name: str, grain: str) -> str:
     return f"{name}__new_in_{grain}"
 
 
+def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
+    """The KPI an offset KPI shifts (through offsets of offsets); any other KPI itself.
+    An offset KPI's rows are its base's rows of other periods: they combine the same way."""
+    seen = {kpi.name}
+    while kpi.kind == "offset":
+        base = kpis.get(str(kpi.params["of"]))
+        if base is None or base.name in seen:  # unknown or a cycle: reported by validation
+            return kpi
+        seen.add(base.name)
+        kpi = base
+    return kpi
+
+
 def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a KPI's period values combine over several periods (windows, period-to-date,
     target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
     'none' must be recomputed from rows."""
+    kpi = base_of(kpi, kpis)
     if kpi.kind == "simple":
         return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
     if kpi.kind == "ratio":
         inputs = [kpis.get(kpi.numerator or ""), kpis.get(kpi.denominator or "")]
+        inputs = [base_of(i, kpis) if i is not None else None for i in inputs]
         if all(i is not None and i.kind == "simple" and i.agg in ADDITIVE for i in inputs):
             return "ratio"
     return "none"
@@ -120,6 +135,7 @@ def target_carry(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     'level' (the same value at every grain: rates, averages, levels)."""
     if additivity(kpi, kpis) == "additive":
         return "sum"
+    kpi = base_of(kpi, kpis)
     if kpi.kind == "simple" and kpi.agg == "count_distinct":
         return "exact"
     return "level"

@@ -130,7 +130,7 @@ def nodes(
         out.append(_values(group.values_model, group_steps, f"Values of the KPIs measured over {group.model}.", NodeKind.VALUES, group))
     for step in steps:
         if step.kpi.kind not in ("simple", *COMPOSITE_KINDS):
-            out.append(_values(step.values_model, (step,), f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.", NodeKind.KIND_VALUES))
+            out.append(_values(step.values_model, (step,), f"Values of {step.kpi.name}, {_article(step.kpi.kind)} {step.kpi.kind} KPI.", NodeKind.KIND_VALUES))
     composites = tuple(s for s in steps if s.kpi.kind in COMPOSITE_KINDS)
     if composites:
         out.append(
@@ -250,6 +250,10 @@ def nodes(
                 )
             )
     return tuple(out)
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _values(

@@ -8,6 +8,7 @@ SELECT
   period_start,
   period_end,
   MAX(CASE WHEN kpi = 'aov' THEN value END) AS aov,
+  MAX(CASE WHEN kpi = 'aov_last_year' THEN value END) AS aov_last_year,
   MAX(CASE WHEN kpi = 'average_order' THEN value END) AS average_order,
   MAX(CASE WHEN kpi = 'buyers' THEN value END) AS buyers,
   MAX(CASE WHEN kpi = 'clv_90d' THEN value END) AS clv_90d,
@@ -17,6 +18,8 @@ SELECT
   MAX(CASE WHEN kpi = 'orders_placed' THEN value END) AS orders_placed,
   MAX(CASE WHEN kpi = 'repeat_buyers' THEN value END) AS repeat_buyers,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
+  MAX(CASE WHEN kpi = 'revenue_last_month' THEN value END) AS revenue_last_month,
+  MAX(CASE WHEN kpi = 'revenue_mom_growth' THEN value END) AS revenue_mom_growth,
   MAX(CASE WHEN kpi = 'revenue_per_session' THEN value END) AS revenue_per_session,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,
   MAX(CASE WHEN kpi = 'typical_order' THEN value END) AS typical_order
