@@ -21,6 +21,10 @@ WITH observations AS (
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__composite_2') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__order_date') }}
   UNION ALL
   SELECT

@@ -25,6 +25,7 @@ SELECT
   CAST(metric_file AS VARCHAR) AS metric_file
 FROM (VALUES
   ('aov', 'Aov', '', 'financial', NULL, 'ratio', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
+  ('aov_change_on_last_year', 'Aov change on last year', '', 'financial', NULL, 'derived', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('aov_last_year', 'Aov last year', '', 'financial', NULL, 'offset', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('average_order', 'Average order', '', 'financial', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('buyers', 'Buyers', '', 'customer', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
