@@ -205,7 +205,7 @@ WITH observations AS (
     ('revenue_mom_growth', 0, 'value', NULL, NULL, 0.02, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/financial/comparisons.yml:26 (0.02)'),
     ('revenue_per_customer', 0, 'value', NULL, NULL, 120.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:18 (120)'),
     ('revenue_per_employee', 0, 'value', NULL, NULL, 300.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:71 (300)'),
-    ('revenue_previous_month', 0, 'value', 'month', NULL, 500000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/financial/comparisons.yml:15 (500000 per month)'),
+    ('revenue_previous_month', 0, 'value', 'month', NULL, 500000.0, NULL, NULL, NULL, NULL, NULL, 'exact', 'metrics/financial/comparisons.yml:15 (500000 per month)'),
     ('revenue_to_date', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:70 (+30% on last year)'),
     ('satisfied_ratings', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:25 (+10% on last year)'),
     ('sessions', 0, 'growth', NULL, NULL, NULL, 0.25, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:32 (+25% on last year)'),

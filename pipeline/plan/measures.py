@@ -103,7 +103,7 @@ def first_seen_column(name: str, grain: str) -> str:
 
 def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
     """The KPI an offset KPI shifts (through offsets of offsets); any other KPI itself.
-    An offset KPI's rows are its base's rows of other periods: they combine the same way."""
+    An offset KPI's rows are its base's rows of other periods: its slices combine the same way."""
     seen = {kpi.name}
     while kpi.kind == "offset":
         base = kpis.get(str(kpi.params["of"]))
@@ -117,13 +117,12 @@ def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
 def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a KPI's period values combine over several periods (windows, period-to-date,
     target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
-    'none' must be recomputed from rows."""
-    kpi = base_of(kpi, kpis)
+    'none' must be recomputed from rows. An offset KPI is 'none': its days are its base's
+    days a month or a year before, which repeat or skip days at month ends and leap days."""
     if kpi.kind == "simple":
         return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
     if kpi.kind == "ratio":
         inputs = [kpis.get(kpi.numerator or ""), kpis.get(kpi.denominator or "")]
-        inputs = [base_of(i, kpis) if i is not None else None for i in inputs]
         if all(i is not None and i.kind == "simple" and i.agg in ADDITIVE for i in inputs):
             return "ratio"
     return "none"
@@ -132,10 +131,13 @@ def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
 def target_carry(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a target stated at one grain carries to the others: 'sum' (spread over days and
     summed: amounts, counts), 'exact' (only at the grain it is stated at: distinct counts),
-    'level' (the same value at every grain: rates, averages, levels)."""
+    'level' (the same value at every grain: rates, averages, levels). An offset of an amount
+    or count is 'exact': its value is a whole earlier period, even in the one running."""
     if additivity(kpi, kpis) == "additive":
         return "sum"
-    kpi = base_of(kpi, kpis)
     if kpi.kind == "simple" and kpi.agg == "count_distinct":
+        return "exact"
+    base = base_of(kpi, kpis)
+    if base is not kpi and target_carry(base, kpis) != "level":
         return "exact"
     return "level"

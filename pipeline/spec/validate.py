@@ -87,6 +87,16 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: li
         _overlapping_growth(spec.targets_of(kpi), where, issues)
         kind = additivity(kpi, names)
         for window in kpi.windows:
+            if kpi.kind == "offset":
+                issues.append(
+                    error(
+                        f"{where}an offset KPI has no windows: its rows are its base's of other"
+                        " periods, so its days do not add up to its months (March 29-31 a month"
+                        f" before are all February's last day); give the windows to '{kpi.params['of']}'",
+                        kpi.at("windows"),
+                    )
+                )
+                break
             if kind == "none" and not (kpi.kind == "simple" and kpi.agg == "count_distinct"):
                 issues.append(
                     error(

@@ -34,11 +34,7 @@ kpis:
   - {name: revenue, category: financial, model: orders, time: order_date, sum: amount, dimensions: [channel]}
   - {name: orders_placed, category: sales_marketing, model: orders, time: order_date, count: order_id, dimensions: [channel]}
   - {name: aov, category: financial, ratio: {numerator: revenue, denominator: orders_placed}, dimensions: [channel]}
-  - name: revenue_previous_period
-    category: financial
-    offset: {of: revenue, by: 1 period}
-    dimensions: [channel]
-    windows: [3m]
+  - {name: revenue_previous_period, category: financial, offset: {of: revenue, by: 1 period}, dimensions: [channel]}
   - name: revenue_previous_month
     category: financial
     offset: {of: revenue, by: 1 month}
@@ -52,7 +48,7 @@ kpis:
     category: financial
     offset: {of: aov, by: 1 year}
     dimensions: [channel]
-    windows: [3m]
+    targets: [{value: 50}]
   - {name: aov_previous_quarter, category: financial, offset: {of: aov, by: 1 quarter}, grains: [month, quarter]}
   - name: revenue_mom_growth
     category: financial
@@ -232,40 +228,45 @@ def test_a_derived_growth_reads_the_offset_kpi_at_the_same_period():
     assert monthly[(FIRST.replace(day=1), "total")] == (None,)  # nothing before the data
 
 
-def test_offset_kpis_have_windows_targets_status_wide_columns_and_a_catalog_entry():
+def test_offset_kpis_have_targets_status_wide_columns_and_a_catalog_entry_but_no_windows():
     con = built("duckdb")
-    # windows: Σ values (additive base), Σ numerator / Σ denominator (a ratio's)
-    def window(name: str) -> dict:
-        return dict(con.execute(
-            "select period_start, value from kpi_windows where kpi = ?"
-            " and window_name = 'trailing_3_month' and dimension = 'total'", [name],
-        ).fetchall())  # fmt: skip
+    def rows(name: str, grain: str) -> list[tuple]:
+        return con.execute(
+            "select period_start, value, target, target_to_date, status, previous_value_to_date"
+            " from kpi_values where kpi = ? and grain = ? and dimension = 'total'", [name, grain],
+        ).fetchall()  # fmt: skip
 
-    shifted_revenue = {s: v[0] for (s, _), v in expected("revenue_previous_period", "month").items()}
-    assert window("revenue_previous_period") == pytest.approx(to.trailing(shifted_revenue, None, 3))
-    last_year = expected("aov_last_year", "month")
-    numerators = {s: v[1] for (s, _), v in last_year.items()}
-    denominators = {s: v[2] for (s, _), v in last_year.items()}
-    windows = window("aov_last_year")
-    for start, value in to.trailing(numerators, denominators, 3).items():
-        _close(windows[start], value, f"3m {start}")
-    # a target per month, summed over days like its base's; status from attainment
-    rows = con.execute(
-        "select period_start, value, target, status from kpi_values where kpi ="
-        " 'revenue_previous_month' and grain = 'month' and dimension = 'total'"
-    ).fetchall()
-    assert len(rows) == 17
-    for start, value, target, status in rows:
-        assert target == 1000, start
+    # an amount's target applies at the grain it is stated for only, to the whole shifted
+    # period, even in the period still running (2021-W13 and 2021 hold the last day)
+    monthly = rows("revenue_previous_month", "month")
+    assert len(monthly) == 17
+    for start, value, target, to_date, status, previous_to_date in monthly:
+        assert (target, to_date, previous_to_date) == (1000, 1000, None), start
         assert status == to.status(value, 1000.0, "higher"), start
+    assert {r[2] for r in rows("revenue_previous_month", "day")} == {None}
+    # a rate's target holds at every grain, running periods included
+    for grain in GRAINS:
+        for start, value, target, to_date, status, _ in rows("aov_last_year", grain):
+            assert (target, to_date) == (50, 50), (grain, start)
+            assert status == to.status(value, 50.0, "higher"), (grain, start)
+    running = [r for r in rows("aov_last_year", "year") if r[0] == D(2021, 1, 1)]  # all of 2020
+    assert running[0][1] == pytest.approx(base_values("aov", "year", "total")[(D(2020, 1, 1), "total")][0])
+    # no windows nor periods to date: its days do not add up to its months
+    windows = con.execute(
+        "select count(*) from kpi_windows where kpi in ('revenue_previous_month', 'aov_last_year')"
+    ).fetchone()
+    assert windows == (0,)
     # a column of the wide tables at the grains it is tracked by
     wide = dict(con.execute("select period_start, revenue_previous_month from kpi_monthly").fetchall())
-    assert wide == {s: v for s, v, _, _ in rows}
+    assert wide == {r[0]: r[1] for r in monthly}
     daily = [c[0] for c in con.execute("describe kpi_daily").fetchall()]
     weekly = [c[0] for c in con.execute("describe kpi_weekly").fetchall()]
     assert "revenue_previous_month" in daily and "revenue_previous_month" not in weekly
     catalog = con.execute(
-        "select kind, additivity, grains, dimensions from kpi_catalog where kpi = ?",
-        ["aov_last_year"],
+        "select kpi, kind, additivity, grains, dimensions from kpi_catalog where kind = 'offset'"
+        " and kpi like 'aov%' order by kpi"
     ).fetchall()
-    assert catalog == [("offset", "ratio", "day,week,month,quarter,year", "channel")]
+    assert catalog == [
+        ("aov_last_year", "offset", "none", "day,week,month,quarter,year", "channel"),
+        ("aov_previous_quarter", "offset", "none", "month,quarter", ""),
+    ]
