@@ -117,8 +117,8 @@ def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
 def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a KPI's period values combine over several periods (windows, period-to-date,
     target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
-    'none' must be recomputed from rows. An offset KPI is 'none': its days are its base's
-    days a month or a year before, which repeat or skip days at month ends and leap days."""
+    'none' must be recomputed from rows. An offset KPI is 'none': its rows are its base's of
+    other periods, so its days do not add up to its months (month ends repeat or skip days)."""
     if kpi.kind == "simple":
         return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
     if kpi.kind == "ratio":

@@ -275,6 +275,8 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
 
 # --- offset -----------------------------------------------------------------------------
 
+MEASURED = ("value", "numerator", "denominator")  # what an offset KPI takes from its base's row
+
 
 def _offset(step: Step, plan: Plan) -> exp.Expr:
     """Each of the input's rows with the value, numerator and denominator of its row of the
@@ -319,9 +321,6 @@ def _offset(step: Step, plan: Plan) -> exp.Expr:
     ).from_(exp.table_("periods"), copy=False)
     query = _join(query, exp.table_("base", alias="earlier"), side="LEFT", on=on)
     return _with(query, [("base", base), ("periods", periods)])
-
-
-MEASURED = ("value", "numerator", "denominator")
 
 
 # --- lifetime value ---------------------------------------------------------------------
