@@ -56,6 +56,7 @@ kpis:
     derived: (revenue - revenue_previous_month) / revenue_previous_month
     grains: [day, month]
   - {name: aov_change_on_last_year, category: financial, derived: aov - aov_last_year}
+  - {name: revenue_on_last_year, category: financial, ratio: {numerator: revenue, denominator: revenue_last_year}, dimensions: [channel]}
 """
 # offset KPI → (base, count, unit)
 OFFSETS = {
@@ -217,6 +218,14 @@ def test_a_derived_growth_reads_the_offset_kpi_at_the_same_period():
             before = previous[key][0]
             wanted = (now - before) / before if before else None
             _close(growth[key][0], wanted, f"growth {grain} {key}")
+    # a ratio over an offset KPI: numerator and denominator at the same period and slice
+    ratio = _rows(con, "revenue_on_last_year", "month", "channel", "value, numerator, denominator")
+    last_year = expected("revenue_last_year", "month", "channel")
+    for key, (now, _, _) in base_values("revenue", "month", "channel").items():
+        before = last_year[key][0]
+        wanted = now / before if before else None
+        for got, want in zip(ratio[key], (wanted, now, before), strict=True):
+            _close(got, want, f"ratio {key}")
     # a ratio's offset read by a derived KPI: computed after the ratio's model
     change = _rows(con, "aov_change_on_last_year", "month", "total", "value")
     for key, (now, _, _) in base_values("aov", "month", "total").items():
