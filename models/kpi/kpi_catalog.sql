@@ -3,6 +3,7 @@
 --   metrics/customer/lifetime.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
 --   metrics/financial/running_totals.yml
@@ -93,8 +94,10 @@ FROM (VALUES
   ('return_rate', 'Return rate', 'Share of order lines returned.', 'operational', 'operations@happyhomegoods.example', 'ratio', 'percent', NULL, 'lower', FALSE, 'day,week,month,quarter,year', 'category', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/operational/fulfilment.yml'),
   ('returned_items', 'Returned items', 'Order lines returned.', 'operational', 'operations@happyhomegoods.example', 'simple', 'number', NULL, 'lower', FALSE, 'day,week,month,quarter,year', 'category', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/operational/fulfilment.yml'),
   ('revenue', 'Online sales (net revenue)', 'Net sales of orders that were not cancelled, after refunds: what the shop keeps. The articles'' headline target for Happy Home Goods is $500k a month.', 'financial', 'finance@happyhomegoods.example', 'simple', 'currency', NULL, 'higher', TRUE, 'day,week,month,quarter,year', 'channel,device,segment,region', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/financial/revenue.yml'),
+  ('revenue_mom_growth', 'Revenue growth, month over month', 'Change of net revenue on the month before, relative to the month before.', 'financial', 'finance@happyhomegoods.example', 'derived', 'percent', NULL, 'higher', FALSE, 'month', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/financial/comparisons.yml'),
   ('revenue_per_customer', 'Revenue per active customer', 'Net revenue per distinct buying customer in the period.', 'customer', 'growth@happyhomegoods.example', 'ratio', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'segment', 'none', 1.0, 0.9, 8, 2.0, 'metrics/customer/acquisition.yml'),
   ('revenue_per_employee', 'Revenue per employee', 'Net revenue of the period per employee on its last day (headcount).', 'financial', 'finance@happyhomegoods.example', 'derived', 'currency', NULL, 'higher', FALSE, 'month,quarter,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/financial/running_totals.yml'),
+  ('revenue_previous_month', 'Net revenue a month earlier', 'Net revenue one month before: at month grain the previous month, at day grain the same day a month earlier (March 29-31 read February''s last day).', 'financial', 'finance@happyhomegoods.example', 'offset', 'currency', NULL, 'higher', FALSE, 'day,month', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/financial/comparisons.yml'),
   ('revenue_to_date', 'Net revenue to date', 'Running total of net revenue since the start of the data.', 'financial', 'finance@happyhomegoods.example', 'cumulative', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/financial/running_totals.yml'),
   ('satisfied_ratings', 'Satisfied CSAT ratings', 'Satisfaction answers of 4 or 5.', 'customer', 'support@happyhomegoods.example', 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/customer/service.yml'),
   ('sessions', 'Website traffic (sessions)', 'Visits to the online shop.', 'sales_marketing', 'marketing@happyhomegoods.example', 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'source,medium,device', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/sales_marketing/web.yml'),

@@ -3,6 +3,7 @@
 --   metrics/customer/lifetime.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
 --   metrics/financial/running_totals.yml
@@ -112,6 +113,10 @@ WITH observations AS (
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__revenue_previous_month') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__revenue_to_date') }}
   UNION ALL
   SELECT
@@ -198,8 +203,10 @@ WITH observations AS (
     ('returned_items', 0, 'value', 'month', NULL, 15.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:58 (15 per month)'),
     ('revenue', 0, 'value', 'month', NULL, 500000.0, NULL, NULL, NULL, NULL, NULL, 'sum', 'metrics/financial/revenue.yml:19 (500000 per month)'),
     ('revenue', 1, 'value', 'month', NULL, 150000.0, NULL, 'channel', 'marketplace', NULL, NULL, 'sum', 'metrics/financial/revenue.yml:21 (150000 per month for channel marketplace)'),
+    ('revenue_mom_growth', 0, 'value', NULL, NULL, 0.02, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/financial/comparisons.yml:26 (0.02)'),
     ('revenue_per_customer', 0, 'value', NULL, NULL, 120.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:18 (120)'),
     ('revenue_per_employee', 0, 'value', NULL, NULL, 300.0, NULL, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:71 (300)'),
+    ('revenue_previous_month', 0, 'value', 'month', NULL, 500000.0, NULL, NULL, NULL, NULL, NULL, 'exact', 'metrics/financial/comparisons.yml:15 (500000 per month)'),
     ('revenue_to_date', 0, 'growth', NULL, NULL, NULL, 0.3, NULL, NULL, NULL, NULL, 'level', 'metrics/targets.yml:70 (+30% on last year)'),
     ('satisfied_ratings', 0, 'growth', NULL, NULL, NULL, 0.1, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:25 (+10% on last year)'),
     ('sessions', 0, 'growth', NULL, NULL, NULL, 0.25, NULL, NULL, NULL, NULL, 'sum', 'metrics/targets.yml:32 (+25% on last year)'),

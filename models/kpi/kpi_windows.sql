@@ -3,6 +3,7 @@
 --   metrics/customer/lifetime.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
 --   metrics/financial/running_totals.yml
@@ -108,6 +109,10 @@ WITH observations AS (
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__referrals') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__revenue_previous_month') }}
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator

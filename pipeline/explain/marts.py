@@ -24,7 +24,7 @@ from pipeline.errors import Location, UserError, did_you_mean, error, has_errors
 from pipeline.explain import decompose
 from pipeline.explain.decompose import Driver, NotDecomposable, Ratio
 from pipeline.plan import calendar, graph
-from pipeline.plan.measures import ADDITIVE
+from pipeline.plan.measures import ADDITIVE, base_of
 from pipeline.project import Project
 from pipeline.spec import expressions
 from pipeline.spec.load import load
@@ -150,7 +150,7 @@ def explain_period(
     now, then = rows.total(kpi.name, period), rows.total(kpi.name, base)
     if now is None or then is None:
         raise NoChange(f"KPI '{kpi.name}' has no period starting {period if now is None else base}")
-    how = combination(kpi)
+    how = combination(base_of(kpi, {k.name: k for k in spec.kpis}))
     inputs = inputs_of(kpi, spec)
     tree = _formula_tree(kpi, spec, inputs)
     to_date = (

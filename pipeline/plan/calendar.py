@@ -94,3 +94,55 @@ def is_period_start(grain: str, day: date, week_start: str = "monday") -> bool:
     if grain == "week":
         return (day.weekday() + WEEK_START_OFFSET[week_start]) % 7 == 0
     return day.day == 1 and (day.month - 1) % _MONTHS[grain] == 0
+
+
+# --- offsets: a KPI shifted back in time (docs/kinds.md, "offset") ------------------------
+
+OFFSET_UNITS = ("period", "day", "week", "month", "quarter", "year")
+_UNIT_MONTHS = {"month": 1, "quarter": 3, "year": 12}
+
+
+def parse_offset(text: str) -> tuple[int, str] | None:
+    """'1 month', '2 periods', '7 days' → (count, unit); None when it is not that shape."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isdigit() or int(parts[0]) < 1:
+        return None
+    count, unit = int(parts[0]), parts[1].lower()
+    unit = unit[:-1] if unit.endswith("s") and unit[:-1] in OFFSET_UNITS else unit
+    return (count, unit) if unit in OFFSET_UNITS else None
+
+
+def offset_problem(grain: str, count: int, unit: str) -> str | None:
+    """Why shifting `grain` periods back by `count` `unit`s does not give a period of the same
+    grain (None: it does). A day moves by any offset; a week by whole weeks or by exactly
+    one year (last year's rule); a month, quarter or year by whole periods of its own."""
+    if unit == "period" or grain == "day":
+        return None
+    if grain == "week":
+        if unit == "week" or (unit == "day" and count % 7 == 0) or (unit, count) == ("year", 1):
+            return None
+        return "a week moves by whole weeks, or by 1 year to the same ISO week of the year before"
+    if unit in _UNIT_MONTHS and count * _UNIT_MONTHS[unit] % _MONTHS[grain] == 0:
+        return None
+    return f"a {grain} moves by whole {grain}s"
+
+
+def offset_start(
+    grain: str, start: exp.Expr, count: int, unit: str, week_start: str = "monday"
+) -> exp.Expr:
+    """The start of the `grain` period `count` `unit`s before the one starting at `start`
+    (an offset `offset_problem` accepts). N periods: N days, weeks, months, quarters or
+    years. Days move by days; months, quarters and years by calendar months, the day of
+    the month clamped to the month's last (March 31 minus 1 month = February 28 or 29);
+    1 year at week grain is `last_year_start`'s week (NULL for a week 53 without one)."""
+    if unit == "period":
+        unit = "day" if grain == "day" else grain
+    if grain == "week" and unit == "year":
+        return last_year_start(grain, start, week_start)
+    if unit in ("day", "week"):
+        days = count * (7 if unit == "week" else 1)
+        return exp.Sub(this=start, expression=exp.Literal.number(days))
+    months = exp.Interval(
+        this=exp.Literal.string(str(count * _UNIT_MONTHS[unit])), unit=exp.var("month")
+    )
+    return exp.cast(exp.Sub(this=start, expression=months), _DATE)

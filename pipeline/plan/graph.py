@@ -1,4 +1,4 @@
-"""KPI dependencies: which KPIs a ratio or derived KPI reads, cycles, and a build order."""
+"""KPI dependencies: which KPIs a ratio, derived, cumulative or offset KPI reads, cycles, and a build order."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pipeline.spec.model import Kpi, Spec
 
 def dependencies(kpi: Kpi, dialect: str) -> tuple[str, ...]:
     """The KPIs `kpi` is computed from, in order of first mention."""
-    if kpi.kind in ("ratio", "cumulative"):
+    if kpi.kind in ("ratio", "cumulative", "offset"):
         return kpi.inputs
     if kpi.kind == "derived" and kpi.formula:
         try:

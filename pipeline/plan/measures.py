@@ -101,10 +101,24 @@ def first_seen_column(name: str, grain: str) -> str:
     return f"{name}__new_in_{grain}"
 
 
+def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
+    """The KPI an offset KPI shifts (through offsets of offsets); any other KPI itself.
+    An offset KPI's rows are its base's rows of other periods: its slices combine the same way."""
+    seen = {kpi.name}
+    while kpi.kind == "offset":
+        base = kpis.get(str(kpi.params["of"]))
+        if base is None or base.name in seen:  # unknown or a cycle: reported by validation
+            return kpi
+        seen.add(base.name)
+        kpi = base
+    return kpi
+
+
 def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a KPI's period values combine over several periods (windows, period-to-date,
     target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
-    'none' must be recomputed from rows."""
+    'none' must be recomputed from rows. An offset KPI is 'none': its rows are its base's of
+    other periods, so its days do not add up to its months (month ends repeat or skip days)."""
     if kpi.kind == "simple":
         return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
     if kpi.kind == "ratio":
@@ -117,9 +131,13 @@ def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
 def target_carry(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
     """How a target stated at one grain carries to the others: 'sum' (spread over days and
     summed: amounts, counts), 'exact' (only at the grain it is stated at: distinct counts),
-    'level' (the same value at every grain: rates, averages, levels)."""
+    'level' (the same value at every grain: rates, averages, levels). An offset of an amount
+    or count is 'exact': its value is a whole earlier period, even in the one running."""
     if additivity(kpi, kpis) == "additive":
         return "sum"
     if kpi.kind == "simple" and kpi.agg == "count_distinct":
+        return "exact"
+    base = base_of(kpi, kpis)
+    if base is not kpi and target_carry(base, kpis) != "level":
         return "exact"
     return "level"

@@ -97,6 +97,12 @@ class ModelNode:
         return str(parent / f"{self.name}.sql")
 
 
+def composite_model(level: int) -> str:
+    """The model of ratio and derived KPIs at `level`: 1 unless they read an offset of a
+    ratio or derived KPI, whose values come after the model of that KPI."""
+    return COMPOSITE_VALUES if level == 1 else f"{COMPOSITE_VALUES}_{level}"
+
+
 def distinct_windows_model(kpi: str) -> str:
     return f"kpi_windows__{kpi}"
 
@@ -150,23 +156,24 @@ def _measured(
 
 
 def _kind_values(steps: Sequence[Step]) -> list[ModelNode]:
-    """A values model per entity- or time-aware KPI, one for every ratio and derived KPI."""
+    """A values model per entity- or time-aware KPI and per offset KPI, one for the ratio
+    and derived KPIs (two when some read an offset of another)."""
     out = [
         _values(
             step.values_model,
             (step,),
-            f"Values of {step.kpi.name}, a {step.kpi.kind} KPI.",
+            f"Values of {step.kpi.name}, {_article(step.kpi.kind)} {step.kpi.kind} KPI.",
             NodeKind.KIND_VALUES,
         )
         for step in steps
         if step.kpi.kind not in ("simple", *COMPOSITE_KINDS)
     ]
-    composites = tuple(s for s in steps if s.kpi.kind in COMPOSITE_KINDS)
-    if composites:
+    composites = [s for s in steps if s.kpi.kind in COMPOSITE_KINDS]
+    for name in dict.fromkeys(s.values_model for s in composites):
         out.append(
             _values(
-                COMPOSITE_VALUES,
-                composites,
+                name,
+                tuple(s for s in composites if s.values_model == name),
                 "Values of ratio and derived KPIs, computed from their inputs after aggregation.",
                 NodeKind.COMPOSITE,
             )
@@ -294,6 +301,10 @@ def _published(spec: Spec) -> list[ModelNode]:
                 )
             )
     return out
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
 
 def _values(

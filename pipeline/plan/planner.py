@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from pipeline.plan import graph
 from pipeline.plan.measures import Measure
-from pipeline.plan.models import COMPOSITE_KINDS, COMPOSITE_VALUES, ModelNode, NodeKind, nodes
+from pipeline.plan.models import COMPOSITE_KINDS, ModelNode, NodeKind, composite_model, nodes
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
 
@@ -153,6 +153,7 @@ def plan(spec: Spec) -> Plan:
         )
 
     steps = []
+    after: dict[str, int] = {}  # the composite model a KPI's values are computed after
     for name in order:
         kpi = kpis[name]
         dims = tuple((d.name, d.name) for d in kpi.dimensions)
@@ -160,8 +161,15 @@ def plan(spec: Spec) -> Plan:
             group = groups[group_of[name]]
             steps.append(Step(kpi, labels[name], group.values_model, group))
         elif kpi.kind in COMPOSITE_KINDS:
-            steps.append(Step(kpi, dims, COMPOSITE_VALUES, inputs=deps[name]))
+            # in the model of the composites it reads, after those the offsets it reads read
+            reads = [
+                after[i] + (kpis[i].kind not in COMPOSITE_KINDS) for i in deps[name] if i in after
+            ]
+            level = max([1, *reads])
+            after[name] = level
+            steps.append(Step(kpi, dims, composite_model(level), inputs=deps[name]))
         else:  # entity- and time-aware kinds: a values model of their own (pipeline/render/kinds.py)
+            after[name] = max((after.get(i, 0) for i in deps[name]), default=0)
             steps.append(Step(kpi, dims, f"kpi_values__{name}", inputs=deps[name]))
     partial = Plan(
         tuple(groups.values()),

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from pipeline.plan.calendar import period_end, period_start
+from pipeline.plan.calendar import offset_start, parse_offset, period_end, period_start
 from pipeline.plan.models import ACTIVITY_KEYS, SLICE_KEYS, NodeKind
 from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
@@ -51,6 +51,7 @@ def values(step: Step, plan: Plan) -> exp.Expr:
         "retention": _activity,
         "churn": _activity,
         "snapshot": _snapshot,
+        "offset": _offset,
     }[step.kpi.kind]
     return build(step, plan)
 
@@ -270,6 +271,56 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
             copy=False,
         )
     )
+
+
+# --- offset -----------------------------------------------------------------------------
+
+MEASURED = ("value", "numerator", "denominator")  # what an offset KPI takes from its base's row
+
+
+def _offset(step: Step, plan: Plan) -> exp.Expr:
+    """Each of the input's rows with the value, numerator and denominator of its row of the
+    shifted period (same grain and slice; NULL when that period is outside the data)."""
+    name = str(step.kpi.params["of"])
+    parsed = parse_offset(str(step.kpi.params["by"]))
+    assert parsed is not None  # validated
+    dimensions = [TOTAL, *(d for d, _ in step.dimensions)]
+    base = (
+        select(*(col(k) for k in KEYS), *(col(c) for c in MEASURED))
+        .from_(ref_table(plan.step(name).values_model), copy=False)
+        .where(
+            _and(
+                _eq(col("kpi"), lit(name)),
+                _in("grain", step.kpi.grains),
+                _in("dimension", dimensions),
+            ),
+            copy=False,
+        )
+    )
+    by_start: dict[str, tuple[exp.Expr, list[str]]] = {}  # grains sharing one shift, once
+    for grain in step.kpi.grains:
+        start = offset_start(grain, col("period_start"), *parsed, plan.week_start)
+        by_start.setdefault(start.sql(), (start, []))[1].append(grain)
+    cases = list(by_start.values())
+    shifted = (
+        cases[0][0]
+        if len(cases) == 1
+        else exp.Case(ifs=[exp.If(this=_in("grain", grains), true=start) for start, grains in cases])
+    )
+    periods = select(*(col(k) for k in KEYS), _alias(shifted, "shifted_start")).from_(
+        "base", copy=False
+    )
+    on = _and(
+        _on("earlier", "periods", ("grain", *SLICE_KEYS)),
+        _eq(col("period_start", "earlier"), col("shifted_start", "periods")),
+    )
+    query = select(
+        _alias(lit(step.kpi.name), "kpi"),
+        *(col(k, "periods") for k in KEYS),
+        *(_alias(_double(col(c, "earlier")), c) for c in MEASURED),
+    ).from_(exp.table_("periods"), copy=False)
+    query = _join(query, exp.table_("base", alias="earlier"), side="LEFT", on=on)
+    return _with(query, [("base", base), ("periods", periods)])
 
 
 # --- lifetime value ---------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Validation of the entity- and time-aware KPI kinds: cumulative, lifetime value,
-conversion, retention, churn and snapshot (their SQL lives in pipeline/render/kinds.py)."""
+conversion, retention, churn, snapshot and offset (their SQL lives in pipeline/render/kinds.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, Location, did_you_mean, error
+from pipeline.plan import calendar
 from pipeline.plan.measures import ADDITIVE
 from pipeline.spec import expressions
 from pipeline.spec.model import Kpi, Relationship, Spec
@@ -18,6 +19,7 @@ BLOCK_KEY = {  # kind → the KPI key holding its block
     "retention": "retention",
     "churn": "churn",
     "snapshot": "snapshot",
+    "offset": "offset",
 }
 # simple KPIs' fields, which these kinds take inside their block
 TOP_LEVEL = ("model", "time", "filter")
@@ -35,9 +37,12 @@ def validate(
     key = BLOCK_KEY[kpi.kind]
     for field in TOP_LEVEL:
         if getattr(kpi, field) is not None:
-            check.fail(f"a {kpi.kind} KPI takes no '{field}'; set it inside '{key}'", field)
+            article = "an" if kpi.kind == "offset" else "a"
+            check.fail(f"{article} {kpi.kind} KPI takes no '{field}'; set it inside '{key}'", field)
     if kpi.kind == "cumulative":
         check.cumulative(names)
+    elif kpi.kind == "offset":
+        check.offset(names)
     elif kpi.kind == "conversion":
         base = check.block("conversion.base", _dict(kpi.params["base"]), ("time", "entity"))
         check.block("conversion.event", _dict(kpi.params["event"]), ("time", "entity"))
@@ -109,6 +114,34 @@ class _Check:
             self.fail(
                 f"cumulative '{name}' is a {shown} KPI; a running total reads a sum or count KPI",
                 "cumulative",
+            )
+
+    def offset(self, names: Mapping[str, Kpi]) -> None:
+        """`of` is a KPI; `by` is N periods or N calendar units, moving each grain tracked
+        to a period of the same grain (grains and dimensions: see validate._composite_scope)."""
+        name = str(self.kpi.params["of"])
+        if name not in names and not self.spec.may_define(name):
+            self.fail(f"offset of '{name}': not a KPI{did_you_mean(name, names)}", "offset.of")
+        text = str(self.kpi.params["by"])
+        parsed = calendar.parse_offset(text)
+        if parsed is None:
+            units = ", ".join(calendar.OFFSET_UNITS)
+            self.fail(
+                f"offset by '{text}': write a count (1 or more) and a unit ({units}), e.g. '1 month' or '1 period'",
+                "offset.by",
+            )
+            return
+        problems = {g: calendar.offset_problem(g, *parsed) for g in self.kpi.grains}
+        refused = {g: p for g, p in problems.items() if p}
+        if refused:
+            fitting = [g for g in self.kpi.grains if g not in refused]
+            track = f"track it by {', '.join(fitting)} only" if fitting else "choose another offset"
+            grains = ", ".join(refused) + (" grains" if len(refused) > 1 else " grain")
+            self.fail(
+                f"offset by '{text}' does not fit the {grains}:"
+                f" {'; '.join(dict.fromkeys(refused.values()))}; {track},"
+                " or shift by periods ('1 period')",
+                "grains" if "grains" in self.kpi.locations else "offset.by",
             )
 
     def span(self, key: str) -> bool:

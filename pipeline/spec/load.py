@@ -45,6 +45,7 @@ KIND_KEYS = {
     "retention": "retention",
     "churn": "churn",
     "snapshot": "snapshot",
+    "offset": "offset",
 }
 MEASURE_KEYS = tuple(KIND_KEYS)
 MAX_SCHEMA_ERRORS = 50  # per file: a list of 100,000 wrong items gets a few lines, quickly

@@ -24,6 +24,7 @@ Kind = Literal[
     "retention",
     "churn",
     "snapshot",
+    "offset",
 ]
 ENTITY_KINDS = ("lifetime", "conversion", "retention", "churn", "snapshot")
 WINDOW_UNITS = {"d": "day", "w": "week", "m": "month", "q": "quarter", "y": "year"}
@@ -135,7 +136,7 @@ class Kpi:
     thresholds: Thresholds | None = None  # None: the project's
     windows: tuple[Window, ...] = ()
     deviation: Deviation | None = None  # None: the project's
-    # the kind's own block (cumulative, lifetime, conversion, retention, churn, snapshot)
+    # the kind's own block (cumulative, lifetime, conversion, retention, churn, snapshot, offset)
     params: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
     # where each field was written, for messages pointing at it
     locations: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
@@ -145,10 +146,10 @@ class Kpi:
 
     @property
     def inputs(self) -> tuple[str, ...]:
-        """Names of the KPIs this one is computed from (ratio and cumulative KPIs)."""
+        """Names of the KPIs this one is computed from (ratio, cumulative and offset KPIs)."""
         if self.kind == "ratio":
             return tuple(n for n in (self.numerator, self.denominator) if n)
-        if self.kind == "cumulative":
+        if self.kind in ("cumulative", "offset"):
             return (str(self.params["of"]),)
         return ()
 

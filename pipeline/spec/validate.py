@@ -13,7 +13,7 @@ from sqlglot import exp
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
 from pipeline.plan import calendar, graph
-from pipeline.plan.measures import additivity, target_carry
+from pipeline.plan.measures import additivity, base_of, target_carry
 from pipeline.plan.models import RESERVED_KPI_NAMES
 from pipeline.spec import expressions, kinds
 from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
@@ -53,7 +53,7 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
     deps = graph.dependency_map(spec)
     for cycle in graph.find_cycles(deps):
         kpi = names[cycle[0]]
-        field = "formula" if kpi.kind == "derived" else "ratio"
+        field = {"derived": "formula", "offset": "offset"}.get(kpi.kind, "ratio")
         issues.append(
             error(f"kpi '{kpi.name}': depends on itself: {' → '.join(cycle)}", kpi.at(field))
         )
@@ -86,7 +86,7 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: li
         carry = target_carry(kpi, names)
         never_negative = _never_negative(kpi, names, catalog, spec.config.dialect)
         for target in spec.targets_of(kpi):
-            _target(kpi, target, carry, spec.config.week_start, where, issues)
+            _target(kpi, target, carry, _described(kpi, names), spec.config.week_start, where, issues)
             values = [target.value] if target.value is not None else [v for _, v in target.series]
             negative = next((v for v in values if v < 0), None)
             if never_negative and negative is not None:
@@ -99,11 +99,21 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: li
         _overlapping_growth(spec.targets_of(kpi), where, issues)
         kind = additivity(kpi, names)
         for window in kpi.windows:
+            if kpi.kind == "offset":
+                issues.append(
+                    error(
+                        f"{where}an offset KPI has no windows: its rows are its base's of other"
+                        " periods, so its days do not add up to its months (March 29-31 a month"
+                        f" before are all February's last day); give the windows to '{kpi.params['of']}'",
+                        kpi.at("windows"),
+                    )
+                )
+                break
             if kind == "none" and not (kpi.kind == "simple" and kpi.agg == "count_distinct"):
                 issues.append(
                     error(
                         f"{where}trailing windows need a sum, count, count_distinct, average or a ratio of sums and counts"
-                        f" (a {kpi.agg or kpi.kind} KPI does not add up over periods)",
+                        f" ({_described(kpi, names)} does not add up over periods)",
                         kpi.at("windows"),
                     )
                 )
@@ -121,8 +131,22 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: li
             )
 
 
+def _described(kpi: Kpi, names: Mapping[str, Kpi]) -> str:
+    """'a sum KPI', 'a ratio KPI', 'an offset of a median KPI': what messages call a KPI."""
+    if kpi.kind == "offset":
+        base = base_of(kpi, names)
+        return "an offset KPI" if base is kpi else f"an offset of {_described(base, names)}"
+    return f"a {kpi.agg or kpi.kind} KPI"
+
+
 def _target(
-    kpi: Kpi, target: Target, carry: str, week_start: str, where: str, issues: list[Issue]
+    kpi: Kpi,
+    target: Target,
+    carry: str,
+    described: str,
+    week_start: str,
+    where: str,
+    issues: list[Issue],
 ) -> None:
     given = [
         k
@@ -137,7 +161,7 @@ def _target(
     if target.kind != "growth" and target.per is None and carry != "level":
         issues.append(
             error(
-                f"{where}a {target.kind} target of a {kpi.agg or kpi.kind} KPI needs 'per': the grain its numbers are for",
+                f"{where}a {target.kind} target of {described} needs 'per': the grain its numbers are for",
                 target.location,
             )
         )
@@ -231,6 +255,10 @@ def _never_negative(
         return f"a {kpi.kind} rate"
     if kpi.kind == "snapshot" and "count" in kpi.params:
         return "a count"
+    if kpi.kind == "offset":
+        base = base_of(kpi, names)
+        why = base is not kpi and _never_negative(base, names, catalog, dialect, seen)
+        return f"{why}, shifted in time" if why else None
     if kpi.kind in ("ratio", "cumulative"):
         inputs = [names.get(n) for n in kpi.inputs]
         if kpi.name in seen or not all(
@@ -460,11 +488,10 @@ def _composite(
             if other is None:
                 hint = did_you_mean(name, names)
                 issues.append(error(f"{where}{field} '{name}' is not a KPI{hint}", kpi.at(field)))
-            elif other.kind != "simple" or other.agg not in RATIO_INPUT_AGGS:
-                shown = other.agg if other.kind == "simple" else other.kind
+            elif (base := base_of(other, names)).kind != "simple" or base.agg not in RATIO_INPUT_AGGS:
                 issues.append(
                     error(
-                        f"{where}{field} '{name}' is a {shown} KPI; a ratio reads sum, count or"
+                        f"{where}{field} '{name}' is {_described(other, names)}; a ratio reads sum, count or"
                         " count_distinct KPIs (use 'derived' to combine other kinds)",
                         kpi.at(field),
                     )
@@ -533,7 +560,7 @@ def _composite_scope(
                 continue
             role = (
                 "its input"
-                if kpi.kind == "cumulative"
+                if kpi.kind in ("cumulative", "offset")
                 else {kpi.numerator: "its numerator", kpi.denominator: "its denominator"}.get(
                     name, "an input of its formula"
                 )

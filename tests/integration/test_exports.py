@@ -98,7 +98,7 @@ def test_csv_reads_back_equal_to_the_mart(
     out, _ = exported
     reader = (
         f"read_csv('{out}/csv/{table}.csv', header = true, allow_quoted_nulls = false, "
-        f"columns = {_types(con, table)})"
+        f"quote = '\"', escape = '\"', columns = {_types(con, table)})"
     )
     total, missing, extra = _differences(con, table, reader)
     assert total > 0 and (missing, extra) == (0, 0)

@@ -9,6 +9,7 @@ exact (`Fraction`) until compared; periods and aggregation come from `oracle`.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,20 @@ class Kind:
     values: Callable[[Any, str, str, str], dict[tuple[dt.date, str], float | None]]
 
 
-Definition = Measure | Ratio | Derived | Kind
+@dataclass(frozen=True)
+class Offset:
+    """A KPI shifted back: `of`'s value `months` calendar months before the period's start,
+    the day of the month capped at that month's last day (March 31 reads February 28/29)."""
+
+    of: str
+    months: int
+
+    def earlier(self, start: dt.date) -> dt.date:
+        year, month = divmod(start.year * 12 + start.month - 1 - self.months, 12)
+        return dt.date(year, month + 1, min(start.day, calendar.monthrange(year, month + 1)[1]))
+
+
+Definition = Measure | Ratio | Derived | Kind | Offset
 
 
 def div(a: Fraction, b: Fraction) -> Value:
@@ -143,6 +157,11 @@ ORACLE: dict[str, Definition] = {
     ),
     "csat_ratings": Measure("tickets", "created_date", "count", _col("csat_score")),
     # financial/margins.yml
+    # financial/comparisons.yml
+    "revenue_previous_month": Offset("revenue", 1),
+    "revenue_mom_growth": Derived(
+        ("revenue", "revenue_previous_month"), lambda now, before: div(now - before, before)
+    ),
     "gross_profit_margin": Derived(("revenue", "cogs"), lambda rev, cogs: div(rev - cogs, rev)),
     "operating_costs": Measure("operating_costs", "cost_month", "sum", _col("amount")),
     "net_profit_margin": Derived(
@@ -761,6 +780,11 @@ class RawOracle:
             elif isinstance(definition, Ratio):
                 sides = (definition.numerator, definition.denominator)
                 self._values[key] = self._combine(sides, div, grain, dimension)
+            elif isinstance(definition, Offset):
+                base = self.values(definition.of, grain, dimension)
+                self._values[key] = {
+                    (start, s): base.get((definition.earlier(start), s)) for start, s in base
+                }
             elif isinstance(definition, Kind):
                 found = definition.values(self.shop, grain, dimension, self.week_start)
                 self._values[key] = {

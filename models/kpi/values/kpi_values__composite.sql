@@ -2,6 +2,7 @@
 --   metrics/customer/acquisition.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/running_totals.yml
 --   metrics/operational/fulfilment.yml
@@ -150,6 +151,12 @@ WITH kpi__accurate_orders AS (
   FROM {{ ref('kpi_values__orders') }}
   WHERE
     kpi = 'revenue'
+), kpi__revenue_previous_month AS (
+  SELECT
+    grain, period_start, period_end, dimension, dimension_value, value
+  FROM {{ ref('kpi_values__revenue_previous_month') }}
+  WHERE
+    kpi = 'revenue_previous_month'
 ), kpi__satisfied_ratings AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
@@ -378,6 +385,23 @@ WITH kpi__accurate_orders AS (
   FROM kpi__returned_items AS numerator_kpi
   FULL OUTER JOIN kpi__items_sold AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
+), kpi__revenue_mom_growth AS (
+  SELECT
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    CAST((
+      kpi__revenue.value - kpi__revenue_previous_month.value
+    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_previous_month.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
+  FROM kpi__revenue_previous_month
+  FULL OUTER JOIN kpi__revenue
+    USING (grain, period_start, period_end, dimension, dimension_value)
+  WHERE
+    grain = 'month' AND dimension = 'total'
 ), kpi__revenue_per_customer AS (
   SELECT
     grain,
@@ -589,6 +613,18 @@ SELECT
   numerator,
   denominator
 FROM kpi__return_rate
+UNION ALL
+SELECT
+  'revenue_mom_growth' AS kpi,
+  grain,
+  period_start,
+  period_end,
+  dimension,
+  dimension_value,
+  value,
+  numerator,
+  denominator
+FROM kpi__revenue_mom_growth
 UNION ALL
 SELECT
   'revenue_per_customer' AS kpi,

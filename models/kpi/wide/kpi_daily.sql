@@ -2,6 +2,7 @@
 --   metrics/customer/acquisition.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
 --   metrics/financial/running_totals.yml
@@ -68,6 +69,7 @@ SELECT
   MAX(CASE WHEN kpi = 'returned_items' THEN value END) AS returned_items,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
   MAX(CASE WHEN kpi = 'revenue_per_customer' THEN value END) AS revenue_per_customer,
+  MAX(CASE WHEN kpi = 'revenue_previous_month' THEN value END) AS revenue_previous_month,
   MAX(CASE WHEN kpi = 'revenue_to_date' THEN value END) AS revenue_to_date,
   MAX(CASE WHEN kpi = 'satisfied_ratings' THEN value END) AS satisfied_ratings,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,

@@ -3,6 +3,7 @@
 --   metrics/customer/lifetime.yml
 --   metrics/customer/nps.yml
 --   metrics/customer/service.yml
+--   metrics/financial/comparisons.yml
 --   metrics/financial/margins.yml
 --   metrics/financial/revenue.yml
 --   metrics/financial/running_totals.yml
@@ -76,8 +77,10 @@ SELECT
   MAX(CASE WHEN kpi = 'return_rate' THEN value END) AS return_rate,
   MAX(CASE WHEN kpi = 'returned_items' THEN value END) AS returned_items,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
+  MAX(CASE WHEN kpi = 'revenue_mom_growth' THEN value END) AS revenue_mom_growth,
   MAX(CASE WHEN kpi = 'revenue_per_customer' THEN value END) AS revenue_per_customer,
   MAX(CASE WHEN kpi = 'revenue_per_employee' THEN value END) AS revenue_per_employee,
+  MAX(CASE WHEN kpi = 'revenue_previous_month' THEN value END) AS revenue_previous_month,
   MAX(CASE WHEN kpi = 'revenue_to_date' THEN value END) AS revenue_to_date,
   MAX(CASE WHEN kpi = 'satisfied_ratings' THEN value END) AS satisfied_ratings,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,

@@ -82,3 +82,59 @@ def test_the_sql_calendar_agrees_with_python_on_every_day(dialect: str, week_sta
             # the day before is in an earlier period exactly when this day starts one
             assert first == (expected_start == d), (grain, d)
             assert calendar.is_period_start(grain, d, week_start) == (expected_start == d)
+
+
+OFFSETS = [(1, "period"), (3, "period"), (1, "day"), (7, "day"), (2, "week"), (1, "month"),
+           (3, "month"), (1, "quarter"), (1, "year"), (2, "year")]  # fmt: skip
+
+
+def py_offset_start(grain: str, start: date, count: int, unit: str, week_start: str) -> date | None:
+    """The period `count` `unit`s before, by plain date arithmetic (month ends clamped)."""
+    if unit == "period":
+        unit = grain
+    if unit in ("day", "week"):
+        return start - timedelta(days=count * (7 if unit == "week" else 1))
+    if grain == "week":  # 1 year: last year's week
+        return py_last_year_start(grain, start, week_start)
+    months = count * {"month": 1, "quarter": 3, "year": 12}[unit]
+    year, month = divmod(start.year * 12 + start.month - 1 - months, 12)
+    last_day = (date(year + (month + 1) // 12, (month + 1) % 12 + 1, 1) - timedelta(days=1)).day
+    return date(year, month + 1, min(start.day, last_day))
+
+
+@pytest.mark.parametrize("dialect", ["postgres", "duckdb"])
+@pytest.mark.parametrize("week_start", sorted(SHIFT))
+def test_offsets_agree_with_python_on_every_period(dialect: str, week_start: str) -> None:
+    accepted = [
+        (grain, count, unit)
+        for grain in GRAINS
+        for count, unit in OFFSETS
+        if calendar.offset_problem(grain, count, unit) is None
+    ]
+    # what is refused: a week by months or by more than one year, a coarse period by a
+    # fraction of itself
+    assert ("week", 1, "month") not in accepted and ("week", 2, "year") not in accepted
+    assert ("quarter", 1, "month") not in accepted and ("year", 1, "quarter") not in accepted
+    assert ("month", 1, "quarter") in accepted and ("day", 1, "month") in accepted
+    day = exp.column("d")
+    columns: list[exp.Expr] = [day.copy()]
+    for grain, count, unit in accepted:
+        start = calendar.period_start(grain, day.copy(), week_start)
+        columns += [start, calendar.offset_start(grain, start.copy(), count, unit, week_start)]
+    days = f"select (date '{FIRST}' + i::int) as d from range({(LAST - FIRST).days + 1}) t(i)"
+    query = exp.select(*columns).from_(exp.paren(exp.maybe_parse(days), copy=False).as_("days"))
+    rows = duckdb.sql(query.sql(dialect=dialect)).fetchall()
+    nulls = 0
+    for row in rows:
+        for i, (grain, count, unit) in enumerate(accepted):
+            start, shifted = row[1 + 2 * i], row[2 + 2 * i]
+            expected = py_offset_start(grain, start, count, unit, week_start)
+            assert shifted == expected, (grain, count, unit, start)
+            if expected is None:
+                nulls += 1
+            else:  # a period of the same grain
+                assert py_period_start(grain, expected, week_start) == expected
+    assert nulls == (7 * 2 if week_start == "monday" else 0)  # week 53 of 2020 and 2026, 7 days each
+    # month ends clamp: March 31 a month before is February's last day
+    assert py_offset_start("day", date(2024, 3, 31), 1, "month", "monday") == date(2024, 2, 29)
+    assert py_offset_start("day", date(2023, 3, 31), 1, "month", "monday") == date(2023, 2, 28)

@@ -11,11 +11,19 @@
 WITH observations AS (
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__aov_last_year') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__clv_90d') }}
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__composite') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__composite_2') }}
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
@@ -36,6 +44,10 @@ WITH observations AS (
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__repeat_buyers') }}
+  UNION ALL
+  SELECT
+    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
+  FROM {{ ref('kpi_values__revenue_last_month') }}
   UNION ALL
   SELECT
     kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator

@@ -26,6 +26,8 @@ SELECT
   CAST(metric_file AS VARCHAR) AS metric_file
 FROM (VALUES
   ('aov', 'Aov', '', 'financial', NULL, 'ratio', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
+  ('aov_change_on_last_year', 'Aov change on last year', '', 'financial', NULL, 'derived', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
+  ('aov_last_year', 'Aov last year', '', 'financial', NULL, 'offset', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('average_order', 'Average order', '', 'financial', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'ratio', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('buyers', 'Buyers', '', 'customer', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('clv_90d', 'Clv 90d', '', 'customer', NULL, 'lifetime', 'currency', NULL, 'higher', FALSE, 'month,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
@@ -37,6 +39,8 @@ FROM (VALUES
   ('orders_placed', 'Orders placed', '', 'sales_marketing', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('repeat_buyers', 'Repeat buyers', '', 'customer', NULL, 'retention', 'percent', NULL, 'higher', FALSE, 'month,year', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('revenue', 'Revenue', 'Net amount of non-cancelled orders.', 'financial', 'finance', 'simple', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel,segment', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
+  ('revenue_last_month', 'Revenue last month', '', 'financial', NULL, 'offset', 'currency', NULL, 'higher', FALSE, 'day,month', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
+  ('revenue_mom_growth', 'Revenue mom growth', '', 'financial', NULL, 'derived', 'percent', NULL, 'higher', FALSE, 'day,month', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('revenue_per_session', 'Revenue per session', '', 'financial', NULL, 'derived', 'number', NULL, 'higher', FALSE, 'month,year', '', 'none', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),
   ('revenue_to_date', 'Revenue to date', '', 'financial', NULL, 'cumulative', 'currency', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'channel', 'none', 1.0, 0.9, 8, 2.0, 'metrics/kinds.yml'),
   ('sessions', 'Sessions', '', 'sales_marketing', NULL, 'simple', 'number', NULL, 'higher', FALSE, 'day,week,month,quarter,year', 'segment', 'additive', 1.0, 0.9, 8, 2.0, 'metrics/shop.yml'),

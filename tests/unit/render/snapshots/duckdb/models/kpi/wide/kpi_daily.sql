@@ -9,6 +9,8 @@ SELECT
   period_start,
   period_end,
   MAX(CASE WHEN kpi = 'aov' THEN value END) AS aov,
+  MAX(CASE WHEN kpi = 'aov_change_on_last_year' THEN value END) AS aov_change_on_last_year,
+  MAX(CASE WHEN kpi = 'aov_last_year' THEN value END) AS aov_last_year,
   MAX(CASE WHEN kpi = 'average_order' THEN value END) AS average_order,
   MAX(CASE WHEN kpi = 'buyers' THEN value END) AS buyers,
   MAX(CASE WHEN kpi = 'conversion_rate' THEN value END) AS conversion_rate,
@@ -17,6 +19,8 @@ SELECT
   MAX(CASE WHEN kpi = 'lead_to_won_rate' THEN value END) AS lead_to_won_rate,
   MAX(CASE WHEN kpi = 'orders_placed' THEN value END) AS orders_placed,
   MAX(CASE WHEN kpi = 'revenue' THEN value END) AS revenue,
+  MAX(CASE WHEN kpi = 'revenue_last_month' THEN value END) AS revenue_last_month,
+  MAX(CASE WHEN kpi = 'revenue_mom_growth' THEN value END) AS revenue_mom_growth,
   MAX(CASE WHEN kpi = 'revenue_to_date' THEN value END) AS revenue_to_date,
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,
   MAX(CASE WHEN kpi = 'stock_on_hand' THEN value END) AS stock_on_hand

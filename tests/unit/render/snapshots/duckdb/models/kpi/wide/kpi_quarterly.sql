@@ -9,6 +9,8 @@ SELECT
   period_start,
   period_end,
   MAX(CASE WHEN kpi = 'aov' THEN value END) AS aov,
+  MAX(CASE WHEN kpi = 'aov_change_on_last_year' THEN value END) AS aov_change_on_last_year,
+  MAX(CASE WHEN kpi = 'aov_last_year' THEN value END) AS aov_last_year,
   MAX(CASE WHEN kpi = 'average_order' THEN value END) AS average_order,
   MAX(CASE WHEN kpi = 'buyers' THEN value END) AS buyers,
   MAX(CASE WHEN kpi = 'conversion_rate' THEN value END) AS conversion_rate,

@@ -22,6 +22,12 @@ WITH kpi__conversions AS (
   FROM {{ ref('kpi_values__orders__ordered_at') }}
   WHERE
     kpi = 'revenue'
+), kpi__revenue_last_month AS (
+  SELECT
+    grain, period_start, period_end, dimension, dimension_value, value
+  FROM {{ ref('kpi_values__revenue_last_month') }}
+  WHERE
+    kpi = 'revenue_last_month'
 ), kpi__sessions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
@@ -56,6 +62,23 @@ WITH kpi__conversions AS (
   FROM kpi__conversions AS numerator_kpi
   FULL OUTER JOIN kpi__sessions AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
+), kpi__revenue_mom_growth AS (
+  SELECT
+    grain,
+    period_start,
+    period_end,
+    dimension,
+    dimension_value,
+    CAST((
+      kpi__revenue.value - kpi__revenue_last_month.value
+    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
+    CAST(NULL AS DOUBLE PRECISION) AS numerator,
+    CAST(NULL AS DOUBLE PRECISION) AS denominator
+  FROM kpi__revenue_last_month
+  FULL OUTER JOIN kpi__revenue
+    USING (grain, period_start, period_end, dimension, dimension_value)
+  WHERE
+    grain IN ('day', 'month') AND dimension = 'total'
 ), kpi__revenue_per_session AS (
   SELECT
     grain,
@@ -95,6 +118,18 @@ SELECT
   numerator,
   denominator
 FROM kpi__conversion_rate
+UNION ALL
+SELECT
+  'revenue_mom_growth' AS kpi,
+  grain,
+  period_start,
+  period_end,
+  dimension,
+  dimension_value,
+  value,
+  numerator,
+  denominator
+FROM kpi__revenue_mom_growth
 UNION ALL
 SELECT
   'revenue_per_session' AS kpi,
