@@ -20,6 +20,7 @@ from sqlglot import exp
 
 from pipeline.errors import Issue, Location, warning
 from pipeline.importers.metricflow_filters import GRAINS, FilterError, Resolver, at_grain, translate
+from pipeline.plan.calendar import offset_problem, parse_offset
 from pipeline.spec import located_yaml
 from pipeline.spec.expressions import ExpressionError, parse
 from pipeline.spec.located_yaml import LocatedDocument
@@ -447,12 +448,47 @@ class _Converter:
     ) -> str:
         """The KPI standing for one input of a ratio or derived metric, with its filters."""
         raw = ref if isinstance(ref, dict) else {"name": ref}
-        for offset in ("offset_window", "offset_to_grain"):
-            if raw.get(offset):
-                raise NotConverted(
-                    f"{offset} (a value of an earlier period) has no equivalent yet",
-                    metric.at("type_params", key),
-                )
+        if raw.get("offset_to_grain"):
+            raise NotConverted(
+                "offset_to_grain (the value at the start of an earlier period) has no equivalent",
+                metric.at("type_params", key),
+            )
+        kpi = self._filtered_input(raw, metric, key, extra)
+        if raw.get("offset_window"):
+            return self._offset(kpi, _text(raw["offset_window"]), raw, metric, key)
+        return kpi
+
+    def _offset(
+        self, kpi: str, window: str, raw: dict[str, Any], metric: _Metric, key: str | int
+    ) -> str:
+        """An offset KPI of `kpi` by the input's `offset_window`, at the grains it fits."""
+        parsed = parse_offset(window)
+        if parsed is None or parsed[1] == "period":
+            raise NotConverted(f"offset_window '{window}'", metric.at("type_params", key))
+        base = self.kpis[kpi]
+        grains = [
+            g for g in base.get("grains", GRAINS) if offset_problem(g, *parsed) is None
+        ]
+        count, unit = parsed
+        name = f"{metric.name}__{raw.get('alias') or kpi}"
+        entry = {
+            "name": name,
+            "description": f"Input '{raw.get('name')}' of '{metric.name}', {window} earlier"
+            " (imported from MetricFlow).",
+            "category": base["category"],
+            "offset": {"of": kpi, "by": f"{count} {unit}{'s' if count > 1 else ''}"},
+        }
+        if base.get("dimensions"):
+            entry["dimensions"] = base["dimensions"]
+        if tuple(grains) != tuple(base.get("grains", GRAINS)):
+            entry["grains"] = grains
+        self._add(entry, metric)
+        return name
+
+    def _filtered_input(
+        self, raw: dict[str, Any], metric: _Metric, key: str | int, extra: tuple[str, ...]
+    ) -> str:
+        """The KPI of an input metric with the input's filters (a helper KPI when filtered)."""
         name = _text(raw.get("name", ""))
         kpi = self._input(name, metric, key)
         filters = (*_filters(raw), *extra)

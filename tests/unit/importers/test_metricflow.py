@@ -160,6 +160,31 @@ def test_derived_metrics_rename_aliases_and_reuse_an_equal_simple_metric() -> No
     assert "open_part__done" not in kpis
 
 
+def test_an_offset_window_becomes_an_offset_kpi_at_the_grains_it_fits() -> None:
+    kpis = _kpis(
+        _import("""
+        metrics:
+          - {name: total, type: simple, type_params: {measure: total}}
+          - name: wow
+            type: derived
+            type_params:
+              expr: total - before
+              metrics: [{name: total}, {name: total, alias: before, offset_window: 1 week}]
+          - name: mom
+            type: derived
+            type_params:
+              expr: total / before - 1
+              metrics: [{name: total}, {name: total, alias: before, offset_window: 1 month}]
+        """)
+    )
+    assert kpis["wow__before"]["offset"] == {"of": "total", "by": "1 week"}
+    assert kpis["wow__before"]["grains"] == ["day", "week"]
+    assert kpis["wow"]["derived"] == "total - wow__before"
+    assert kpis["wow"]["grains"] == ["day", "week"]
+    assert kpis["mom__before"]["offset"] == {"of": "total", "by": "1 month"}
+    assert kpis["mom"]["grains"] == ["day", "month"]  # a quarter moves by whole quarters
+
+
 def test_cumulative_metrics() -> None:
     kpis = _kpis(
         _import("""
@@ -223,7 +248,7 @@ def test_what_cannot_be_converted_is_listed_with_place_and_reason() -> None:
             type: derived
             type_params:
               expr: total - before
-              metrics: [{name: total}, {name: total, alias: before, offset_window: 1 week}]
+              metrics: [{name: total}, {name: total, alias: before, offset_to_grain: month}]
           - {name: on_wow, type: ratio, type_params: {numerator: wow, denominator: total}}
           - {name: l1m, type: cumulative, type_params: {measure: total, window: 1 month}}
           - {name: mean_all_time, type: cumulative, type_params: {measure: mean}}
@@ -244,8 +269,8 @@ def test_what_cannot_be_converted_is_listed_with_place_and_reason() -> None:
         "by_metric": "unsupported Jinja in the filter: '{{ Metric(",
         "two_hops": "entity__dimension (one join at most)",
         "unknown_dim": "no dimension 'colour' reachable through entity 'order'",
-        "wow": "offset_window (a value of an earlier period) has no equivalent yet",
-        "on_wow": "input metric 'wow' is not converted: offset_window",
+        "wow": "offset_to_grain (the value at the start of an earlier period) has no equivalent",
+        "on_wow": "input metric 'wow' is not converted: offset_to_grain",
         "l1m": "window '1 month'",
         "mean_all_time": "a running total of measure 'mean' (average)",
         "reorder": "is not the primary entity of the base measure's semantic model 'orders'",
