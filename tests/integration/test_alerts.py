@@ -32,7 +32,7 @@ alerts:
     - {kpis: all, grains: [day, week, month, quarter, year], slices: all}
 """
 COLUMNS = ("kpi", "grain", "dimension", "dimension_value", "period_start", "status",
-           "attainment", "is_partial_period", "is_deviation")
+           "attainment", "is_partial_period", "is_deviation", "projected_status")
 
 
 def _rules(text: str = EVERYTHING):
