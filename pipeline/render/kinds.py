@@ -248,19 +248,27 @@ def _final(
 def _cumulative(step: Step, plan: Plan) -> exp.Expr:
     """The input's values per period, summed over the periods of the same grain up to this
     one: the input is additive, so this is the sum of its days up to the period's end."""
-    name = str(step.kpi.params["of"])
-    dimensions = [TOTAL, *(d for d, _ in step.dimensions)]
     running = _running_sum(
         col("value"), [col(c) for c in ("grain", *SLICE_KEYS)], col("period_start")
     )
+    return _rows_of(
+        str(step.kpi.params["of"]),
+        step,
+        plan,
+        _alias(lit(step.kpi.name), "kpi"),
+        *(col(k) for k in KEYS),
+        _alias(_double(running), "value"),
+        _alias(_double(exp.null()), "numerator"),
+        _alias(_double(exp.null()), "denominator"),
+    )
+
+
+def _rows_of(name: str, step: Step, plan: Plan, *columns: exp.Expr) -> exp.Select:
+    """`columns` of the rows of KPI `name` in its values model, at `step`'s grains and
+    slices (the KPI `step` computes from them)."""
+    dimensions = [TOTAL, *(d for d, _ in step.dimensions)]
     return (
-        select(
-            _alias(lit(step.kpi.name), "kpi"),
-            *(col(k) for k in KEYS),
-            _alias(_double(running), "value"),
-            _alias(_double(exp.null()), "numerator"),
-            _alias(_double(exp.null()), "denominator"),
-        )
+        select(*columns)
         .from_(ref_table(plan.step(name).values_model), copy=False)
         .where(
             _and(
@@ -284,19 +292,7 @@ def _offset(step: Step, plan: Plan) -> exp.Expr:
     name = str(step.kpi.params["of"])
     parsed = parse_offset(str(step.kpi.params["by"]))
     assert parsed is not None  # validated
-    dimensions = [TOTAL, *(d for d, _ in step.dimensions)]
-    base = (
-        select(*(col(k) for k in KEYS), *(col(c) for c in MEASURED))
-        .from_(ref_table(plan.step(name).values_model), copy=False)
-        .where(
-            _and(
-                _eq(col("kpi"), lit(name)),
-                _in("grain", step.kpi.grains),
-                _in("dimension", dimensions),
-            ),
-            copy=False,
-        )
-    )
+    base = _rows_of(name, step, plan, *(col(k) for k in KEYS), *(col(c) for c in MEASURED))
     by_start: dict[str, tuple[exp.Expr, list[str]]] = {}  # grains sharing one shift, once
     for grain in step.kpi.grains:
         start = offset_start(grain, col("period_start"), *parsed, plan.week_start)
