@@ -1,7 +1,8 @@
-"""Hand-written DuckDB queries for the KPIs of the three big fact tables: the baseline of
-bench/run.py. One grouped scan per fact table (GROUPING SETS over every grain, with and
-without each dimension), written independently of the generated models: every grain is
-aggregated directly from the rows, filters are aggregate FILTER clauses, no dense spine.
+"""The floor of bench/run.py: the minimal hand-written DuckDB SQL for the KPIs of the three
+big fact tables, written independently of the generated models. Per fact table, one grouped
+scan at day grain (GROUPING SETS: the total and each dimension), the coarser grains rolled
+up from those day rows (sums and counts add up), and each distinct count in one
+grouping-sets pass over every grain; filters are aggregate FILTER clauses, no dense spine.
 
 Each query returns (grain, period_start, dimension, dimension_value, <one column per KPI>);
 `KPIS` says which dimensions each KPI declares, `AVERAGES` the KPIs that are sum/count.
@@ -12,92 +13,115 @@ from __future__ import annotations
 GRAINS = ("day", "week", "month", "quarter", "year")
 
 
-def _periods(day: str) -> str:
-    return f"""{day} as g_day,
-        date_trunc('week', {day})::date as g_week,
-        date_trunc('month', {day})::date as g_month,
-        date_trunc('quarter', {day})::date as g_quarter,
-        date_trunc('year', {day})::date as g_year"""
-
-
-def _keys(dimensions: list[str]) -> str:
-    grain = " ".join(f"when grouping(g_{g}) = 0 then '{g}'" for g in GRAINS)
-    dimension = " ".join(f"when grouping({d}) = 0 then '{d}'" for d in dimensions)
+def _slice(dimensions: list[str]) -> str:
+    """The slice columns of a grouping-sets result over `dimensions`."""
+    name = " ".join(f"when grouping({d}) = 0 then '{d}'" for d in dimensions)
     value = " ".join(
         f"when grouping({d}) = 0 then coalesce({d}::varchar, '(null)')" for d in dimensions
     )
-    return f"""case {grain} end as grain,
-        coalesce({", ".join(f"g_{g}" for g in GRAINS)}) as period_start,
-        case {dimension} else 'total' end as dimension,
-        case {value} else 'total' end as dimension_value"""
+    return f"case {name} else 'total' end as dimension, case {value} else 'total' end as dimension_value"
 
 
-def _sets(dimensions: list[str]) -> str:
-    sets = []
-    for g in GRAINS:
-        sets.append(f"(g_{g})")
-        sets += [f"(g_{g}, {d})" for d in dimensions]
-    return ", ".join(sets)
+def _by_day(rows: str, day: str, dimensions: list[str], measures: dict[str, str]) -> str:
+    sets = ", ".join([f"({day})", *(f"({day}, {d})" for d in dimensions)])
+    columns = ",\n        ".join(f"{sql} as {name}" for name, sql in measures.items())
+    return f"""select {day} as day, {_slice(dimensions)},
+        {columns}
+    from {rows}
+    group by grouping sets ({sets})"""
+
+
+def _rolled_up(measures: dict[str, str]) -> str:
+    """Every grain from the day rows of `by_day`: sums and counts add up."""
+    sums = ", ".join(f"sum({name}) as {name}" for name in measures)
+    parts = ["select 'day' as grain, day as period_start, dimension, dimension_value, "
+             + ", ".join(measures) + " from by_day"]
+    for grain in GRAINS[1:]:
+        parts.append(
+            f"select '{grain}', date_trunc('{grain}', day)::date, dimension, dimension_value, "
+            f"{sums} from by_day group by all"
+        )
+    return "\n    union all\n    ".join(parts)
+
+
+def _distinct(rows: str, day: str, dimensions: list[str], name: str, sql: str) -> str:
+    """A distinct count at every grain and slice in one grouping-sets pass."""
+    periods = ", ".join(
+        f"date_trunc('{g}', {day})::date as g_{g}" if g != "day" else f"{day} as g_day"
+        for g in GRAINS
+    )
+    sets = ", ".join(
+        s for g in GRAINS for s in [f"(g_{g})", *(f"(g_{g}, {d})" for d in dimensions)]
+    )
+    grain = " ".join(f"when grouping(g_{g}) = 0 then '{g}'" for g in GRAINS)
+    return f"""select case {grain} end as grain,
+        coalesce({", ".join(f"g_{g}" for g in GRAINS)}) as period_start, {_slice(dimensions)},
+        {sql} as {name}
+    from (select {periods}, * from {rows})
+    group by grouping sets ({sets})"""
 
 
 ORDERS_DIMENSIONS = ["channel", "device", "segment", "region"]
+ORDERS_MEASURES = {
+    "accurate_orders": "count(shipped_at) filter (where not is_cancelled and not has_wrong_item)",
+    "revenue": "sum(net_revenue) filter (where not is_cancelled)",
+    "orders_placed": "count(order_id) filter (where not is_cancelled)",
+    "new_customers": "count(order_id) filter (where is_first_order and not is_cancelled)",
+    "cogs": "sum(cogs) filter (where not is_cancelled)",
+    "fulfilment_time__sum": "sum(fulfilment_hours) filter (where not is_cancelled)",
+    "fulfilment_time__count": "count(fulfilment_hours) filter (where not is_cancelled)",
+    "gross_sales": "sum(gross_revenue) filter (where not is_cancelled)",
+    "shipped_orders": "count(shipped_at) filter (where not is_cancelled)",
+    "refunds": "sum(refund_amount) filter (where not is_cancelled)",
+}
 ORDERS = f"""
-with rows as (
-    select {_periods("o.order_date")},
-        o.channel, o.device, c.segment, c.region,
-        o.order_id, o.customer_id, o.shipped_at, o.is_cancelled, o.is_first_order,
-        o.has_wrong_item, o.net_revenue, o.gross_revenue, o.cogs, o.refund_amount,
-        o.fulfilment_hours
+with order_rows as (
+    select o.order_date, o.channel, o.device, c.segment, c.region, o.order_id, o.customer_id,
+        o.shipped_at, o.is_cancelled, o.is_first_order, o.has_wrong_item, o.net_revenue,
+        o.gross_revenue, o.cogs, o.refund_amount, o.fulfilment_hours
     from analytics.orders as o
     left join analytics.customers as c on c.customer_id = o.customer_id
     where o.order_date is not null
+), by_day as (
+    {_by_day("order_rows", "order_date", ORDERS_DIMENSIONS, ORDERS_MEASURES)}
+), additive as (
+    {_rolled_up(ORDERS_MEASURES)}
+), buyers as (
+    {_distinct("order_rows", "order_date", ["segment", "region"], "active_customers",
+               "count(distinct customer_id) filter (where not is_cancelled)")}
 )
-select {_keys(ORDERS_DIMENSIONS)},
-    count(shipped_at) filter (where not is_cancelled and not has_wrong_item) as accurate_orders,
-    count(distinct customer_id) filter (where not is_cancelled) as active_customers,
-    sum(net_revenue) filter (where not is_cancelled) as revenue,
-    count(order_id) filter (where not is_cancelled) as orders_placed,
-    count(order_id) filter (where is_first_order and not is_cancelled) as new_customers,
-    sum(cogs) filter (where not is_cancelled) as cogs,
-    sum(fulfilment_hours) filter (where not is_cancelled) as fulfilment_time__sum,
-    count(fulfilment_hours) filter (where not is_cancelled) as fulfilment_time__count,
-    sum(gross_revenue) filter (where not is_cancelled) as gross_sales,
-    count(shipped_at) filter (where not is_cancelled) as shipped_orders,
-    sum(refund_amount) filter (where not is_cancelled) as refunds
-from rows
-group by grouping sets ({_sets(ORDERS_DIMENSIONS)})
+select additive.*, buyers.active_customers
+from additive
+left join buyers using (grain, period_start, dimension, dimension_value)
 """
 
+ORDER_ITEMS_MEASURES = {
+    "items_sold": "count(order_item_id)",
+    "returned_items": "count(order_item_id) filter (where is_returned)",
+}
 ORDER_ITEMS = f"""
-with rows as (
-    select {_periods("order_date")}, category, order_item_id, is_returned
-    from analytics.order_items
-    where order_date is not null
+with by_day as (
+    {_by_day("analytics.order_items where order_date is not null", "order_date", ["category"],
+             ORDER_ITEMS_MEASURES)}
 )
-select {_keys(["category"])},
-    count(order_item_id) as items_sold,
-    count(order_item_id) filter (where is_returned) as returned_items
-from rows
-group by grouping sets ({_sets(["category"])})
+{_rolled_up(ORDER_ITEMS_MEASURES)}
 """
 
 SESSIONS_DIMENSIONS = ["source", "medium", "device"]
+SESSIONS_MEASURES = {
+    "converted_sessions": "count(session_id) filter (where is_converted)",
+    "sessions": "count(session_id)",
+    "pages_per_session__sum": "sum(pageviews)",
+    "pages_per_session__count": "count(pageviews)",
+    "visit_duration__sum": "sum(duration_seconds)",
+    "visit_duration__count": "count(duration_seconds)",
+}
 SESSIONS = f"""
-with rows as (
-    select {_periods("session_date")}, source, medium, device,
-        session_id, is_converted, pageviews, duration_seconds
-    from analytics.sessions
-    where session_date is not null
+with by_day as (
+    {_by_day("analytics.sessions where session_date is not null", "session_date",
+             SESSIONS_DIMENSIONS, SESSIONS_MEASURES)}
 )
-select {_keys(SESSIONS_DIMENSIONS)},
-    count(session_id) filter (where is_converted) as converted_sessions,
-    count(session_id) as sessions,
-    sum(pageviews) as pages_per_session__sum,
-    count(pageviews) as pages_per_session__count,
-    sum(duration_seconds) as visit_duration__sum,
-    count(duration_seconds) as visit_duration__count
-from rows
-group by grouping sets ({_sets(SESSIONS_DIMENSIONS)})
+{_rolled_up(SESSIONS_MEASURES)}
 """
 
 QUERIES = {"orders": ORDERS, "order_items": ORDER_ITEMS, "sessions": SESSIONS}
