@@ -11,6 +11,7 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec.model import GRAINS, Kpi, Spec
 
 if TYPE_CHECKING:
@@ -19,17 +20,10 @@ if TYPE_CHECKING:
 KPI_FOLDER = PurePosixPath("models") / "kpi"
 
 # the columns a generated model's rows are unique on, one place per kind of row
-SLICE_KEYS = ("dimension", "dimension_value")
 ROW_KEYS = ("grain", "period_start", *SLICE_KEYS)
 VALUE_KEYS = ("kpi", *ROW_KEYS)
 WINDOW_KEYS = ("window_name", *ROW_KEYS)
 ACTIVITY_KEYS = (*ROW_KEYS, "entity")
-# the columns of every values model's rows, and the wide tables' beside one per KPI
-VALUE_COLUMNS = ("kpi", "grain", "period_start", "period_end", *SLICE_KEYS, "value", "numerator", "denominator")
-WIDE_KEYS = ("period_start", "period_end")
-# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
-# models building the long one.
-RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 COMPOSITE_VALUES = "kpi_values__composite"
 COMPOSITE_KINDS = ("ratio", "derived")

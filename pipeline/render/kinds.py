@@ -1,5 +1,5 @@
 """SQL of the entity- and time-aware KPI kinds: one values model per KPI, with the columns
-of the long table (see plan.models.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
+of the long table (see semantics.marts.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
 
 Every kind follows the same frame: a `source` scan of its model (one row per model row,
 days as DATE), `labelled` copies of it for the unsliced total and each dimension, the
@@ -13,8 +13,7 @@ from collections.abc import Sequence
 
 from sqlglot import exp
 
-from pipeline.plan.calendar import offset_start, parse_offset, period_end, period_start
-from pipeline.plan.models import ACTIVITY_KEYS, SLICE_KEYS, NodeKind
+from pipeline.plan.models import ACTIVITY_KEYS, NodeKind
 from pipeline.plan.planner import TOTAL, Plan, Step
 from pipeline.render.sql import (
     DATE,
@@ -37,6 +36,8 @@ from pipeline.render.sql import (
     ref_table,
     select,
 )
+from pipeline.semantics.calendar import offset_start, parse_offset, period_end, period_start
+from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec import expressions
 
 EXACT_AMOUNT = exp.DataType.build("decimal(38, 6)")

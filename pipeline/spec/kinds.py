@@ -7,8 +7,8 @@ from collections.abc import Mapping
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, Location, did_you_mean, error
-from pipeline.plan import calendar
-from pipeline.plan.measures import ADDITIVE
+from pipeline.semantics import calendar
+from pipeline.semantics.additivity import ADDITIVE
 from pipeline.spec import expressions
 from pipeline.spec.model import Kpi, Relationship, Spec
 

@@ -12,9 +12,9 @@ from sqlglot import exp
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
-from pipeline.plan import calendar, graph
-from pipeline.plan.measures import additivity, base_of, target_carry
-from pipeline.plan.models import RESERVED_KPI_NAMES
+from pipeline.semantics import calendar, graph
+from pipeline.semantics.additivity import additivity, base_of, target_carry
+from pipeline.semantics.marts import RESERVED_KPI_NAMES
 from pipeline.spec import expressions, kinds
 from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
 
