@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from pipeline.semantics.marts import SLICE_KEYS
-from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.spec.model import GRAINS, Activity, Kpi, Lifetime, Rows, Spec
 
 if TYPE_CHECKING:
     from pipeline.plan.planner import MeasureGroup, Step
@@ -335,20 +335,19 @@ def _shared(
     return {f"{prefix}{group[0].kpi.name}": tuple(group) for group in shared.values()}
 
 
-def _rows_key(kpi: Kpi) -> tuple[str, ...]:
-    params = kpi.params
-    return tuple(str(params.get(k)) for k in ("model", "time", "entity", "filter"))
+def _rows_key(rows: Rows) -> tuple[str | None, ...]:
+    return (rows.model, rows.time, rows.entity, rows.filter)
 
 
 def _activity_key(step: Step) -> Hashable | None:
     """Retention and churn over rows at a time with the same rows, entity, slices and grains
     share one activity model."""
     kpi = step.kpi
-    if kpi.kind not in ("retention", "churn") or kpi.params.get("time") is None:
+    if not isinstance(kpi.params, Activity) or kpi.params.time is None:
         return None
-    return (*_rows_key(kpi), tuple((d.name, d.column) for d in kpi.dimensions), kpi.grains)
+    return (*_rows_key(kpi.params), tuple((d.name, d.column) for d in kpi.dimensions), kpi.grains)
 
 
 def _lifetime_key(step: Step) -> Hashable | None:
     """Lifetime KPIs over the same rows, entity and filter share one entities model."""
-    return _rows_key(step.kpi) if step.kpi.kind == "lifetime" else None
+    return _rows_key(step.kpi.params) if isinstance(step.kpi.params, Lifetime) else None

@@ -10,6 +10,7 @@ data's `bounds`, a dense `days` series, the `periods` of each declared grain, th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlglot import exp
 
@@ -39,8 +40,19 @@ from pipeline.render.sql import (
 from pipeline.semantics.calendar import offset_start, parse_offset, period_end, period_start
 from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec import expressions
+from pipeline.spec.model import (
+    Activity,
+    Conversion,
+    Cumulative,
+    KindParams,
+    Lifetime,
+    Offset,
+    Rows,
+    Snapshot,
+)
 
 EXACT_AMOUNT = exp.DataType.build("decimal(38, 6)")
+P = TypeVar("P", bound=KindParams)
 Ctes = list[tuple[str, exp.Expr]]
 
 
@@ -110,25 +122,26 @@ def _running_sum(value: exp.Expr, partition: Sequence[exp.Expr], order: exp.Expr
     )
 
 
-def _params(step: Step, key: str | None = None) -> dict[str, object]:
-    params = step.kpi.params if key is None else step.kpi.params[key]
-    assert isinstance(params, dict)
+def _params(step: Step, kind: type[P]) -> P:
+    """The step's KPI's block, of the kind the caller renders."""
+    params = step.kpi.params
+    assert isinstance(params, kind)
     return params
 
 
-def _parse(text: object, plan: Plan, what: str) -> exp.Expr:
-    return expressions.parse(str(text), plan.dialect, what=what)
+def _parse(text: str, plan: Plan, what: str) -> exp.Expr:
+    return expressions.parse(text, plan.dialect, what=what)
 
 
-def _kept(params: dict[str, object], plan: Plan) -> exp.Expr:
+def _kept(rows: Rows, plan: Plan) -> exp.Expr:
     """TRUE for rows the filter keeps (a NULL filter result rejects the row)."""
-    if params.get("filter") is None:
+    if rows.filter is None:
         return exp.true()
-    return coalesce(_parse(params["filter"], plan, "filter"), exp.false())
+    return coalesce(_parse(rows.filter, plan, "filter"), exp.false())
 
 
-def _day(params: dict[str, object], key: str) -> exp.Expr:
-    return exp.cast(col(str(params[key])), DATE)
+def _day(column: str) -> exp.Expr:
+    return exp.cast(col(column), DATE)
 
 
 def _source(model: str, columns: dict[str, exp.Expr], present: str) -> exp.Select:
@@ -253,7 +266,7 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
         col("value"), [col(c) for c in ("grain", *SLICE_KEYS)], col("period_start")
     )
     return _rows_of(
-        str(step.kpi.params["of"]),
+        _params(step, Cumulative).of,
         step,
         plan,
         _alias(lit(step.kpi.name), "kpi"),
@@ -290,8 +303,8 @@ MEASURED = ("value", "numerator", "denominator")  # what an offset KPI takes fro
 def _offset(step: Step, plan: Plan) -> exp.Expr:
     """Each of the input's rows with the value, numerator and denominator of its row of the
     shifted period (same grain and slice; NULL when that period is outside the data)."""
-    name = str(step.kpi.params["of"])
-    parsed = parse_offset(str(step.kpi.params["by"]))
+    name, by = _params(step, Offset).of, _params(step, Offset).by
+    parsed = parse_offset(by)
     assert parsed is not None  # validated
     base = _rows_of(name, step, plan, *(col(k) for k in KEYS), *(col(c) for c in MEASURED))
     by_start: dict[str, tuple[exp.Expr, list[str]]] = {}  # grains sharing one shift, once
@@ -334,18 +347,15 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
     gone, read from `sql.THIS`), each recomputed from all its rows. One left without kept
     rows comes out with no first day, for the model's post-hook to delete.
     """
-    params = _params(steps[0])
-    model, time, entity = (str(params[k]) for k in ("model", "time", "entity"))
+    params = _params(steps[0], Lifetime)
+    model, time, entity = params.model, params.time, params.entity
     horizons: dict[str, int] = {}
-    columns = {"date_day": _day(params, "time"), "entity": col(entity), "kept": _kept(params, plan)}
+    columns = {"date_day": _day(time), "entity": col(entity), "kept": _kept(params, plan)}
     for step in steps:
-        horizon = _params(step).get("horizon_days")
-        if horizon is not None:
-            assert isinstance(horizon, int)
-            horizons[step.kpi.name] = horizon
-            columns[f"amount__{step.kpi.name}"] = _parse(
-                _params(step)["sum"], plan, "sum expression"
-            )
+        lifetime = _params(step, Lifetime)
+        if lifetime.horizon_days is not None:
+            horizons[step.kpi.name] = lifetime.horizon_days
+            columns[f"amount__{step.kpi.name}"] = _parse(lifetime.sum, plan, "sum expression")
     amounts = [f"amount__{name}" for name in horizons]
     source = _source(model, columns, time)
     ctes: Ctes = []
@@ -355,7 +365,7 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
             select(_alias(col(entity), "entity"))
             .from_(ref_table(model, model), copy=False)
             .where(
-                _and(exp.GTE(this=_day(params, "time"), expression=day), _not_null(col(entity))),
+                _and(exp.GTE(this=_day(time), expression=day), _not_null(col(entity))),
                 copy=False,
             ),
             select(col("entity"))
@@ -439,14 +449,14 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
 def _lifetime(step: Step, plan: Plan) -> exp.Expr:
     """The data's bounds from the KPI's rows; the entities' first days (and amounts within
     the horizon) from its entities model (`entities` above)."""
-    params = _params(step)
-    horizon = params.get("horizon_days")
-    columns = {"date_day": _day(params, "time")}
+    params = _params(step, Lifetime)
+    horizon = params.horizon_days
+    columns = {"date_day": _day(params.time)}
     if horizon is None:  # life to date also sums the rows by day
-        columns["amount"] = _parse(params["sum"], plan, "sum expression")
-        columns["kept"] = _and(_kept(params, plan), _not_null(col(str(params["entity"]))))
+        columns["amount"] = _parse(params.sum, plan, "sum expression")
+        columns["kept"] = _and(_kept(params, plan), _not_null(col(params.entity)))
     ctes: Ctes = [
-        ("source", _source(str(params["model"]), columns, str(params["time"]))),
+        ("source", _source(params.model, columns, params.time)),
         ("labelled", _labelled(step, ["date_day"])),
         ("bounds", _bounds(col("date_day"), col("date_day"))),
         *_frame(step, plan),
@@ -454,7 +464,6 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
     entities = ref_table(plan.model_of(step, NodeKind.ENTITIES), "entities")
     if horizon is None:
         return _life_to_date(step, ctes, entities)
-    assert isinstance(horizon, int)
     return _cohorts(step, plan, ctes, entities, horizon)
 
 
@@ -542,27 +551,26 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: i
 def _conversion(step: Step, plan: Plan) -> exp.Expr:
     """Base rows of the period, and those of them followed by an event of the same entity
     on the base's day or up to `within_days` days later."""
-    base, event = _params(step, "base"), _params(step, "event")
-    within = step.kpi.params["within_days"]
-    assert isinstance(within, int)
+    conversion = _params(step, Conversion)
+    base, event, within = conversion.base, conversion.event, conversion.within_days
     source = _source(
-        str(base["model"]),
+        base.model,
         {
-            "date_day": _day(base, "time"),
-            "entity": col(str(base["entity"])),
+            "date_day": _day(base.time),
+            "entity": col(base.entity),
             "kept": _kept(base, plan),
             **_dimension_columns(step),
         },
-        str(base["time"]),
+        base.time,
     )
     events = (
-        select(_alias(col(str(event["entity"])), "entity"), _alias(_day(event, "time"), "date_day"))
+        select(_alias(col(event.entity), "entity"), _alias(_day(event.time), "date_day"))
         .distinct(copy=False)
-        .from_(ref_table(str(event["model"]), str(event["model"])), copy=False)
+        .from_(ref_table(event.model, event.model), copy=False)
         .where(
             _and(
-                _not_null(col(str(event["time"]))),
-                _not_null(col(str(event["entity"]))),
+                _not_null(col(event.time)),
+                _not_null(col(event.entity)),
                 _kept(event, plan),
             ),
             copy=False,
@@ -630,27 +638,25 @@ def _conversion(step: Step, plan: Plan) -> exp.Expr:
 # --- retention and churn ----------------------------------------------------------------
 
 
-def _activity_source(step: Step, plan: Plan, params: dict[str, object]) -> Ctes:
+def _activity_source(step: Step, plan: Plan, params: Activity | Snapshot) -> Ctes:
     """source and labelled rows of an activity or snapshot block, and the data's bounds:
     rows at `time`, or intervals from `start` to `end` (NULL end: still running)."""
     extra: dict[str, exp.Expr] = {}
-    if "entity" in params:
-        extra["entity"] = col(str(params["entity"]))
-    for key in ("sum", "count"):
-        if key in params:
-            extra["amount"] = _amount(key, params[key], plan)
+    if isinstance(params, Activity):
+        extra["entity"] = col(params.entity)
+    else:
+        extra["amount"] = _amount(params, plan)
     columns = {**extra, "kept": _kept(params, plan), **_dimension_columns(step)}
-    if params.get("time") is not None:
-        source = _source(
-            str(params["model"]), {"date_day": _day(params, "time"), **columns}, str(params["time"])
-        )
+    if params.time is not None:
+        source = _source(params.model, {"date_day": _day(params.time), **columns}, params.time)
         bounds = _bounds(col("date_day"), col("date_day"))
         carried = ["date_day", *extra, "kept"]
     else:
+        assert params.start is not None and params.end is not None  # validated
         source = _source(
-            str(params["model"]),
-            {"start_day": _day(params, "start"), "end_day": _day(params, "end"), **columns},
-            str(params["start"]),
+            params.model,
+            {"start_day": _day(params.start), "end_day": _day(params.end), **columns},
+            params.start,
         )
         last = exp.Greatest(
             this=col("start_day"), expressions=[coalesce(col("end_day"), col("start_day"))]
@@ -660,13 +666,14 @@ def _activity_source(step: Step, plan: Plan, params: dict[str, object]) -> Ctes:
     return [("source", source), ("labelled", _labelled(step, carried)), ("bounds", bounds)]
 
 
-def _amount(key: str, text: object, plan: Plan) -> exp.Expr:
+def _amount(snapshot: Snapshot, plan: Plan) -> exp.Expr:
     """What a row adds to a level: its sum expression, or 1 when counted."""
-    if key == "sum":
-        return _parse(text, plan, "sum expression")
-    if text == "*":
+    if snapshot.sum is not None:
+        return _parse(snapshot.sum, plan, "sum expression")
+    assert snapshot.count is not None  # validated: a sum or a count
+    if snapshot.count == "*":
         return lit(1)
-    counted = _parse(text, plan, "count expression")
+    counted = _parse(snapshot.count, plan, "count expression")
     return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
 
 
@@ -729,11 +736,12 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
     whose previous one holds a recomputed day starts after that day, so all its rows are
     recomputed.
     """
-    params = _params(step)
+    params = _params(step, Activity)
+    assert params.time is not None  # activity models are of rows at a time
     ctes = _activity_source(step, plan, params)[:2]  # source, labelled
     source = ctes[0][1]
     assert isinstance(source, exp.Select)
-    source.where(col(SINCE + str(params["time"])), copy=False)  # the rows of recomputed days
+    source.where(col(SINCE + params.time), copy=False)  # the rows of recomputed days
     branches = []
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)
@@ -792,11 +800,11 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
 def _activity(step: Step, plan: Plan) -> exp.Expr:
     """Entities active in the previous period of the grain, and how many of them are active
     in this one (retention) or not (churn)."""
-    params = _params(step)
+    params = _params(step, Activity)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan, previous=True)
     ctes += (
-        _activity_counts(step, plan) if params.get("time") is not None else _interval_counts(step)
+        _activity_counts(step, plan) if params.time is not None else _interval_counts(step)
     )
     previous = _zero(col("previous_entities", "counts"))
     retained = _zero(col("retained_entities", "counts"))
@@ -931,11 +939,11 @@ def _interval_counts(step: Step) -> Ctes:
 def _snapshot(step: Step, plan: Plan) -> exp.Expr:
     """A daily level per slice, then each period's level on its last day with data (or the
     average of its days' levels)."""
-    params = _params(step)
+    params = _params(step, Snapshot)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan)
     kept_amount = exp.Case(ifs=[exp.If(this=col("kept"), true=col("amount"))])
-    if params.get("time") is not None:
+    if params.time is not None:
         # days with rows are the snapshot days; a slice without rows that day is at 0
         data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
         sums = (
@@ -1029,7 +1037,7 @@ def _snapshot(step: Step, plan: Plan) -> exp.Expr:
         )
         ctes += [("changes", changes), ("levels", levels)]
     slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
-    if params.get("take", "last") == "average":
+    if params.take == "average":
         averages = _grain_branches(
             step,
             plan,
@@ -1047,7 +1055,7 @@ def _snapshot(step: Step, plan: Plan) -> exp.Expr:
             col("total", "averages"),
             col("days", "averages"),
         )
-    snapshot_days = "data_days" if params.get("time") is not None else "days"
+    snapshot_days = "data_days" if params.time is not None else "days"
     last_days = _grain_branches(
         step, plan, "date_day", snapshot_days, (), {"last_day": exp.Max(this=col("date_day"))}
     )

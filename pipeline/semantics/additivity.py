@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pipeline.spec.model import Kpi
+from pipeline.spec.model import Kpi, Offset
 
 ADDITIVE = ("sum", "count")
 HOLISTIC = ("median",)
@@ -19,8 +19,8 @@ def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
     """The KPI an offset KPI shifts (through offsets of offsets); any other KPI itself.
     An offset KPI's rows are its base's rows of other periods: its slices combine the same way."""
     seen = {kpi.name}
-    while kpi.kind == "offset":
-        base = kpis.get(str(kpi.params["of"]))
+    while isinstance(kpi.params, Offset):
+        base = kpis.get(kpi.params.of)
         if base is None or base.name in seen:  # unknown or a cycle: reported by validation
             return kpi
         seen.add(base.name)

@@ -83,7 +83,7 @@ PLACES = {
         s, "revenue_per_order", formula=f"revenue / orders_placed + length('{ATTACK}')"
     ),
     "string in a kind's expression": lambda s: _with(
-        s, "clv", params={**s.kpi("clv").params, "sum": f"length('{ATTACK}')"}
+        s, "clv", params=replace(s.kpi("clv").params, sum=f"length('{ATTACK}')")
     ),
     "quoted column name": lambda s: _with(s, "revenue", expr="\"{{ env_var('HOME') }}\""),
     "target slice": _target_slice,
