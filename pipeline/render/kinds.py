@@ -348,36 +348,64 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
     rows comes out with no first day, for the model's post-hook to delete.
     """
     params = _params(steps[0], Lifetime)
-    model, time, entity = params.model, params.time, params.entity
     horizons: dict[str, int] = {}
-    columns = {"date_day": _day(time), "entity": col(entity), "kept": _kept(params, plan)}
+    columns = {
+        "date_day": _day(params.time),
+        "entity": col(params.entity),
+        "kept": _kept(params, plan),
+    }
     for step in steps:
         lifetime = _params(step, Lifetime)
         if lifetime.horizon_days is not None:
             horizons[step.kpi.name] = lifetime.horizon_days
             columns[f"amount__{step.kpi.name}"] = _parse(lifetime.sum, plan, "sum expression")
-    amounts = [f"amount__{name}" for name in horizons]
-    source = _source(model, columns, time)
+    source = _source(params.model, columns, params.time)
     ctes: Ctes = []
     if incremental:
-        day = exp.column(RECOMPUTE_FROM)
-        recomputed = exp.union(
-            select(_alias(col(entity), "entity"))
-            .from_(ref_table(model, model), copy=False)
-            .where(
-                _and(exp.GTE(this=_day(time), expression=day), _not_null(col(entity))),
-                copy=False,
-            ),
-            select(col("entity"))
-            .from_(exp.table_(THIS), copy=False)
-            .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False),
-            distinct=True,
-        )
-        ctes.append(("recomputed", recomputed))
-        recomputed_entities = select(col("entity")).from_("recomputed", copy=False)
+        ctes.append(("recomputed", _recomputed_entities(params)))
+        recomputed = select(col("entity")).from_("recomputed", copy=False)
         source.where(
-            exp.In(this=col(entity), query=exp.Subquery(this=recomputed_entities)), copy=False
+            exp.In(this=col(params.entity), query=exp.Subquery(this=recomputed)), copy=False
         )
+    ctes += [("source", source), *_firsts([f"amount__{name}" for name in horizons])]
+    keys = "recomputed" if incremental else "firsts"
+    query = select(
+        col("entity", keys),
+        col("first_day", "firsts"),
+        col("last_day", "firsts"),
+        *(_alias(_within(name), f"within__{name}") for name in horizons),
+    ).from_(keys, copy=False)
+    if incremental:
+        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
+    if horizons:
+        ctes.append(("late", _late(horizons)))
+        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
+    return _with(query, ctes)
+
+
+def _recomputed_entities(params: Lifetime) -> exp.Expr:
+    """The entities with a row on or after the first recomputed day, or stored with a last
+    day there."""
+    day = exp.column(RECOMPUTE_FROM)
+    with_rows = (
+        select(_alias(col(params.entity), "entity"))
+        .from_(ref_table(params.model, params.model), copy=False)
+        .where(
+            _and(exp.GTE(this=_day(params.time), expression=day), _not_null(col(params.entity))),
+            copy=False,
+        )
+    )
+    stored = (
+        select(col("entity"))
+        .from_(exp.table_(THIS), copy=False)
+        .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False)
+    )
+    return exp.union(with_rows, stored, distinct=True)
+
+
+def _firsts(amounts: Sequence[str]) -> Ctes:
+    """rows (the kept rows of entities) and firsts (each entity's first and last day, and
+    its total of each amount)."""
     rows = (
         select(col("date_day"), col("entity"), *(col(a) for a in amounts))
         .from_("source", copy=False)
@@ -393,57 +421,48 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
         .from_("rows", copy=False)
         .group_by(col("entity"), copy=False)
     )
-    ctes += [("source", source), ("rows", rows), ("firsts", firsts)]
-    keys = "recomputed" if incremental else "firsts"
-    query = select(
-        col("entity", keys),
-        col("first_day", "firsts"),
-        col("last_day", "firsts"),
-        *(
-            _alias(
-                _double(
-                    exp.Sub(
-                        this=_zero(col(f"amount__{name}", "firsts")),
-                        expression=_zero(col(f"amount__{name}", "late")),
-                    )
-                ),
-                f"within__{name}",
-            )
-            for name in horizons
-        ),
-    ).from_(keys, copy=False)
-    if incremental:
-        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
-    if horizons:
-        shortest = min(horizons.values())
+    return [("rows", rows), ("firsts", firsts)]
 
-        def past(name: str) -> exp.Expr:  # the row's amount when past the KPI's horizon
-            amount = col(f"amount__{name}", "rows")
-            if horizons[name] == shortest:
-                return amount
-            horizon_end = _plus(col("first_day", "firsts"), horizons[name])
-            beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
-            return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
 
-        late = select(
-            col("entity", "rows"),
-            *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
-        ).from_("rows", copy=False)
-        late = _join(
-            late,
-            exp.table_("firsts"),
-            kind="INNER",
-            on=_and(
-                _eq(col("entity", "rows"), col("entity", "firsts")),
-                exp.GTE(
-                    this=col("date_day", "rows"),
-                    expression=_plus(col("first_day", "firsts"), shortest),
-                ),
+def _within(name: str) -> exp.Expr:
+    """An entity's amount within KPI `name`'s horizon: its total less its late rows."""
+    return _double(
+        exp.Sub(
+            this=_zero(col(f"amount__{name}", "firsts")),
+            expression=_zero(col(f"amount__{name}", "late")),
+        )
+    )
+
+
+def _late(horizons: dict[str, int]) -> exp.Expr:
+    """Per entity, the amounts of its rows past each KPI's horizon: the rows past the
+    shortest horizon, grouped once."""
+    shortest = min(horizons.values())
+
+    def past(name: str) -> exp.Expr:  # the row's amount when past the KPI's horizon
+        amount = col(f"amount__{name}", "rows")
+        if horizons[name] == shortest:
+            return amount
+        horizon_end = _plus(col("first_day", "firsts"), horizons[name])
+        beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
+        return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
+
+    late = select(
+        col("entity", "rows"),
+        *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
+    ).from_("rows", copy=False)
+    return _join(
+        late,
+        exp.table_("firsts"),
+        kind="INNER",
+        on=_and(
+            _eq(col("entity", "rows"), col("entity", "firsts")),
+            exp.GTE(
+                this=col("date_day", "rows"),
+                expression=_plus(col("first_day", "firsts"), shortest),
             ),
-        ).group_by(col("entity", "rows"), copy=False)
-        ctes.append(("late", late))
-        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
-    return _with(query, ctes)
+        ),
+    ).group_by(col("entity", "rows"), copy=False)
 
 
 def _lifetime(step: Step, plan: Plan) -> exp.Expr:
@@ -944,125 +963,140 @@ def _snapshot(step: Step, plan: Plan) -> exp.Expr:
     ctes += _frame(step, plan)
     kept_amount = exp.Case(ifs=[exp.If(this=col("kept"), true=col("amount"))])
     if params.time is not None:
-        # days with rows are the snapshot days; a slice without rows that day is at 0
-        data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
-        sums = (
-            select(
-                *(col(c) for c in ("date_day", *SLICE_KEYS)),
-                _alias(exp.Sum(this=kept_amount), "level"),
-            )
-            .from_("labelled", copy=False)
-            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
-        )
-        levels = _join(
-            select(
-                col("date_day", "data_days"),
-                *(col(c, "slices") for c in SLICE_KEYS),
-                _alias(_zero(col("level", "sums")), "level"),
-            ).from_("data_days", copy=False),
-            exp.table_("slices"),
-            kind="CROSS",
-        )
-        levels = _join(
-            levels,
-            exp.table_("sums"),
-            side="LEFT",
-            on=_and(
-                _eq(col("date_day", "sums"), col("date_day", "data_days")),
-                *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
-            ),
-        )
-        ctes += [("data_days", data_days), ("sums", sums), ("levels", levels)]
+        ctes += _levels_of_rows(kept_amount)
     else:
-        # an interval adds its amount on its start day and takes it back the day after its end
-        ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
-        valid = exp.Or(
-            this=_is_null(col("end_day")),
-            expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
-        )
-        starts = (
-            select(
-                _alias(col("start_day"), "date_day"),
-                *(col(c) for c in SLICE_KEYS),
-                _alias(kept_amount, "delta"),
-            )
-            .from_("labelled", copy=False)
-            .where(valid, copy=False)
-        )
-        ends = (
-            select(
-                _alias(_plus(col("end_day"), 1), "date_day"),
-                *(col(c) for c in SLICE_KEYS),
-                _alias(exp.Neg(this=kept_amount.copy()), "delta"),
-            )
-            .from_("labelled", copy=False)
-            .where(ended, copy=False)
-        )
-        changes = (
-            select(
-                *(col(c) for c in ("date_day", *SLICE_KEYS)),
-                _alias(exp.Sum(this=col("delta")), "delta"),
-            )
-            .from_(
-                exp.Subquery(
-                    this=_union([starts, ends]),
-                    alias=exp.TableAlias(this=exp.to_identifier("deltas")),
-                ),
-                copy=False,
-            )
-            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
-        )
-        level = _running_sum(
-            _zero(col("delta", "changes")),
-            [col(c, "slices") for c in SLICE_KEYS],
-            col("date_day", "days"),
-        )
-        levels = _join(
-            select(
-                col("date_day", "days"),
-                *(col(c, "slices") for c in SLICE_KEYS),
-                _alias(level, "level"),
-            ).from_("days", copy=False),
-            exp.table_("slices"),
-            kind="CROSS",
-        )
-        levels = _join(
-            levels,
-            exp.table_("changes"),
-            side="LEFT",
-            on=_and(
-                _eq(col("date_day", "changes"), col("date_day", "days")),
-                *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
-            ),
-        )
-        ctes += [("changes", changes), ("levels", levels)]
-    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
+        ctes += _levels_of_intervals(kept_amount)
     if params.take == "average":
-        averages = _grain_branches(
-            step,
-            plan,
-            "date_day",
-            "levels",
-            SLICE_KEYS,
-            {"total": exp.Sum(this=col("level")), "days": exp.Count(this=exp.Star())},
-        )
-        ctes.append(("averages", averages))
-        return _final(
-            step,
-            ctes,
-            [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
-            _divide(col("total", "averages"), col("days", "averages")),
-            col("total", "averages"),
-            col("days", "averages"),
-        )
+        return _average_level(step, plan, ctes)
     snapshot_days = "data_days" if params.time is not None else "days"
+    return _last_level(step, plan, ctes, snapshot_days)
+
+
+def _levels_of_rows(kept_amount: exp.Expr) -> Ctes:
+    """data_days, sums and levels: days with rows are the snapshot days; a slice without
+    rows that day is at 0."""
+    data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
+    sums = (
+        select(
+            *(col(c) for c in ("date_day", *SLICE_KEYS)),
+            _alias(exp.Sum(this=kept_amount), "level"),
+        )
+        .from_("labelled", copy=False)
+        .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+    )
+    levels = _join(
+        select(
+            col("date_day", "data_days"),
+            *(col(c, "slices") for c in SLICE_KEYS),
+            _alias(_zero(col("level", "sums")), "level"),
+        ).from_("data_days", copy=False),
+        exp.table_("slices"),
+        kind="CROSS",
+    )
+    levels = _join(
+        levels,
+        exp.table_("sums"),
+        side="LEFT",
+        on=_and(
+            _eq(col("date_day", "sums"), col("date_day", "data_days")),
+            *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
+        ),
+    )
+    return [("data_days", data_days), ("sums", sums), ("levels", levels)]
+
+
+def _levels_of_intervals(kept_amount: exp.Expr) -> Ctes:
+    """changes and levels: an interval adds its amount on its start day and takes it back
+    the day after its end; a day's level is the running sum of the changes."""
+    ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
+    valid = exp.Or(
+        this=_is_null(col("end_day")),
+        expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
+    )
+    starts = (
+        select(
+            _alias(col("start_day"), "date_day"),
+            *(col(c) for c in SLICE_KEYS),
+            _alias(kept_amount, "delta"),
+        )
+        .from_("labelled", copy=False)
+        .where(valid, copy=False)
+    )
+    ends = (
+        select(
+            _alias(_plus(col("end_day"), 1), "date_day"),
+            *(col(c) for c in SLICE_KEYS),
+            _alias(exp.Neg(this=kept_amount.copy()), "delta"),
+        )
+        .from_("labelled", copy=False)
+        .where(ended, copy=False)
+    )
+    deltas = exp.Subquery(
+        this=_union([starts, ends]), alias=exp.TableAlias(this=exp.to_identifier("deltas"))
+    )
+    changes = (
+        select(
+            *(col(c) for c in ("date_day", *SLICE_KEYS)),
+            _alias(exp.Sum(this=col("delta")), "delta"),
+        )
+        .from_(deltas, copy=False)
+        .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+    )
+    level = _running_sum(
+        _zero(col("delta", "changes")),
+        [col(c, "slices") for c in SLICE_KEYS],
+        col("date_day", "days"),
+    )
+    levels = _join(
+        select(
+            col("date_day", "days"),
+            *(col(c, "slices") for c in SLICE_KEYS),
+            _alias(level, "level"),
+        ).from_("days", copy=False),
+        exp.table_("slices"),
+        kind="CROSS",
+    )
+    levels = _join(
+        levels,
+        exp.table_("changes"),
+        side="LEFT",
+        on=_and(
+            _eq(col("date_day", "changes"), col("date_day", "days")),
+            *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
+        ),
+    )
+    return [("changes", changes), ("levels", levels)]
+
+
+def _average_level(step: Step, plan: Plan, ctes: Ctes) -> exp.Expr:
+    """Each period's average daily level: Σ levels / days, per slice."""
+    averages = _grain_branches(
+        step,
+        plan,
+        "date_day",
+        "levels",
+        SLICE_KEYS,
+        {"total": exp.Sum(this=col("level")), "days": exp.Count(this=exp.Star())},
+    )
+    return _final(
+        step,
+        [*ctes, ("averages", averages)],
+        [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
+        _divide(col("total", "averages"), col("days", "averages")),
+        col("total", "averages"),
+        col("days", "averages"),
+    )
+
+
+def _last_level(step: Step, plan: Plan, ctes: Ctes, snapshot_days: str) -> exp.Expr:
+    """Each period's level on its last snapshot day (a day of `snapshot_days`)."""
     last_days = _grain_branches(
         step, plan, "date_day", snapshot_days, (), {"last_day": exp.Max(this=col("date_day"))}
     )
-    ctes.append(("last_days", last_days))
+    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
     return _final(
         step,
-        ctes,
+        [*ctes, ("last_days", last_days)],
         [
             ("last_days", _on("spine", "last_days", ["grain", "period_start"])),
             (
