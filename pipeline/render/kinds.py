@@ -16,14 +16,12 @@ from sqlglot import exp
 
 from pipeline.plan.models import ACTIVITY_KEYS, NodeKind
 from pipeline.plan.planner import TOTAL, Plan, Step
+from pipeline.render import markers
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
-    INCREMENTAL_PREFIX,
     KEYS,
     NULL_VALUE,
-    RECOMPUTE_FROM,
-    THIS,
     VARCHAR,
     _and,
     _in,
@@ -343,8 +341,8 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
     grouped again after the join with the first days.
 
     `incremental`: only the entities with a row on or after the first recomputed day
-    (`sql.RECOMPUTE_FROM`; kept or not) or a stored last day there (a row since moved or
-    gone, read from `sql.THIS`), each recomputed from all its rows. One left without kept
+    (`markers.RecomputeFrom`; kept or not) or a stored last day there (a row since moved or
+    gone, read from the stored table), each recomputed from all its rows. One left without kept
     rows comes out with no first day, for the model's post-hook to delete.
     """
     params = _params(steps[0], Lifetime)
@@ -386,7 +384,7 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
 def _recomputed_entities(params: Lifetime) -> exp.Expr:
     """The entities with a row on or after the first recomputed day, or stored with a last
     day there."""
-    day = exp.column(RECOMPUTE_FROM)
+    day = markers.RecomputeFrom()
     with_rows = (
         select(_alias(col(params.entity), "entity"))
         .from_(ref_table(params.model, params.model), copy=False)
@@ -397,7 +395,7 @@ def _recomputed_entities(params: Lifetime) -> exp.Expr:
     )
     stored = (
         select(col("entity"))
-        .from_(exp.table_(THIS), copy=False)
+        .from_(exp.Table(this=markers.This()), copy=False)
         .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False)
     )
     return exp.union(with_rows, stored, distinct=True)
@@ -696,20 +694,25 @@ def _amount(snapshot: Snapshot, plan: Plan) -> exp.Expr:
     return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
 
 
-# Incremental activity models: placeholders render/dbt.py turns into Jinja. `since__<column>`
-# is a condition on the source column (the rows of the recomputed days; TRUE on a full
-# build) and `stored` the stored rows of earlier days (none on a full build).
-SINCE = INCREMENTAL_PREFIX + "since__"
-STORED = INCREMENTAL_PREFIX + "stored"
+def _stored_activity(step: Step, plan: Plan, *, incremental: bool) -> exp.Select:
+    """The stored rows a run keeps: none on a full build, those of `_kept_activity` on a
+    daily run."""
+    none = select(exp.Star()).from_("sightings", copy=False).where(exp.false(), copy=False)
+    rows = (
+        markers.choice(_kept_activity(step, plan), none, "kept")
+        if incremental
+        else exp.Subquery(this=none, alias=exp.TableAlias(this=exp.to_identifier("kept")))
+    )
+    return select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(rows, copy=False)
 
 
-def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
-    """The stored rows a daily run reads (from `sql.THIS`): those first seen before the first
-    recomputed day (`sql.RECOMPUTE_FROM`; the later ones were deleted), of the entities seen
-    on the recomputed days (a semi-join probing the stored rows, rather than hash tables of
+def _kept_activity(step: Step, plan: Plan) -> exp.Select:
+    """The stored rows a daily run keeps (read from the stored table): those first seen
+    before the first recomputed day (the later ones were deleted), of the entities seen on
+    the recomputed days (a semi-join probing the stored rows, rather than hash tables of
     them all; 25M rows at 10M orders) and, at each grain, of the periods from the one
     before the period holding that day, which decide what is new and what was active before."""
-    day = exp.column(RECOMPUTE_FROM)
+    day = markers.RecomputeFrom()
     seen = select(col("entity")).from_("sightings", copy=False)
     periods = exp.GTE(
         this=col("period_start"),
@@ -732,7 +735,7 @@ def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
     )
     return (
         select(exp.Star())
-        .from_(exp.table_(THIS), copy=False)
+        .from_(exp.Table(this=markers.This()), copy=False)
         .where(
             _and(
                 exp.LT(this=col("first_day"), expression=day.copy()),
@@ -744,7 +747,7 @@ def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
     )
 
 
-def activity(step: Step, plan: Plan) -> exp.Expr:
+def activity(step: Step, plan: Plan, *, incremental: bool = False) -> exp.Expr:
     """One row per grain, period, slice and entity active in that period: the first day it
     was (`first_day`) and whether it was active in the period before (`was_active_before`).
 
@@ -753,14 +756,15 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
     entities first seen in their period on those days (an entity seen earlier in the period
     stays as stored). An entity's `was_active_before` cannot change once stored: a period
     whose previous one holds a recomputed day starts after that day, so all its rows are
-    recomputed.
+    recomputed (`incremental`: the query of such a model).
     """
     params = _params(step, Activity)
     assert params.time is not None  # activity models are of rows at a time
     ctes = _activity_source(step, plan, params)[:2]  # source, labelled
     source = ctes[0][1]
     assert isinstance(source, exp.Select)
-    source.where(col(SINCE + params.time), copy=False)  # the rows of recomputed days
+    if incremental:  # the rows of recomputed days
+        source.where(markers.RecomputedDays(this=col(params.time)), copy=False)
     branches = []
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)
@@ -777,9 +781,7 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
             .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
             .group_by(start.copy(), *(col(c) for c in (*SLICE_KEYS, "entity")), copy=False)
         )
-    stored = select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(
-        exp.table_(STORED, alias="kept"), copy=False
-    )
+    stored = _stored_activity(step, plan, incremental=incremental)
     first_seen = _join(
         select(
             *(col(c, "sightings") for c in ("previous_start", *ACTIVITY_KEYS, "first_day"))
@@ -822,9 +824,7 @@ def _activity(step: Step, plan: Plan) -> exp.Expr:
     params = _params(step, Activity)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan, previous=True)
-    ctes += (
-        _activity_counts(step, plan) if params.time is not None else _interval_counts(step)
-    )
+    ctes += _activity_counts(step, plan) if params.time is not None else _interval_counts(step)
     previous = _zero(col("previous_entities", "counts"))
     retained = _zero(col("retained_entities", "counts"))
     numerator = (
