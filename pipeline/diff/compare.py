@@ -58,7 +58,7 @@ def definition(kpi: Kpi, spec: Spec) -> dict[str, str]:
         "numerator": text(kpi.numerator),
         "denominator": text(kpi.denominator),
         "formula": text(_written(kpi.formula, dialect, row_level=False)),
-        "params": json.dumps(kpi.params, sort_keys=True, default=str) if kpi.params else "",
+        "params": json.dumps(kpi.block, sort_keys=True, default=str) if kpi.block else "",
         "dimensions": ", ".join(
             d.column if d.name == d.column.split(".")[-1] else f"{d.name}={d.column}"
             for d in kpi.dimensions

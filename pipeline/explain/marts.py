@@ -23,9 +23,9 @@ from pipeline import compiler
 from pipeline.errors import Location, UserError, did_you_mean, error, has_errors
 from pipeline.explain import decompose
 from pipeline.explain.decompose import Driver, NotDecomposable, Ratio
-from pipeline.plan import calendar, graph
-from pipeline.plan.measures import ADDITIVE, base_of
 from pipeline.project import Project
+from pipeline.semantics import calendar, graph
+from pipeline.semantics.additivity import ADDITIVE, base_of
 from pipeline.spec import expressions
 from pipeline.spec.load import load
 from pipeline.spec.model import GRAINS, Kpi, Spec

@@ -161,7 +161,7 @@ def definition(kpi: Kpi) -> str:
         return f"{kpi.numerator} / {kpi.denominator} (Σ numerator / Σ denominator at each grain)"
     if kpi.kind == "derived":
         return " ".join(str(kpi.formula).split())
-    params = ", ".join(f"{k}: {_param(v)}" for k, v in kpi.params.items())
+    params = ", ".join(f"{k}: {_param(v)}" for k, v in kpi.block.items())
     return f"{kpi.kind} ({params})"
 
 

@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from pipeline.errors import Issue, Location, warning
 from pipeline.importers.metricflow_filters import GRAINS, FilterError, Resolver, at_grain, translate
-from pipeline.plan.calendar import offset_problem, parse_offset
+from pipeline.semantics.calendar import offset_problem, parse_offset
 from pipeline.spec import located_yaml
 from pipeline.spec.expressions import ExpressionError, parse
 from pipeline.spec.located_yaml import LocatedDocument

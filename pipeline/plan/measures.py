@@ -1,4 +1,5 @@
-"""Measures: how each aggregation behaves across grains (the one place deciding additivity).
+"""Measures: the SQL of each aggregation inside a measure group (which aggregations add
+up: pipeline/semantics/additivity.py).
 
 - additive (sum, count): day partials are summed into coarser periods;
 - extreme (min, max): day partials re-aggregate with the same function;
@@ -10,17 +11,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlglot import exp
 
-from pipeline.spec.model import Kpi
-
-ADDITIVE = ("sum", "count")
-EXTREME = ("min", "max")
-HOLISTIC = ("median",)
-ZERO_WHEN_EMPTY = ("sum", "count", "count_distinct")  # other aggregations are NULL over no rows
+from pipeline.semantics.additivity import HOLISTIC, ZERO_WHEN_EMPTY
 
 
 @dataclass(frozen=True)
@@ -99,45 +94,3 @@ def first_seen_column(name: str, grain: str) -> str:
     """The day partial of a distinct count: the entities seen that day and on no earlier day
     of its period at `grain` (a period's distinct count is the sum over its days)."""
     return f"{name}__new_in_{grain}"
-
-
-def base_of(kpi: Kpi, kpis: Mapping[str, Kpi]) -> Kpi:
-    """The KPI an offset KPI shifts (through offsets of offsets); any other KPI itself.
-    An offset KPI's rows are its base's rows of other periods: its slices combine the same way."""
-    seen = {kpi.name}
-    while kpi.kind == "offset":
-        base = kpis.get(str(kpi.params["of"]))
-        if base is None or base.name in seen:  # unknown or a cycle: reported by validation
-            return kpi
-        seen.add(base.name)
-        kpi = base
-    return kpi
-
-
-def additivity(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
-    """How a KPI's period values combine over several periods (windows, period-to-date,
-    target spreading): 'additive' values sum; 'ratio' values are Σ numerator / Σ denominator;
-    'none' must be recomputed from rows. An offset KPI is 'none': its rows are its base's of
-    other periods, so its days do not add up to its months (month ends repeat or skip days)."""
-    if kpi.kind == "simple":
-        return "additive" if kpi.agg in ADDITIVE else "ratio" if kpi.agg == "average" else "none"
-    if kpi.kind == "ratio":
-        inputs = [kpis.get(kpi.numerator or ""), kpis.get(kpi.denominator or "")]
-        if all(i is not None and i.kind == "simple" and i.agg in ADDITIVE for i in inputs):
-            return "ratio"
-    return "none"
-
-
-def target_carry(kpi: Kpi, kpis: Mapping[str, Kpi]) -> str:
-    """How a target stated at one grain carries to the others: 'sum' (spread over days and
-    summed: amounts, counts), 'exact' (only at the grain it is stated at: distinct counts),
-    'level' (the same value at every grain: rates, averages, levels). An offset of an amount
-    or count is 'exact': its value is a whole earlier period, even in the one running."""
-    if additivity(kpi, kpis) == "additive":
-        return "sum"
-    if kpi.kind == "simple" and kpi.agg == "count_distinct":
-        return "exact"
-    base = base_of(kpi, kpis)
-    if base is not kpi and target_carry(base, kpis) != "level":
-        return "exact"
-    return "level"

@@ -11,7 +11,8 @@ from enum import StrEnum
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.semantics.marts import SLICE_KEYS
+from pipeline.spec.model import GRAINS, Activity, Kpi, Lifetime, Rows, Spec
 
 if TYPE_CHECKING:
     from pipeline.plan.planner import MeasureGroup, Step
@@ -19,17 +20,10 @@ if TYPE_CHECKING:
 KPI_FOLDER = PurePosixPath("models") / "kpi"
 
 # the columns a generated model's rows are unique on, one place per kind of row
-SLICE_KEYS = ("dimension", "dimension_value")
 ROW_KEYS = ("grain", "period_start", *SLICE_KEYS)
 VALUE_KEYS = ("kpi", *ROW_KEYS)
 WINDOW_KEYS = ("window_name", *ROW_KEYS)
 ACTIVITY_KEYS = (*ROW_KEYS, "entity")
-# the columns of every values model's rows, and the wide tables' beside one per KPI
-VALUE_COLUMNS = ("kpi", "grain", "period_start", "period_end", *SLICE_KEYS, "value", "numerator", "denominator")
-WIDE_KEYS = ("period_start", "period_end")
-# Names no KPI may take: KPIs are columns beside these in the wide tables and in the
-# models building the long one.
-RESERVED_KPI_NAMES = frozenset((*WIDE_KEYS, *VALUE_COLUMNS))
 
 COMPOSITE_VALUES = "kpi_values__composite"
 COMPOSITE_KINDS = ("ratio", "derived")
@@ -341,20 +335,19 @@ def _shared(
     return {f"{prefix}{group[0].kpi.name}": tuple(group) for group in shared.values()}
 
 
-def _rows_key(kpi: Kpi) -> tuple[str, ...]:
-    params = kpi.params
-    return tuple(str(params.get(k)) for k in ("model", "time", "entity", "filter"))
+def _rows_key(rows: Rows) -> tuple[str | None, ...]:
+    return (rows.model, rows.time, rows.entity, rows.filter)
 
 
 def _activity_key(step: Step) -> Hashable | None:
     """Retention and churn over rows at a time with the same rows, entity, slices and grains
     share one activity model."""
     kpi = step.kpi
-    if kpi.kind not in ("retention", "churn") or kpi.params.get("time") is None:
+    if not isinstance(kpi.params, Activity) or kpi.params.time is None:
         return None
-    return (*_rows_key(kpi), tuple((d.name, d.column) for d in kpi.dimensions), kpi.grains)
+    return (*_rows_key(kpi.params), tuple((d.name, d.column) for d in kpi.dimensions), kpi.grains)
 
 
 def _lifetime_key(step: Step) -> Hashable | None:
     """Lifetime KPIs over the same rows, entity and filter share one entities model."""
-    return _rows_key(step.kpi) if step.kpi.kind == "lifetime" else None
+    return _rows_key(step.kpi.params) if isinstance(step.kpi.params, Lifetime) else None

@@ -14,9 +14,9 @@ from functools import cached_property
 
 from sqlglot import exp
 
-from pipeline.plan import graph
 from pipeline.plan.measures import Measure
 from pipeline.plan.models import COMPOSITE_KINDS, ModelNode, NodeKind, composite_model, nodes
+from pipeline.semantics import graph
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
 

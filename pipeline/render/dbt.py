@@ -10,20 +10,21 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.generator import Generator
 
-from pipeline.jinja import delimiter_in
+from pipeline.jinja import DELIMITERS
 from pipeline.plan.models import KPI_FOLDER, ModelNode, NodeKind
 from pipeline.plan.planner import MeasureGroup, Plan
-from pipeline.render import kinds, sql, tracking
+from pipeline.render import kinds, markers, sql, tracking
 from pipeline.spec.model import Kpi, Spec
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -146,10 +147,9 @@ def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None)
 
 
 def _model(node: ModelNode, tree: exp.Expr, dialect: str) -> str:
-    body = _refs(_sql(tree, dialect))
+    body = _sql(tree, dialect, MEASURES_RUN)
     config, summary = TABLE_CONFIG, node.summary
     if node.lookback_days is not None:
-        body = _incremental(body, dialect)
         config = (
             _incremental_config(node.unique_key)
             + "\n{% set recompute_from = kpi_recompute_from() %}"
@@ -171,9 +171,51 @@ def _header(sources: Sequence[str], summary: str) -> str:
     )
 
 
-def _sql(tree: exp.Expr, dialect: str) -> str:
-    """A tree's SQL, before the renderer puts its Jinja in (each tree is rendered once)."""
-    return _plain(_generator(dialect)(dialect=dialect, pretty=True).generate(tree, copy=False))
+@dataclass(frozen=True)
+class Run:
+    """How a model's Jinja speaks of a daily run: the variable its config sets to the first
+    recomputed day, the test of a daily run (dbt's, or the tool's for append_in_place
+    models, which dbt's does not know) and what that run's branch sets first."""
+
+    recompute_from: str = "recompute_from"
+    test: str = "is_incremental()"
+    sets: str = ""
+
+
+MEASURES_RUN = Run()
+ACTIVITY_RUN = Run(
+    "first_recomputed",
+    "recomputes()",
+    "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}",
+)
+ENTITIES_RUN = Run("first_recomputed")
+
+
+def _sql(tree: exp.Expr, dialect: str, run: Run) -> str:
+    """A tree's SQL, its markers printed as the compiler's Jinja (each tree is rendered once)."""
+    generator: Any = _generator(dialect)(dialect=dialect, pretty=True)
+    generator.run = run
+    text = generator.generate(_dbt_nodes(tree), copy=False)
+    return _plain(text, generator.jinja)
+
+
+def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
+    """The tree with render/sql.py's placeholders as marker nodes (render/markers.py)."""
+    def node(n: exp.Expr) -> exp.Expr:
+        if isinstance(n, exp.Table) and isinstance(n.this, exp.Identifier):
+            name = n.name
+            if name.startswith(sql.REF_PREFIX):
+                n.set("this", markers.Ref(this=name.removeprefix(sql.REF_PREFIX)))
+            elif name == sql.THIS:
+                n.set("this", markers.This())
+            elif name.startswith(sql.INCREMENTAL_PREFIX):
+                increment, full = sql.incremental_blocks()[name.removeprefix(sql.INCREMENTAL_PREFIX)]
+                n.set("this", markers.Choice(increment=_dbt_nodes(increment), full=_dbt_nodes(full)))
+        elif isinstance(n, exp.Column) and n.name == sql.RECOMPUTE_FROM and not n.table:
+            return markers.RecomputeFrom()
+        return n
+
+    return tree.transform(node, copy=False)
 
 
 SHORT_LINE = 100  # a projection of plain columns up to this width stays on one line
@@ -187,6 +229,13 @@ def _generator(dialect: str) -> type[Generator]:
     base = Dialect.get_or_raise(dialect).generator_class
 
     class Readable(base):  # type: ignore[valid-type,misc]
+        TRANSFORMS: ClassVar = {**base.TRANSFORMS, **_JINJA}
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.run = MEASURES_RUN
+            self.jinja: list[str] = []  # the Jinja printed, in order
+
         def tuple_sql(self, expression: exp.Tuple) -> str:
             if isinstance(expression.parent, exp.Values):
                 return f"({self.expressions(expression, flat=True)})"
@@ -206,14 +255,74 @@ def _generator(dialect: str) -> type[Generator]:
     return Readable
 
 
-def _plain(text: str) -> str:
-    """`text`, checked to hold no Jinja delimiter. Every piece of a generated file that can
-    carry text from the metric files (SQL from trees, header comments, the YAML) passes here
-    before the renderer adds its own Jinja: dbt runs no other, whatever the loader let by."""
-    if delimiter := delimiter_in(text):
-        line = next(line for line in text.splitlines() if delimiter in line)
-        raise ValueError(f"generated text would hold Jinja ('{delimiter}'): {line.strip()}")
+def _tag(generator: Any, jinja: str) -> str:
+    """`jinja`, printed by the generator and recorded as the compiler's own."""
+    generator.jinja.append(jinja)
+    return jinja
+
+
+NAME = re.compile(r"[a-z0-9_]+")  # what a model or column name inside our Jinja may be
+
+
+def _name(text: str) -> str:
+    if not NAME.fullmatch(text):
+        raise ValueError(f"'{text}' cannot be named inside the generated Jinja")
     return text
+
+
+def _choice(generator: Any, choice: markers.Choice) -> str:
+    """`(`, then `{% if <daily run> %}` the increment's query `{% else %}` the full
+    build's `{% endif %}`, indented as a subquery, then `)`."""
+    run = generator.run
+    lines = [
+        _tag(generator, "{% if " + run.test + " %}"),
+        *([_tag(generator, run.sets)] if run.sets else []),
+        generator.sql(choice, "increment"),
+        _tag(generator, "{% else %}"),
+        generator.sql(choice, "full"),
+        _tag(generator, "{% endif %}"),
+    ]
+    body = generator.indent("\n".join(lines))
+    return f"({generator.sep('')}{body}{generator.seg(')', sep='')}"
+
+
+_JINJA: dict[type[exp.Expr], Callable[..., str]] = {
+    markers.Ref: lambda g, e: _tag(g, "{{ ref('" + _name(e.name) + "') }}"),
+    markers.This: lambda g, e: _tag(g, "{{ this }}"),
+    markers.RecomputeFrom: lambda g, e: _tag(g, "{{ " + g.run.recompute_from + " }}"),
+    markers.RecomputedDays: lambda g, e: _tag(
+        g, "{{ on_or_after_recomputed('" + _name(e.this.name) + "', 'first_day') }}"
+    ),
+    markers.Choice: _choice,
+}
+
+
+def _plain(text: str, ours: Sequence[str] = ()) -> str:
+    """`text`, checked to hold no Jinja delimiter but those of `ours` (the Jinja the
+    generator printed into it). Every piece of a generated file that can carry text from
+    the metric files (SQL from trees, header comments, the YAML) passes here: dbt runs no
+    Jinja but the compiler's own, whatever the loader let by."""
+    for delimiter in DELIMITERS:
+        if _occurrences(text, delimiter) != sum(_occurrences(j, delimiter) for j in ours):
+            line = next(
+                (
+                    line
+                    for line in text.splitlines()
+                    if _occurrences(line, delimiter)
+                    > sum(_occurrences(j, delimiter) * line.count(j) for j in set(ours))
+                ),
+                next(line for line in text.splitlines() if delimiter in line),
+            )
+            raise ValueError(f"generated text would hold Jinja ('{delimiter}'): {line.strip()}")
+    return text
+
+
+def _occurrences(text: str, delimiter: str) -> int:
+    """How often `delimiter` starts in `text`, overlaps counted ('{{{' holds two '{{')."""
+    count, at = 0, text.find(delimiter)
+    while at >= 0:
+        count, at = count + 1, text.find(delimiter, at + 1)
+    return count
 
 
 def _activity_model(node: ModelNode, plan: Plan) -> str:
@@ -221,31 +330,15 @@ def _activity_model(node: ModelNode, plan: Plan) -> str:
     a pre-hook deletes the stored rows from the first recomputed day on
     (macros/kpi/kpi_incremental.sql), the model appends what the rows of those days add."""
     lookback_days, step = node.lookback_days, node.steps[0]
-    query = kinds.activity(step, plan)  # the same rows, entity, slices and grains for all
-    body = _refs(_sql(query, plan.dialect))
-    stored = "select * from sightings where false"
-    if lookback_days is None:
-        config = TABLE_CONFIG
-        body = re.sub(r"\s+AND " + re.escape(kinds.SINCE) + r"\w+", "", body)
-    else:
+    # the same rows, entity, slices and grains for all
+    query = kinds.activity(step, plan, incremental=lookback_days is not None)
+    body = _sql(query, plan.dialect, ACTIVITY_RUN)
+    config, summary = TABLE_CONFIG, node.summary
+    if lookback_days is not None:
         config = (
             "{{ config(materialized='append_in_place', "
             "pre_hook=\"{{ delete_recomputed_days('first_day') }}\") }}"
         )
-        body = re.sub(
-            re.escape(kinds.SINCE) + r"(\w+)",
-            r"{{ on_or_after_recomputed('\1', 'first_day') }}",
-            body,
-        )
-        rows = _sql(kinds.activity_stored_rows(step, plan), plan.dialect)
-        increment = (
-            "{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}\n"
-            + _stored_state(rows)
-        )
-        stored = _if_incremental(increment, stored, "recomputes()")
-    body = body.replace(kinds.STORED, "(\n" + stored + "\n)")
-    summary = node.summary
-    if lookback_days is not None:
         summary += (
             f" Incremental: recomputes the entities first seen in the last {lookback_days} day(s)."
         )
@@ -258,7 +351,7 @@ def _entities_model(node: ModelNode, plan: Plan) -> str:
 
     def body(incremental: bool) -> str:
         query = kinds.entities(node.steps, plan, incremental=incremental)
-        return _refs(_sql(query, plan.dialect))
+        return _sql(query, plan.dialect, ENTITIES_RUN)
 
     lookback_days, summary = node.lookback_days, node.summary
     if lookback_days is None:
@@ -268,51 +361,16 @@ def _entities_model(node: ModelNode, plan: Plan) -> str:
             _incremental_config(node.unique_key, "delete from {{ this }} where first_day is null")
             + "\n{% set first_recomputed = recompute_from('last_day') if is_incremental() else none %}"
         )
-        text = _if_incremental(
-            _stored_state(body(True)), body(False), "first_recomputed is not none"
-        )
+        text = _if_incremental(body(True), body(False), "first_recomputed is not none")
         summary += (
             f" Incremental: recomputes the entities with rows in the last {lookback_days} day(s)."
         )
     return _header(node.files, summary) + f"\n{config}\n\n{text}\n"
 
 
-def _stored_state(body: str) -> str:
-    """The placeholders of a model kept as state (activity, entities) become Jinja: the
-    stored table and the `first_recomputed` day the model's config sets."""
-    return body.replace(sql.THIS, "{{ this }}").replace(
-        sql.RECOMPUTE_FROM, "{{ first_recomputed }}"
-    )
-
-
-def _incremental(body: str, dialect: str) -> str:
-    """Placeholders of an incremental model become `{% if is_incremental() %}`
-    blocks (the stored table `{{ this }}` is read only when it exists), and the first
-    recomputed day the run's literal (macros/kpi/kpi_incremental.sql)."""
-    body = body.replace(sql.RECOMPUTE_FROM, "{{ recompute_from }}")
-    for name, (on_increment, on_full) in sql.incremental_blocks().items():
-        increment, full = (
-            _sql(q, dialect).replace(sql.THIS, "{{ this }}") for q in (on_increment, on_full)
-        )
-        body = body.replace(
-            sql.INCREMENTAL_PREFIX + name, "(\n" + _if_incremental(increment, full) + "\n)"
-        )
-    return body
-
-
-def _if_incremental(increment: str, full: str, test: str = "is_incremental()") -> str:
-    """SQL for a run over the stored table (`{{ this }}` exists), else for a full build
-    (`test`: recomputes() for append_in_place models, which dbt's test does not know)."""
+def _if_incremental(increment: str, full: str, test: str) -> str:
+    """SQL for a run over the stored table, else for a full build."""
     return "{% if " + test + " %}\n" + increment + "\n{% else %}\n" + full + "\n{% endif %}"
-
-
-def _refs(body: str) -> str:
-    """Placeholders for models become dbt refs (the only Jinja in generated SQL)."""
-    out = []
-    for token in body.split(sql.REF_PREFIX)[1:]:
-        name_end = len(token) - len(token.lstrip("abcdefghijklmnopqrstuvwxyz0123456789_"))
-        out.append("{{ ref('" + token[:name_end] + "') }}" + token[name_end:])
-    return body.split(sql.REF_PREFIX)[0] + "".join(out)
 
 
 def _properties(plan: Plan) -> str:

@@ -1,5 +1,5 @@
 """SQL of the entity- and time-aware KPI kinds: one values model per KPI, with the columns
-of the long table (see plan.models.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
+of the long table (see semantics.marts.VALUE_COLUMNS). Semantics are documented in docs/kinds.md.
 
 Every kind follows the same frame: a `source` scan of its model (one row per model row,
 days as DATE), `labelled` copies of it for the unsliced total and each dimension, the
@@ -10,20 +10,18 @@ data's `bounds`, a dense `days` series, the `periods` of each declared grain, th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlglot import exp
 
-from pipeline.plan.calendar import offset_start, parse_offset, period_end, period_start
-from pipeline.plan.models import ACTIVITY_KEYS, SLICE_KEYS, NodeKind
+from pipeline.plan.models import ACTIVITY_KEYS, NodeKind
 from pipeline.plan.planner import TOTAL, Plan, Step
+from pipeline.render import markers
 from pipeline.render.sql import (
     DATE,
     DOUBLE,
-    INCREMENTAL_PREFIX,
     KEYS,
     NULL_VALUE,
-    RECOMPUTE_FROM,
-    THIS,
     VARCHAR,
     _and,
     _in,
@@ -37,9 +35,22 @@ from pipeline.render.sql import (
     ref_table,
     select,
 )
+from pipeline.semantics.calendar import offset_start, parse_offset, period_end, period_start
+from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec import expressions
+from pipeline.spec.model import (
+    Activity,
+    Conversion,
+    Cumulative,
+    KindParams,
+    Lifetime,
+    Offset,
+    Rows,
+    Snapshot,
+)
 
 EXACT_AMOUNT = exp.DataType.build("decimal(38, 6)")
+P = TypeVar("P", bound=KindParams)
 Ctes = list[tuple[str, exp.Expr]]
 
 
@@ -109,25 +120,26 @@ def _running_sum(value: exp.Expr, partition: Sequence[exp.Expr], order: exp.Expr
     )
 
 
-def _params(step: Step, key: str | None = None) -> dict[str, object]:
-    params = step.kpi.params if key is None else step.kpi.params[key]
-    assert isinstance(params, dict)
+def _params(step: Step, kind: type[P]) -> P:
+    """The step's KPI's block, of the kind the caller renders."""
+    params = step.kpi.params
+    assert isinstance(params, kind)
     return params
 
 
-def _parse(text: object, plan: Plan, what: str) -> exp.Expr:
-    return expressions.parse(str(text), plan.dialect, what=what)
+def _parse(text: str, plan: Plan, what: str) -> exp.Expr:
+    return expressions.parse(text, plan.dialect, what=what)
 
 
-def _kept(params: dict[str, object], plan: Plan) -> exp.Expr:
+def _kept(rows: Rows, plan: Plan) -> exp.Expr:
     """TRUE for rows the filter keeps (a NULL filter result rejects the row)."""
-    if params.get("filter") is None:
+    if rows.filter is None:
         return exp.true()
-    return coalesce(_parse(params["filter"], plan, "filter"), exp.false())
+    return coalesce(_parse(rows.filter, plan, "filter"), exp.false())
 
 
-def _day(params: dict[str, object], key: str) -> exp.Expr:
-    return exp.cast(col(str(params[key])), DATE)
+def _day(column: str) -> exp.Expr:
+    return exp.cast(col(column), DATE)
 
 
 def _source(model: str, columns: dict[str, exp.Expr], present: str) -> exp.Select:
@@ -252,7 +264,7 @@ def _cumulative(step: Step, plan: Plan) -> exp.Expr:
         col("value"), [col(c) for c in ("grain", *SLICE_KEYS)], col("period_start")
     )
     return _rows_of(
-        str(step.kpi.params["of"]),
+        _params(step, Cumulative).of,
         step,
         plan,
         _alias(lit(step.kpi.name), "kpi"),
@@ -289,8 +301,8 @@ MEASURED = ("value", "numerator", "denominator")  # what an offset KPI takes fro
 def _offset(step: Step, plan: Plan) -> exp.Expr:
     """Each of the input's rows with the value, numerator and denominator of its row of the
     shifted period (same grain and slice; NULL when that period is outside the data)."""
-    name = str(step.kpi.params["of"])
-    parsed = parse_offset(str(step.kpi.params["by"]))
+    name, by = _params(step, Offset).of, _params(step, Offset).by
+    parsed = parse_offset(by)
     assert parsed is not None  # validated
     base = _rows_of(name, step, plan, *(col(k) for k in KEYS), *(col(c) for c in MEASURED))
     by_start: dict[str, tuple[exp.Expr, list[str]]] = {}  # grains sharing one shift, once
@@ -329,44 +341,69 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
     grouped again after the join with the first days.
 
     `incremental`: only the entities with a row on or after the first recomputed day
-    (`sql.RECOMPUTE_FROM`; kept or not) or a stored last day there (a row since moved or
-    gone, read from `sql.THIS`), each recomputed from all its rows. One left without kept
+    (`markers.RecomputeFrom`; kept or not) or a stored last day there (a row since moved or
+    gone, read from the stored table), each recomputed from all its rows. One left without kept
     rows comes out with no first day, for the model's post-hook to delete.
     """
-    params = _params(steps[0])
-    model, time, entity = (str(params[k]) for k in ("model", "time", "entity"))
+    params = _params(steps[0], Lifetime)
     horizons: dict[str, int] = {}
-    columns = {"date_day": _day(params, "time"), "entity": col(entity), "kept": _kept(params, plan)}
+    columns = {
+        "date_day": _day(params.time),
+        "entity": col(params.entity),
+        "kept": _kept(params, plan),
+    }
     for step in steps:
-        horizon = _params(step).get("horizon_days")
-        if horizon is not None:
-            assert isinstance(horizon, int)
-            horizons[step.kpi.name] = horizon
-            columns[f"amount__{step.kpi.name}"] = _parse(
-                _params(step)["sum"], plan, "sum expression"
-            )
-    amounts = [f"amount__{name}" for name in horizons]
-    source = _source(model, columns, time)
+        lifetime = _params(step, Lifetime)
+        if lifetime.horizon_days is not None:
+            horizons[step.kpi.name] = lifetime.horizon_days
+            columns[f"amount__{step.kpi.name}"] = _parse(lifetime.sum, plan, "sum expression")
+    source = _source(params.model, columns, params.time)
     ctes: Ctes = []
     if incremental:
-        day = exp.column(RECOMPUTE_FROM)
-        recomputed = exp.union(
-            select(_alias(col(entity), "entity"))
-            .from_(ref_table(model, model), copy=False)
-            .where(
-                _and(exp.GTE(this=_day(params, "time"), expression=day), _not_null(col(entity))),
-                copy=False,
-            ),
-            select(col("entity"))
-            .from_(exp.table_(THIS), copy=False)
-            .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False),
-            distinct=True,
-        )
-        ctes.append(("recomputed", recomputed))
-        recomputed_entities = select(col("entity")).from_("recomputed", copy=False)
+        ctes.append(("recomputed", _recomputed_entities(params)))
+        recomputed = select(col("entity")).from_("recomputed", copy=False)
         source.where(
-            exp.In(this=col(entity), query=exp.Subquery(this=recomputed_entities)), copy=False
+            exp.In(this=col(params.entity), query=exp.Subquery(this=recomputed)), copy=False
         )
+    ctes += [("source", source), *_firsts([f"amount__{name}" for name in horizons])]
+    keys = "recomputed" if incremental else "firsts"
+    query = select(
+        col("entity", keys),
+        col("first_day", "firsts"),
+        col("last_day", "firsts"),
+        *(_alias(_within(name), f"within__{name}") for name in horizons),
+    ).from_(keys, copy=False)
+    if incremental:
+        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
+    if horizons:
+        ctes.append(("late", _late(horizons)))
+        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
+    return _with(query, ctes)
+
+
+def _recomputed_entities(params: Lifetime) -> exp.Expr:
+    """The entities with a row on or after the first recomputed day, or stored with a last
+    day there."""
+    day = markers.RecomputeFrom()
+    with_rows = (
+        select(_alias(col(params.entity), "entity"))
+        .from_(ref_table(params.model, params.model), copy=False)
+        .where(
+            _and(exp.GTE(this=_day(params.time), expression=day), _not_null(col(params.entity))),
+            copy=False,
+        )
+    )
+    stored = (
+        select(col("entity"))
+        .from_(exp.Table(this=markers.This()), copy=False)
+        .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False)
+    )
+    return exp.union(with_rows, stored, distinct=True)
+
+
+def _firsts(amounts: Sequence[str]) -> Ctes:
+    """rows (the kept rows of entities) and firsts (each entity's first and last day, and
+    its total of each amount)."""
     rows = (
         select(col("date_day"), col("entity"), *(col(a) for a in amounts))
         .from_("source", copy=False)
@@ -382,70 +419,61 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
         .from_("rows", copy=False)
         .group_by(col("entity"), copy=False)
     )
-    ctes += [("source", source), ("rows", rows), ("firsts", firsts)]
-    keys = "recomputed" if incremental else "firsts"
-    query = select(
-        col("entity", keys),
-        col("first_day", "firsts"),
-        col("last_day", "firsts"),
-        *(
-            _alias(
-                _double(
-                    exp.Sub(
-                        this=_zero(col(f"amount__{name}", "firsts")),
-                        expression=_zero(col(f"amount__{name}", "late")),
-                    )
-                ),
-                f"within__{name}",
-            )
-            for name in horizons
-        ),
-    ).from_(keys, copy=False)
-    if incremental:
-        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
-    if horizons:
-        shortest = min(horizons.values())
+    return [("rows", rows), ("firsts", firsts)]
 
-        def past(name: str) -> exp.Expr:  # the row's amount when past the KPI's horizon
-            amount = col(f"amount__{name}", "rows")
-            if horizons[name] == shortest:
-                return amount
-            horizon_end = _plus(col("first_day", "firsts"), horizons[name])
-            beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
-            return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
 
-        late = select(
-            col("entity", "rows"),
-            *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
-        ).from_("rows", copy=False)
-        late = _join(
-            late,
-            exp.table_("firsts"),
-            kind="INNER",
-            on=_and(
-                _eq(col("entity", "rows"), col("entity", "firsts")),
-                exp.GTE(
-                    this=col("date_day", "rows"),
-                    expression=_plus(col("first_day", "firsts"), shortest),
-                ),
+def _within(name: str) -> exp.Expr:
+    """An entity's amount within KPI `name`'s horizon: its total less its late rows."""
+    return _double(
+        exp.Sub(
+            this=_zero(col(f"amount__{name}", "firsts")),
+            expression=_zero(col(f"amount__{name}", "late")),
+        )
+    )
+
+
+def _late(horizons: dict[str, int]) -> exp.Expr:
+    """Per entity, the amounts of its rows past each KPI's horizon: the rows past the
+    shortest horizon, grouped once."""
+    shortest = min(horizons.values())
+
+    def past(name: str) -> exp.Expr:  # the row's amount when past the KPI's horizon
+        amount = col(f"amount__{name}", "rows")
+        if horizons[name] == shortest:
+            return amount
+        horizon_end = _plus(col("first_day", "firsts"), horizons[name])
+        beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
+        return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
+
+    late = select(
+        col("entity", "rows"),
+        *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
+    ).from_("rows", copy=False)
+    return _join(
+        late,
+        exp.table_("firsts"),
+        kind="INNER",
+        on=_and(
+            _eq(col("entity", "rows"), col("entity", "firsts")),
+            exp.GTE(
+                this=col("date_day", "rows"),
+                expression=_plus(col("first_day", "firsts"), shortest),
             ),
-        ).group_by(col("entity", "rows"), copy=False)
-        ctes.append(("late", late))
-        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
-    return _with(query, ctes)
+        ),
+    ).group_by(col("entity", "rows"), copy=False)
 
 
 def _lifetime(step: Step, plan: Plan) -> exp.Expr:
     """The data's bounds from the KPI's rows; the entities' first days (and amounts within
     the horizon) from its entities model (`entities` above)."""
-    params = _params(step)
-    horizon = params.get("horizon_days")
-    columns = {"date_day": _day(params, "time")}
+    params = _params(step, Lifetime)
+    horizon = params.horizon_days
+    columns = {"date_day": _day(params.time)}
     if horizon is None:  # life to date also sums the rows by day
-        columns["amount"] = _parse(params["sum"], plan, "sum expression")
-        columns["kept"] = _and(_kept(params, plan), _not_null(col(str(params["entity"]))))
+        columns["amount"] = _parse(params.sum, plan, "sum expression")
+        columns["kept"] = _and(_kept(params, plan), _not_null(col(params.entity)))
     ctes: Ctes = [
-        ("source", _source(str(params["model"]), columns, str(params["time"]))),
+        ("source", _source(params.model, columns, params.time)),
         ("labelled", _labelled(step, ["date_day"])),
         ("bounds", _bounds(col("date_day"), col("date_day"))),
         *_frame(step, plan),
@@ -453,7 +481,6 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
     entities = ref_table(plan.model_of(step, NodeKind.ENTITIES), "entities")
     if horizon is None:
         return _life_to_date(step, ctes, entities)
-    assert isinstance(horizon, int)
     return _cohorts(step, plan, ctes, entities, horizon)
 
 
@@ -541,27 +568,26 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: i
 def _conversion(step: Step, plan: Plan) -> exp.Expr:
     """Base rows of the period, and those of them followed by an event of the same entity
     on the base's day or up to `within_days` days later."""
-    base, event = _params(step, "base"), _params(step, "event")
-    within = step.kpi.params["within_days"]
-    assert isinstance(within, int)
+    conversion = _params(step, Conversion)
+    base, event, within = conversion.base, conversion.event, conversion.within_days
     source = _source(
-        str(base["model"]),
+        base.model,
         {
-            "date_day": _day(base, "time"),
-            "entity": col(str(base["entity"])),
+            "date_day": _day(base.time),
+            "entity": col(base.entity),
             "kept": _kept(base, plan),
             **_dimension_columns(step),
         },
-        str(base["time"]),
+        base.time,
     )
     events = (
-        select(_alias(col(str(event["entity"])), "entity"), _alias(_day(event, "time"), "date_day"))
+        select(_alias(col(event.entity), "entity"), _alias(_day(event.time), "date_day"))
         .distinct(copy=False)
-        .from_(ref_table(str(event["model"]), str(event["model"])), copy=False)
+        .from_(ref_table(event.model, event.model), copy=False)
         .where(
             _and(
-                _not_null(col(str(event["time"]))),
-                _not_null(col(str(event["entity"]))),
+                _not_null(col(event.time)),
+                _not_null(col(event.entity)),
                 _kept(event, plan),
             ),
             copy=False,
@@ -629,27 +655,25 @@ def _conversion(step: Step, plan: Plan) -> exp.Expr:
 # --- retention and churn ----------------------------------------------------------------
 
 
-def _activity_source(step: Step, plan: Plan, params: dict[str, object]) -> Ctes:
+def _activity_source(step: Step, plan: Plan, params: Activity | Snapshot) -> Ctes:
     """source and labelled rows of an activity or snapshot block, and the data's bounds:
     rows at `time`, or intervals from `start` to `end` (NULL end: still running)."""
     extra: dict[str, exp.Expr] = {}
-    if "entity" in params:
-        extra["entity"] = col(str(params["entity"]))
-    for key in ("sum", "count"):
-        if key in params:
-            extra["amount"] = _amount(key, params[key], plan)
+    if isinstance(params, Activity):
+        extra["entity"] = col(params.entity)
+    else:
+        extra["amount"] = _amount(params, plan)
     columns = {**extra, "kept": _kept(params, plan), **_dimension_columns(step)}
-    if params.get("time") is not None:
-        source = _source(
-            str(params["model"]), {"date_day": _day(params, "time"), **columns}, str(params["time"])
-        )
+    if params.time is not None:
+        source = _source(params.model, {"date_day": _day(params.time), **columns}, params.time)
         bounds = _bounds(col("date_day"), col("date_day"))
         carried = ["date_day", *extra, "kept"]
     else:
+        assert params.start is not None and params.end is not None  # validated
         source = _source(
-            str(params["model"]),
-            {"start_day": _day(params, "start"), "end_day": _day(params, "end"), **columns},
-            str(params["start"]),
+            params.model,
+            {"start_day": _day(params.start), "end_day": _day(params.end), **columns},
+            params.start,
         )
         last = exp.Greatest(
             this=col("start_day"), expressions=[coalesce(col("end_day"), col("start_day"))]
@@ -659,30 +683,36 @@ def _activity_source(step: Step, plan: Plan, params: dict[str, object]) -> Ctes:
     return [("source", source), ("labelled", _labelled(step, carried)), ("bounds", bounds)]
 
 
-def _amount(key: str, text: object, plan: Plan) -> exp.Expr:
+def _amount(snapshot: Snapshot, plan: Plan) -> exp.Expr:
     """What a row adds to a level: its sum expression, or 1 when counted."""
-    if key == "sum":
-        return _parse(text, plan, "sum expression")
-    if text == "*":
+    if snapshot.sum is not None:
+        return _parse(snapshot.sum, plan, "sum expression")
+    assert snapshot.count is not None  # validated: a sum or a count
+    if snapshot.count == "*":
         return lit(1)
-    counted = _parse(text, plan, "count expression")
+    counted = _parse(snapshot.count, plan, "count expression")
     return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
 
 
-# Incremental activity models: placeholders render/dbt.py turns into Jinja. `since__<column>`
-# is a condition on the source column (the rows of the recomputed days; TRUE on a full
-# build) and `stored` the stored rows of earlier days (none on a full build).
-SINCE = INCREMENTAL_PREFIX + "since__"
-STORED = INCREMENTAL_PREFIX + "stored"
+def _stored_activity(step: Step, plan: Plan, *, incremental: bool) -> exp.Select:
+    """The stored rows a run keeps: none on a full build, those of `_kept_activity` on a
+    daily run."""
+    none = select(exp.Star()).from_("sightings", copy=False).where(exp.false(), copy=False)
+    rows = (
+        markers.choice(_kept_activity(step, plan), none, "kept")
+        if incremental
+        else exp.Subquery(this=none, alias=exp.TableAlias(this=exp.to_identifier("kept")))
+    )
+    return select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(rows, copy=False)
 
 
-def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
-    """The stored rows a daily run reads (from `sql.THIS`): those first seen before the first
-    recomputed day (`sql.RECOMPUTE_FROM`; the later ones were deleted), of the entities seen
-    on the recomputed days (a semi-join probing the stored rows, rather than hash tables of
+def _kept_activity(step: Step, plan: Plan) -> exp.Select:
+    """The stored rows a daily run keeps (read from the stored table): those first seen
+    before the first recomputed day (the later ones were deleted), of the entities seen on
+    the recomputed days (a semi-join probing the stored rows, rather than hash tables of
     them all; 25M rows at 10M orders) and, at each grain, of the periods from the one
     before the period holding that day, which decide what is new and what was active before."""
-    day = exp.column(RECOMPUTE_FROM)
+    day = markers.RecomputeFrom()
     seen = select(col("entity")).from_("sightings", copy=False)
     periods = exp.GTE(
         this=col("period_start"),
@@ -705,7 +735,7 @@ def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
     )
     return (
         select(exp.Star())
-        .from_(exp.table_(THIS), copy=False)
+        .from_(exp.Table(this=markers.This()), copy=False)
         .where(
             _and(
                 exp.LT(this=col("first_day"), expression=day.copy()),
@@ -717,7 +747,7 @@ def activity_stored_rows(step: Step, plan: Plan) -> exp.Select:
     )
 
 
-def activity(step: Step, plan: Plan) -> exp.Expr:
+def activity(step: Step, plan: Plan, *, incremental: bool = False) -> exp.Expr:
     """One row per grain, period, slice and entity active in that period: the first day it
     was (`first_day`) and whether it was active in the period before (`was_active_before`).
 
@@ -726,13 +756,15 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
     entities first seen in their period on those days (an entity seen earlier in the period
     stays as stored). An entity's `was_active_before` cannot change once stored: a period
     whose previous one holds a recomputed day starts after that day, so all its rows are
-    recomputed.
+    recomputed (`incremental`: the query of such a model).
     """
-    params = _params(step)
+    params = _params(step, Activity)
+    assert params.time is not None  # activity models are of rows at a time
     ctes = _activity_source(step, plan, params)[:2]  # source, labelled
     source = ctes[0][1]
     assert isinstance(source, exp.Select)
-    source.where(col(SINCE + str(params["time"])), copy=False)  # the rows of recomputed days
+    if incremental:  # the rows of recomputed days
+        source.where(markers.RecomputedDays(this=col(params.time)), copy=False)
     branches = []
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)
@@ -749,9 +781,7 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
             .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
             .group_by(start.copy(), *(col(c) for c in (*SLICE_KEYS, "entity")), copy=False)
         )
-    stored = select(*(col(c) for c in (*ACTIVITY_KEYS, "first_day"))).from_(
-        exp.table_(STORED, alias="kept"), copy=False
-    )
+    stored = _stored_activity(step, plan, incremental=incremental)
     first_seen = _join(
         select(
             *(col(c, "sightings") for c in ("previous_start", *ACTIVITY_KEYS, "first_day"))
@@ -791,12 +821,10 @@ def activity(step: Step, plan: Plan) -> exp.Expr:
 def _activity(step: Step, plan: Plan) -> exp.Expr:
     """Entities active in the previous period of the grain, and how many of them are active
     in this one (retention) or not (churn)."""
-    params = _params(step)
+    params = _params(step, Activity)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan, previous=True)
-    ctes += (
-        _activity_counts(step, plan) if params.get("time") is not None else _interval_counts(step)
-    )
+    ctes += _activity_counts(step, plan) if params.time is not None else _interval_counts(step)
     previous = _zero(col("previous_entities", "counts"))
     retained = _zero(col("retained_entities", "counts"))
     numerator = (
@@ -930,130 +958,145 @@ def _interval_counts(step: Step) -> Ctes:
 def _snapshot(step: Step, plan: Plan) -> exp.Expr:
     """A daily level per slice, then each period's level on its last day with data (or the
     average of its days' levels)."""
-    params = _params(step)
+    params = _params(step, Snapshot)
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan)
     kept_amount = exp.Case(ifs=[exp.If(this=col("kept"), true=col("amount"))])
-    if params.get("time") is not None:
-        # days with rows are the snapshot days; a slice without rows that day is at 0
-        data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
-        sums = (
-            select(
-                *(col(c) for c in ("date_day", *SLICE_KEYS)),
-                _alias(exp.Sum(this=kept_amount), "level"),
-            )
-            .from_("labelled", copy=False)
-            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
-        )
-        levels = _join(
-            select(
-                col("date_day", "data_days"),
-                *(col(c, "slices") for c in SLICE_KEYS),
-                _alias(_zero(col("level", "sums")), "level"),
-            ).from_("data_days", copy=False),
-            exp.table_("slices"),
-            kind="CROSS",
-        )
-        levels = _join(
-            levels,
-            exp.table_("sums"),
-            side="LEFT",
-            on=_and(
-                _eq(col("date_day", "sums"), col("date_day", "data_days")),
-                *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
-            ),
-        )
-        ctes += [("data_days", data_days), ("sums", sums), ("levels", levels)]
+    if params.time is not None:
+        ctes += _levels_of_rows(kept_amount)
     else:
-        # an interval adds its amount on its start day and takes it back the day after its end
-        ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
-        valid = exp.Or(
-            this=_is_null(col("end_day")),
-            expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
+        ctes += _levels_of_intervals(kept_amount)
+    if params.take == "average":
+        return _average_level(step, plan, ctes)
+    snapshot_days = "data_days" if params.time is not None else "days"
+    return _last_level(step, plan, ctes, snapshot_days)
+
+
+def _levels_of_rows(kept_amount: exp.Expr) -> Ctes:
+    """data_days, sums and levels: days with rows are the snapshot days; a slice without
+    rows that day is at 0."""
+    data_days = select(col("date_day")).distinct(copy=False).from_("source", copy=False)
+    sums = (
+        select(
+            *(col(c) for c in ("date_day", *SLICE_KEYS)),
+            _alias(exp.Sum(this=kept_amount), "level"),
         )
-        starts = (
-            select(
-                _alias(col("start_day"), "date_day"),
-                *(col(c) for c in SLICE_KEYS),
-                _alias(kept_amount, "delta"),
-            )
-            .from_("labelled", copy=False)
-            .where(valid, copy=False)
+        .from_("labelled", copy=False)
+        .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+    )
+    levels = _join(
+        select(
+            col("date_day", "data_days"),
+            *(col(c, "slices") for c in SLICE_KEYS),
+            _alias(_zero(col("level", "sums")), "level"),
+        ).from_("data_days", copy=False),
+        exp.table_("slices"),
+        kind="CROSS",
+    )
+    levels = _join(
+        levels,
+        exp.table_("sums"),
+        side="LEFT",
+        on=_and(
+            _eq(col("date_day", "sums"), col("date_day", "data_days")),
+            *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
+        ),
+    )
+    return [("data_days", data_days), ("sums", sums), ("levels", levels)]
+
+
+def _levels_of_intervals(kept_amount: exp.Expr) -> Ctes:
+    """changes and levels: an interval adds its amount on its start day and takes it back
+    the day after its end; a day's level is the running sum of the changes."""
+    ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
+    valid = exp.Or(
+        this=_is_null(col("end_day")),
+        expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
+    )
+    starts = (
+        select(
+            _alias(col("start_day"), "date_day"),
+            *(col(c) for c in SLICE_KEYS),
+            _alias(kept_amount, "delta"),
         )
-        ends = (
-            select(
-                _alias(_plus(col("end_day"), 1), "date_day"),
-                *(col(c) for c in SLICE_KEYS),
-                _alias(exp.Neg(this=kept_amount.copy()), "delta"),
-            )
-            .from_("labelled", copy=False)
-            .where(ended, copy=False)
+        .from_("labelled", copy=False)
+        .where(valid, copy=False)
+    )
+    ends = (
+        select(
+            _alias(_plus(col("end_day"), 1), "date_day"),
+            *(col(c) for c in SLICE_KEYS),
+            _alias(exp.Neg(this=kept_amount.copy()), "delta"),
         )
-        changes = (
-            select(
-                *(col(c) for c in ("date_day", *SLICE_KEYS)),
-                _alias(exp.Sum(this=col("delta")), "delta"),
-            )
-            .from_(
-                exp.Subquery(
-                    this=_union([starts, ends]),
-                    alias=exp.TableAlias(this=exp.to_identifier("deltas")),
-                ),
-                copy=False,
-            )
-            .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+        .from_("labelled", copy=False)
+        .where(ended, copy=False)
+    )
+    deltas = exp.Subquery(
+        this=_union([starts, ends]), alias=exp.TableAlias(this=exp.to_identifier("deltas"))
+    )
+    changes = (
+        select(
+            *(col(c) for c in ("date_day", *SLICE_KEYS)),
+            _alias(exp.Sum(this=col("delta")), "delta"),
         )
-        level = _running_sum(
-            _zero(col("delta", "changes")),
-            [col(c, "slices") for c in SLICE_KEYS],
+        .from_(deltas, copy=False)
+        .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
+    )
+    level = _running_sum(
+        _zero(col("delta", "changes")),
+        [col(c, "slices") for c in SLICE_KEYS],
+        col("date_day", "days"),
+    )
+    levels = _join(
+        select(
             col("date_day", "days"),
-        )
-        levels = _join(
-            select(
-                col("date_day", "days"),
-                *(col(c, "slices") for c in SLICE_KEYS),
-                _alias(level, "level"),
-            ).from_("days", copy=False),
-            exp.table_("slices"),
-            kind="CROSS",
-        )
-        levels = _join(
-            levels,
-            exp.table_("changes"),
-            side="LEFT",
-            on=_and(
-                _eq(col("date_day", "changes"), col("date_day", "days")),
-                *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
-            ),
-        )
-        ctes += [("changes", changes), ("levels", levels)]
-    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
-    if params.get("take", "last") == "average":
-        averages = _grain_branches(
-            step,
-            plan,
-            "date_day",
-            "levels",
-            SLICE_KEYS,
-            {"total": exp.Sum(this=col("level")), "days": exp.Count(this=exp.Star())},
-        )
-        ctes.append(("averages", averages))
-        return _final(
-            step,
-            ctes,
-            [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
-            _divide(col("total", "averages"), col("days", "averages")),
-            col("total", "averages"),
-            col("days", "averages"),
-        )
-    snapshot_days = "data_days" if params.get("time") is not None else "days"
+            *(col(c, "slices") for c in SLICE_KEYS),
+            _alias(level, "level"),
+        ).from_("days", copy=False),
+        exp.table_("slices"),
+        kind="CROSS",
+    )
+    levels = _join(
+        levels,
+        exp.table_("changes"),
+        side="LEFT",
+        on=_and(
+            _eq(col("date_day", "changes"), col("date_day", "days")),
+            *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
+        ),
+    )
+    return [("changes", changes), ("levels", levels)]
+
+
+def _average_level(step: Step, plan: Plan, ctes: Ctes) -> exp.Expr:
+    """Each period's average daily level: Σ levels / days, per slice."""
+    averages = _grain_branches(
+        step,
+        plan,
+        "date_day",
+        "levels",
+        SLICE_KEYS,
+        {"total": exp.Sum(this=col("level")), "days": exp.Count(this=exp.Star())},
+    )
+    return _final(
+        step,
+        [*ctes, ("averages", averages)],
+        [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
+        _divide(col("total", "averages"), col("days", "averages")),
+        col("total", "averages"),
+        col("days", "averages"),
+    )
+
+
+def _last_level(step: Step, plan: Plan, ctes: Ctes, snapshot_days: str) -> exp.Expr:
+    """Each period's level on its last snapshot day (a day of `snapshot_days`)."""
     last_days = _grain_branches(
         step, plan, "date_day", snapshot_days, (), {"last_day": exp.Max(this=col("date_day"))}
     )
-    ctes.append(("last_days", last_days))
+    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
     return _final(
         step,
-        ctes,
+        [*ctes, ("last_days", last_days)],
         [
             ("last_days", _on("spine", "last_days", ["grain", "period_start"])),
             (

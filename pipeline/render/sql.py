@@ -10,10 +10,12 @@ from collections.abc import Callable, Sequence
 
 from sqlglot import exp
 
-from pipeline.plan.calendar import first_in_period, period_end, period_start
-from pipeline.plan.measures import Measure, additivity, first_seen_column
-from pipeline.plan.models import ROW_KEYS, VALUE_COLUMNS, WIDE_KEYS
+from pipeline.plan.measures import Measure, first_seen_column
+from pipeline.plan.models import ROW_KEYS
 from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
+from pipeline.semantics.additivity import additivity
+from pipeline.semantics.calendar import first_in_period, period_end, period_start
+from pipeline.semantics.marts import VALUE_COLUMNS, WIDE_KEYS
 from pipeline.spec import expressions
 from pipeline.spec.model import Kpi, Spec
 

@@ -15,9 +15,7 @@ from importlib import resources
 import sqlglot
 from sqlglot import exp
 
-from pipeline.plan import calendar
-from pipeline.plan.measures import target_carry
-from pipeline.plan.models import VALUE_COLUMNS, NodeKind
+from pipeline.plan.models import NodeKind
 from pipeline.plan.planner import Plan, Step
 from pipeline.render.sql import (
     DATE,
@@ -39,6 +37,9 @@ from pipeline.render.sql import (
 )
 from pipeline.render.sql import _and as and_
 from pipeline.render.sql import _slice_alias as slice_alias
+from pipeline.semantics import calendar
+from pipeline.semantics.additivity import target_carry
+from pipeline.semantics.marts import VALUE_COLUMNS
 from pipeline.spec.model import GRAINS, Spec
 
 TEMPLATE_DIALECT = "postgres"

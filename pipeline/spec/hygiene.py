@@ -58,7 +58,7 @@ def definition_key(kpi: Kpi, dialect: str) -> Hashable:
         kpi.model,
         kpi.time,
         normalise(kpi.filter, dialect),
-        json.dumps(kpi.params, sort_keys=True, default=str),
+        json.dumps(kpi.block, sort_keys=True, default=str),
     )
 
 

@@ -7,10 +7,21 @@ from collections.abc import Mapping
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, Location, did_you_mean, error
-from pipeline.plan import calendar
-from pipeline.plan.measures import ADDITIVE
+from pipeline.semantics import calendar
+from pipeline.semantics.additivity import ADDITIVE
 from pipeline.spec import expressions
-from pipeline.spec.model import Kpi, Relationship, Spec
+from pipeline.spec.model import (
+    Activity,
+    Conversion,
+    Cumulative,
+    Kpi,
+    Lifetime,
+    Offset,
+    Relationship,
+    Rows,
+    Snapshot,
+    Spec,
+)
 
 BLOCK_KEY = {  # kind → the KPI key holding its block
     "cumulative": "cumulative",
@@ -39,31 +50,30 @@ def validate(
         if getattr(kpi, field) is not None:
             article = "an" if kpi.kind == "offset" else "a"
             check.fail(f"{article} {kpi.kind} KPI takes no '{field}'; set it inside '{key}'", field)
-    if kpi.kind == "cumulative":
-        check.cumulative(names)
-    elif kpi.kind == "offset":
-        check.offset(names)
-    elif kpi.kind == "conversion":
-        base = check.block("conversion.base", _dict(kpi.params["base"]), ("time", "entity"))
-        check.block("conversion.event", _dict(kpi.params["event"]), ("time", "entity"))
+    params = kpi.params
+    if isinstance(params, Cumulative):
+        check.cumulative(params, names)
+    elif isinstance(params, Offset):
+        check.offset(params, names)
+    elif isinstance(params, Conversion):
+        base = check.block("conversion.base", params.base)
+        check.block("conversion.event", params.event)
         check.dimensions(base, "conversion.base")
-    elif kpi.kind == "lifetime":
-        check.block(key, kpi.params, ("time", "entity"), ("sum",))
+    elif isinstance(params, Lifetime):
+        check.block(key, params, {"sum": params.sum})
         for dim in kpi.dimensions:
             check.fail(
                 f"dimension '{dim.name}': a lifetime KPI takes no dimensions (an entity's value"
                 " spans its rows); define one KPI per segment with a filter",
                 location=dim.location,
             )
-    else:
-        expression_keys = ("sum", "count") if kpi.kind == "snapshot" else ()
-        if check.span(key):
-            temporal = ("time",) if "time" in kpi.params else ("start", "end")
-            columns = (*temporal, "entity") if kpi.kind != "snapshot" else temporal
-            model = check.block(key, kpi.params, columns, expression_keys)
+    elif isinstance(params, Activity | Snapshot):
+        amounts = {"sum": params.sum, "count": params.count} if isinstance(params, Snapshot) else {}
+        if check.span(key, params):
+            model = check.block(key, params, amounts)
             check.dimensions(model, key)
-        if kpi.kind == "snapshot":
-            given = [k for k in ("sum", "count") if k in kpi.params]
+        if isinstance(params, Snapshot):
+            given = [k for k, text in amounts.items() if text is not None]
             if len(given) == 2:
                 check.fail(
                     "a snapshot sums or counts its rows: 'sum' and 'count' both given; keep one",
@@ -74,11 +84,6 @@ def validate(
                     "a snapshot needs 'sum' or 'count': what each row adds to the daily level", key
                 )
     return check.issues
-
-
-def _dict(value: object) -> dict[str, object]:
-    assert isinstance(value, dict)
-    return value
 
 
 class _Check:
@@ -100,8 +105,8 @@ class _Check:
             field = field.rpartition(".")[0]
         return self.kpi.location
 
-    def cumulative(self, names: Mapping[str, Kpi]) -> None:
-        name = str(self.kpi.params["of"])
+    def cumulative(self, params: Cumulative, names: Mapping[str, Kpi]) -> None:
+        name = params.of
         other = names.get(name)
         if other is None:
             if not self.spec.may_define(name):
@@ -116,13 +121,13 @@ class _Check:
                 "cumulative",
             )
 
-    def offset(self, names: Mapping[str, Kpi]) -> None:
+    def offset(self, params: Offset, names: Mapping[str, Kpi]) -> None:
         """`of` is a KPI; `by` is N periods or N calendar units, moving each grain tracked
         to a period of the same grain (grains and dimensions: see validate._composite_scope)."""
-        name = str(self.kpi.params["of"])
+        name = params.of
         if name not in names and not self.spec.may_define(name):
             self.fail(f"offset of '{name}': not a KPI{did_you_mean(name, names)}", "offset.of")
-        text = str(self.kpi.params["by"])
+        text = params.by
         parsed = calendar.parse_offset(text)
         if parsed is None:
             units = ", ".join(calendar.OFFSET_UNITS)
@@ -144,59 +149,52 @@ class _Check:
                 "grains" if "grains" in self.kpi.locations else "offset.by",
             )
 
-    def span(self, key: str) -> bool:
+    def span(self, key: str, rows: Rows) -> bool:
         """Rows at `time`, or intervals from `start` to `end`: exactly one of the two."""
-        params = self.kpi.params
-        if "time" in params and ("start" in params or "end" in params):
-            extra = "start" if "start" in params else "end"
+        if rows.time is not None and (rows.start is not None or rows.end is not None):
+            extra = "start" if rows.start is not None else "end"
             self.fail(
                 f"'time' and '{extra}' both given: rows are placed by 'time' or by 'start' and 'end'",
                 f"{key}.{extra}",
             )
             return False
-        if ("start" in params) != ("end" in params):
-            given, missing = ("start", "end") if "start" in params else ("end", "start")
+        if (rows.start is None) != (rows.end is None):
+            given, missing = ("start", "end") if rows.start is not None else ("end", "start")
             self.fail(
                 f"'{given}' needs '{missing}': an interval runs from 'start' to 'end' (NULL end: still running)",
                 f"{key}.{given}",
             )
             return False
-        if "time" not in params and "start" not in params:
+        if rows.time is None and rows.start is None:
             self.fail(f"'{key}' needs 'time', or 'start' and 'end'", key)
             return False
         return True
 
     def block(
-        self,
-        at: str,
-        params: Mapping[str, object],
-        columns: tuple[str, ...],
-        expression_keys: tuple[str, ...] = (),
+        self, at: str, rows: Rows, expression_keys: Mapping[str, str | None] = {}
     ) -> ModelInfo | None:
-        """The block's model, its columns (dates where placing rows in time) and expressions."""
-        name = str(params["model"])
-        model = self.catalog.get(name)
+        """The block's model, its columns (dates where placing rows in time) and expressions
+        (`expression_keys`: key → text, besides the filter)."""
+        model = self.catalog.get(rows.model)
         if model is None:
-            self.fail(self.catalog.unknown(name), f"{at}.model")
+            self.fail(self.catalog.unknown(rows.model), f"{at}.model")
             return None
-        for key in columns:
-            column = str(params[key])
+        columns = {"time": rows.time, "start": rows.start, "end": rows.end, "entity": rows.entity}
+        for key, column in columns.items():
+            if column is None:
+                continue
             if column not in model.columns:
                 hint = did_you_mean(column, model.columns)
-                self.fail(f"unknown column '{column}' in {name}{hint}", f"{at}.{key}")
+                self.fail(f"unknown column '{column}' in {rows.model}{hint}", f"{at}.{key}")
             elif key != "entity" and model.columns[column] and not model.is_temporal(column):
                 self.fail(
                     f"{key} column '{column}' is {model.columns[column]}, not a date or timestamp",
                     f"{at}.{key}",
                 )
-        for key in (*expression_keys, "filter"):
-            text = params.get(key)
+        for key, text in {**expression_keys, "filter": rows.filter}.items():
             if text is not None and not (key == "count" and text == "*"):
                 self.expression(
-                    model,
-                    f"{at}.{key}",
-                    str(text),
-                    f"{key} expression" if key != "filter" else "filter",
+                    model, f"{at}.{key}", text, f"{key} expression" if key != "filter" else "filter"
                 )
         return model
 

@@ -23,11 +23,19 @@ from pipeline.spec.model import (
     CATEGORIES,
     GRAINS,
     WINDOW_UNITS,
+    Activity,
     Config,
+    Conversion,
+    Cumulative,
     Deviation,
     Dimension,
+    Event,
+    KindParams,
     Kpi,
+    Lifetime,
+    Offset,
     Relationship,
+    Snapshot,
     Spec,
     Target,
     Thresholds,
@@ -348,11 +356,8 @@ def _kpi(
     fields: dict[str, Any] = {}
     if KIND_KEYS[measure] not in ("simple", "ratio", "derived"):
         block = raw[measure]
-        fields.update(
-            kind=KIND_KEYS[measure],
-            params={"of": block} if measure == "cumulative" else dict(block),
-        )
-        for key, value in fields["params"].items() if measure != "cumulative" else ():
+        fields.update(kind=KIND_KEYS[measure], params=_params(KIND_KEYS[measure], block))
+        for key, value in block.items() if measure != "cumulative" else ():
             locations[f"{measure}.{key}"] = doc.at((*path, measure, key))
             for sub in value if isinstance(value, dict) else ():
                 locations[f"{measure}.{key}.{sub}"] = doc.at((*path, measure, key, sub))
@@ -400,6 +405,27 @@ def _kpi(
         locations=locations,
         **fields,
     )
+
+
+def _params(kind: str, block: Any) -> KindParams:
+    """A kind's block as its typed parameters (its keys and types as the schema checked)."""
+    if kind == "cumulative":
+        return Cumulative(of=block)
+    if kind == "offset":
+        return Offset(**block)
+    if kind == "conversion":
+        return Conversion(
+            base=Event(**block["base"]),
+            event=Event(**block["event"]),
+            within_days=block["within_days"],
+        )
+    made: type[Lifetime | Activity | Snapshot] = {
+        "lifetime": Lifetime,
+        "retention": Activity,
+        "churn": Activity,
+        "snapshot": Snapshot,
+    }[kind]
+    return made(**block)
 
 
 def _dimension(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 from pipeline.errors import Location
@@ -105,6 +105,103 @@ class Dimension:
         return self.column.split(".")[-1]
 
 
+class _Block:
+    """A kind's block of a metric file (the typed parameters of one KPI kind)."""
+
+    def as_written(self) -> dict[str, object]:
+        """The block's keys as a metric file writes them, those not set left out."""
+        written: dict[str, object] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if value is not None:
+                written[f.name] = value.as_written() if isinstance(value, _Block) else value
+        return written
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rows(_Block):
+    """The rows of one model a kind reads: placed at `time`, or intervals from `start` to
+    `end` (NULL end: still running); `entity` where the kind follows entities; `filter`
+    keeps rows."""
+
+    model: str
+    time: str | None = None
+    start: str | None = None
+    end: str | None = None
+    entity: str | None = None
+    filter: str | None = None
+
+    @property
+    def placed_by(self) -> str:
+        """The column placing a row in time (rows without it are not read)."""
+        placed = self.time or self.start
+        assert placed is not None  # validated: `time`, or `start` and `end`
+        return placed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event(Rows):
+    """conversion.base and conversion.event: an entity's rows at `time`."""
+
+    time: str
+    entity: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Activity(Rows):
+    """retention and churn: the entities active in a period."""
+
+    entity: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lifetime(Rows):
+    """lifetime_value: Σ `sum` per entity, over its life to date or `horizon_days` from its
+    first row."""
+
+    time: str
+    entity: str
+    sum: str
+    horizon_days: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Snapshot(Rows):
+    """A level per day: Σ `sum`, or the count of rows (`count`: '*' or an expression counted
+    where not NULL), taken on the period's last day or averaged over its days."""
+
+    sum: str | None = None
+    count: str | None = None
+    take: Literal["last", "average"] | None = None  # None: last
+
+
+@dataclass(frozen=True, kw_only=True)
+class Conversion(_Block):
+    """Base rows followed by an event of the same entity within `within_days` days."""
+
+    base: Event
+    event: Event
+    within_days: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cumulative(_Block):
+    """The running total of the additive KPI `of`."""
+
+    of: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Offset(_Block):
+    """KPI `of` shifted back `by` N periods or calendar units ('1 period', '1 month')."""
+
+    of: str
+    by: str
+
+
+KindParams = Cumulative | Offset | Lifetime | Conversion | Activity | Snapshot
+
+
 @dataclass(frozen=True)
 class Kpi:
     name: str
@@ -137,7 +234,7 @@ class Kpi:
     windows: tuple[Window, ...] = ()
     deviation: Deviation | None = None  # None: the project's
     # the kind's own block (cumulative, lifetime, conversion, retention, churn, snapshot, offset)
-    params: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+    params: KindParams | None = field(default=None, compare=False, hash=False)
     # where each field was written, for messages pointing at it
     locations: dict[str, Location] = field(default_factory=dict, compare=False, hash=False)
 
@@ -145,12 +242,17 @@ class Kpi:
         return self.locations.get(field_name, self.location)
 
     @property
+    def block(self) -> dict[str, object]:
+        """The kind's block as a metric file writes it ({} for simple, ratio and derived KPIs)."""
+        return self.params.as_written() if self.params is not None else {}
+
+    @property
     def inputs(self) -> tuple[str, ...]:
         """Names of the KPIs this one is computed from (ratio, cumulative and offset KPIs)."""
         if self.kind == "ratio":
             return tuple(n for n in (self.numerator, self.denominator) if n)
-        if self.kind in ("cumulative", "offset"):
-            return (str(self.params["of"]),)
+        if isinstance(self.params, Cumulative | Offset):
+            return (self.params.of,)
         return ()
 
 

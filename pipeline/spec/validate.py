@@ -12,11 +12,20 @@ from sqlglot import exp
 
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
-from pipeline.plan import calendar, graph
-from pipeline.plan.measures import additivity, base_of, target_carry
-from pipeline.plan.models import RESERVED_KPI_NAMES
+from pipeline.semantics import calendar, graph
+from pipeline.semantics.additivity import additivity, base_of, target_carry
+from pipeline.semantics.marts import RESERVED_KPI_NAMES
 from pipeline.spec import expressions, kinds
-from pipeline.spec.model import Dimension, Kpi, Relationship, Spec, Target
+from pipeline.spec.model import (
+    Dimension,
+    Kpi,
+    Lifetime,
+    Offset,
+    Relationship,
+    Snapshot,
+    Spec,
+    Target,
+)
 
 RATIO_INPUT_AGGS = ("sum", "count", "count_distinct")
 RESERVED_DIMENSIONS = ("total",)
@@ -99,12 +108,12 @@ def _tracking(spec: Spec, names: Mapping[str, Kpi], catalog: Catalog, issues: li
         _overlapping_growth(spec.targets_of(kpi), where, issues)
         kind = additivity(kpi, names)
         for window in kpi.windows:
-            if kpi.kind == "offset":
+            if isinstance(kpi.params, Offset):
                 issues.append(
                     error(
                         f"{where}an offset KPI has no windows: its rows are its base's of other"
                         " periods, so its days do not add up to its months (March 29-31 a month"
-                        f" before are all February's last day); give the windows to '{kpi.params['of']}'",
+                        f" before are all February's last day); give the windows to '{kpi.params.of}'",
                         kpi.at("windows"),
                     )
                 )
@@ -253,7 +262,7 @@ def _never_negative(
         return "a count" if kpi.agg == "count" else "a distinct count"
     if kpi.kind in ("conversion", "retention", "churn"):
         return f"a {kpi.kind} rate"
-    if kpi.kind == "snapshot" and "count" in kpi.params:
+    if isinstance(kpi.params, Snapshot) and kpi.params.count is not None:
         return "a count"
     if kpi.kind == "offset":
         base = base_of(kpi, names)
@@ -271,12 +280,12 @@ def _never_negative(
             if kpi.kind == "ratio"
             else "a running total of a non-negative KPI"
         )
-    if kpi.kind not in ("simple", "snapshot", "lifetime"):
+    if kpi.kind == "simple":
+        agg, model, text = kpi.agg, catalog.get(str(kpi.model)), kpi.expr
+    elif isinstance(kpi.params, Snapshot | Lifetime):  # these sum inside their block
+        agg, model, text = "sum", catalog.get(kpi.params.model), kpi.params.sum
+    else:
         return None
-    of_rows = kpi.kind == "simple"  # the others sum inside their block
-    agg = kpi.agg if of_rows else "sum"
-    model = catalog.get(str(kpi.model if of_rows else kpi.params.get("model")))
-    text = kpi.expr if of_rows else kpi.params.get("sum")
     if model is None or not isinstance(text, str):
         return None
     try:

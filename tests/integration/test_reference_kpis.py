@@ -90,7 +90,7 @@ def _check_definition(kpi: Kpi, definition: raw_oracle.Definition) -> None:
         assert kpi.kind == "ratio", f"{kpi.name}: the oracle has a ratio, metrics/ a {kpi.kind}"
         assert (kpi.numerator, kpi.denominator) == (definition.numerator, definition.denominator)
     elif isinstance(definition, raw_oracle.Offset):
-        assert (kpi.kind, kpi.params["of"]) == ("offset", definition.of), kpi.name
+        assert kpi.kind == "offset" and kpi.inputs == (definition.of,), kpi.name
     elif isinstance(definition, raw_oracle.Kind):
         assert kpi.kind == definition.kind, (
             f"{kpi.name}: the oracle has a {definition.kind}, metrics/ a {kpi.kind}"

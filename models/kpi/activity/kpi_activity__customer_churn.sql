@@ -75,8 +75,12 @@ WITH source AS (
   SELECT
     grain, period_start, dimension, dimension_value, entity, first_day
   FROM (
-select * from sightings where false
-) AS kept
+    SELECT
+      *
+    FROM sightings
+    WHERE
+      FALSE
+  ) AS kept
 ), first_seen AS (
   SELECT
     sightings.previous_start,

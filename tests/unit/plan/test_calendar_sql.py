@@ -9,7 +9,7 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from pipeline.plan import calendar
+from pipeline.semantics import calendar
 from pipeline.spec.model import GRAINS
 
 FIRST, LAST = date(2019, 1, 1), date(2031, 12, 31)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pipeline.catalog import read_catalog
 from pipeline.compiler import compile_files, compile_project
-from pipeline.plan import calendar, graph
 from pipeline.project import Project
+from pipeline.semantics import calendar, graph
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -83,7 +83,7 @@ PLACES = {
         s, "revenue_per_order", formula=f"revenue / orders_placed + length('{ATTACK}')"
     ),
     "string in a kind's expression": lambda s: _with(
-        s, "clv", params={**s.kpi("clv").params, "sum": f"length('{ATTACK}')"}
+        s, "clv", params=replace(s.kpi("clv").params, sum=f"length('{ATTACK}')")
     ),
     "quoted column name": lambda s: _with(s, "revenue", expr="\"{{ env_var('HOME') }}\""),
     "target slice": _target_slice,
@@ -97,6 +97,31 @@ def test_the_renderer_refuses_to_write_jinja_from_any_field(spec: Spec, place: s
     broken = PLACES[place](spec)
     with pytest.raises(ValueError, match=r"generated text would hold Jinja \('\{\{'\)"):
         dbt.render(broken, plan(broken))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "length('{{ this }}')",  # the very Jinja the model prints for its stored table
+        "length('{{ first_recomputed }}')",
+    ],
+)
+def test_user_text_spelling_the_renderer_s_own_jinja_is_refused_too(spec: Spec, text: str):
+    # the incremental entities model prints {{ this }} and {{ first_recomputed }} itself
+    daily = _with(_macro_file(spec), "clv", params=replace(spec.kpi("clv").params, sum=text))
+    daily = replace(daily, config=replace(daily.config, location=None))
+    with pytest.raises(ValueError, match=r"generated text would hold Jinja \('\{\{'\)"):
+        dbt.render(daily, plan(daily))
+
+
+def test_the_placeholders_of_the_trees_all_become_the_renderer_s_jinja(spec: Spec):
+    daily = replace(spec, config=replace(spec.config, incremental_lookback_days=3))
+    files = dbt.render(daily, plan(daily))
+    assert "{{ this }}" in files["models/kpi/entities/kpi_entities__clv.sql"]
+    assert "{% if is_incremental() %}" in files["models/kpi/measures/kpi_measures__orders.sql"]
+    for path, text in files.items():
+        assert "__ref__" not in text and "__this__" not in text, path
+        assert "__incremental__" not in text, path
 
 
 def test_model_descriptions_in_the_yaml_hold_no_jinja(spec: Spec):
@@ -130,3 +155,11 @@ def test_every_delimiter_is_refused_in_every_text_of_a_metric_file(catalog):
             f"metrics/shop.yml:5:18: error: kpi 'revenue': description must not contain"
             f" '{delimiter}' (dbt would run it as Jinja)"
         ]
+
+
+def test_only_the_jinja_the_generator_printed_is_allowed():
+    ours = ["{{ this }}"]
+    assert dbt._plain("select * from {{ this }}", ours) == "select * from {{ this }}"
+    for text in ["select '{' from {{{ this }}", "select 1 from {{ this }} join {{ this }}"]:
+        with pytest.raises(ValueError, match=r"would hold Jinja \('\{\{'\)"):
+            dbt._plain(text, ours)

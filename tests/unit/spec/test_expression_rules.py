@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.catalog import read_catalog
 from pipeline.compiler import check_files
-from pipeline.plan.models import RESERVED_KPI_NAMES
+from pipeline.semantics.marts import RESERVED_KPI_NAMES
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 HEADER = "relationships:\n  - {from: orders, to: customers, on: customer_id}\nkpis:\n"

@@ -12,7 +12,8 @@ WITH source AS (
     channel AS dim__channel
   FROM {{ ref('orders') }} AS orders
   WHERE
-    NOT order_date IS NULL AND {{ on_or_after_recomputed('order_date', 'first_day') }}
+    NOT order_date IS NULL
+    AND {{ on_or_after_recomputed('order_date', 'first_day') }}
 ), labelled AS (
   SELECT
     'total' AS dimension,
@@ -67,28 +68,32 @@ WITH source AS (
   SELECT
     grain, period_start, dimension, dimension_value, entity, first_day
   FROM (
-{% if recomputes() %}
-{% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}
-SELECT
-  *
-FROM {{ this }}
-WHERE
-  first_day < {{ first_recomputed }}
-  AND entity IN (
+    {% if recomputes() %}
+    {% set first_recomputed = recompute_from('first_day') or 'cast(null as date)' %}
     SELECT
-      entity
+      *
+    FROM {{ this }}
+    WHERE
+      first_day < {{ first_recomputed }}
+      AND entity IN (
+        SELECT
+          entity
+        FROM sightings
+      )
+      AND period_start >= CASE
+        WHEN grain = 'month'
+        THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)
+        WHEN grain = 'year'
+        THEN CAST(DATE_TRUNC('year', CAST(DATE_TRUNC('year', {{ first_recomputed }}) AS DATE) - 1) AS DATE)
+      END
+    {% else %}
+    SELECT
+      *
     FROM sightings
-  )
-  AND period_start >= CASE
-    WHEN grain = 'month'
-    THEN CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', {{ first_recomputed }}) AS DATE) - 1) AS DATE)
-    WHEN grain = 'year'
-    THEN CAST(DATE_TRUNC('year', CAST(DATE_TRUNC('year', {{ first_recomputed }}) AS DATE) - 1) AS DATE)
-  END
-{% else %}
-select * from sightings where false
-{% endif %}
-) AS kept
+    WHERE
+      FALSE
+    {% endif %}
+  ) AS kept
 ), first_seen AS (
   SELECT
     sightings.previous_start,

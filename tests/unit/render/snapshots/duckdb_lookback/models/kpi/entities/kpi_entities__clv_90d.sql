@@ -11,8 +11,7 @@ WITH recomputed AS (
     customer_id AS entity
   FROM {{ ref('orders') }} AS orders
   WHERE
-    CAST(order_date AS DATE) >= {{ first_recomputed }}
-    AND NOT customer_id IS NULL
+    CAST(order_date AS DATE) >= {{ first_recomputed }} AND NOT customer_id IS NULL
   UNION
   SELECT
     entity

@@ -220,20 +220,20 @@ WITH source AS MATERIALIZED (
   SELECT
     *
   FROM (
-{% if is_incremental() %}
-SELECT
-  *
-FROM {{ this }}
-WHERE
-  grain = 'day'
-{% else %}
-SELECT
-  *
-FROM grouped
-WHERE
-  FALSE
-{% endif %}
-) AS stored
+    {% if is_incremental() %}
+    SELECT
+      *
+    FROM {{ this }}
+    WHERE
+      grain = 'day'
+    {% else %}
+    SELECT
+      *
+    FROM grouped
+    WHERE
+      FALSE
+    {% endif %}
+  ) AS stored
 ), day_partials AS (
   SELECT
     grain,
@@ -314,10 +314,7 @@ WHERE
     CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -339,10 +336,7 @@ WHERE
     CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -364,10 +358,7 @@ WHERE
     CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -389,10 +380,7 @@ WHERE
     CAST(NULL AS BIGINT) AS buyers__new_in_year
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -462,10 +450,7 @@ WHERE
       CAST(in__typical_order AS DOUBLE)) AS typical_order
   FROM holistic_rows
   WHERE
-    COALESCE(
-      date_day >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(date_day >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     GROUPING SETS (
       (

@@ -51,20 +51,20 @@ WITH source AS (
   SELECT
     *
   FROM (
-{% if is_incremental() %}
-SELECT
-  *
-FROM {{ this }}
-WHERE
-  grain = 'day'
-{% else %}
-SELECT
-  *
-FROM grouped
-WHERE
-  FALSE
-{% endif %}
-) AS stored
+    {% if is_incremental() %}
+    SELECT
+      *
+    FROM {{ this }}
+    WHERE
+      grain = 'day'
+    {% else %}
+    SELECT
+      *
+    FROM grouped
+    WHERE
+      FALSE
+    {% endif %}
+  ) AS stored
 ), day_partials AS (
   SELECT
     grain, period_start, dimension, dimension_value, revenue
@@ -101,10 +101,7 @@ WHERE
     SUM(revenue) AS revenue
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -118,10 +115,7 @@ WHERE
     SUM(revenue) AS revenue
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -135,10 +129,7 @@ WHERE
     SUM(revenue) AS revenue
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -152,10 +143,7 @@ WHERE
     SUM(revenue) AS revenue
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,

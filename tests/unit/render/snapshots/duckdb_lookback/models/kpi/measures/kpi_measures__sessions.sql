@@ -47,20 +47,20 @@ WITH source AS (
   SELECT
     *
   FROM (
-{% if is_incremental() %}
-SELECT
-  *
-FROM {{ this }}
-WHERE
-  grain = 'day'
-{% else %}
-SELECT
-  *
-FROM grouped
-WHERE
-  FALSE
-{% endif %}
-) AS stored
+    {% if is_incremental() %}
+    SELECT
+      *
+    FROM {{ this }}
+    WHERE
+      grain = 'day'
+    {% else %}
+    SELECT
+      *
+    FROM grouped
+    WHERE
+      FALSE
+    {% endif %}
+  ) AS stored
 ), day_partials AS (
   SELECT
     grain, period_start, dimension, dimension_value, conversions, sessions
@@ -98,10 +98,7 @@ WHERE
     SUM(sessions) AS sessions
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -116,10 +113,7 @@ WHERE
     SUM(sessions) AS sessions
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -134,10 +128,7 @@ WHERE
     SUM(sessions) AS sessions
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -152,10 +143,7 @@ WHERE
     SUM(sessions) AS sessions
   FROM day_partials
   WHERE
-    COALESCE(
-      period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE),
-      TRUE
-    )
+    COALESCE(period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
