@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.profile import duckdb_output, profiles_dir, read_yaml, rendered
+from pipeline.profile import duckdb_output, read_yaml, rendered, run_profiles
 
 # what a dbt project needs besides the folders dbt_project.yml names
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
@@ -128,23 +129,19 @@ class Project:
         from dbt.cli.main import dbtRunner
 
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            *args,
-            "--project-dir",
-            str(self.root),
-            "--profiles-dir",
-            str(profiles_dir(self.root)),
-        ]
-        if quiet:
-            argv = ["--quiet", "--no-use-colors", *argv]
-        with _environment(self.dbt_env()), _cwd(self.root):
-            callbacks: list[Callable[[Any], None]] = (
-                [_ProgressEvents(args[0] if args else "", progress)] if progress else []
-            )
-            try:
-                result = dbtRunner(callbacks=callbacks).invoke(argv)
-            finally:
-                release_duckdb()
+        callbacks: list[Callable[[Any], None]] = (
+            [_ProgressEvents(args[0] if args else "", progress)] if progress else []
+        )
+        with tempfile.TemporaryDirectory(prefix="kpi-profiles-") as folder:
+            profiles = run_profiles(self.root, self.env, self.warehouse, Path(folder))
+            argv = [*args, "--project-dir", str(self.root), "--profiles-dir", str(profiles)]
+            if quiet:
+                argv = ["--quiet", "--no-use-colors", *argv]
+            with _environment(self.dbt_env()), _cwd(self.root):
+                try:
+                    result = dbtRunner(callbacks=callbacks).invoke(argv)
+                finally:
+                    release_duckdb()
         if not result.success:
             detail = result.exception or _failures(result.result)
             raise DbtError(f"dbt {' '.join(args)} failed: {detail}")
