@@ -1,6 +1,6 @@
 """The project's dbt profile, read as dbt would for the values the tool needs (the target's
-adapter type, the DuckDB file), without running dbt: `env_var('X', 'default')` is the only
-Jinja read, from the environment."""
+adapter type, the DuckDB file), without running dbt: `env_var('X', 'default')` (from the
+environment) and `var('x', 'default')` (its default) are the only Jinja read."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import yaml
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENV_VAR = re.compile(r"""env_var\(\s*['"](\w+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)""")
+_VAR = re.compile(r"""\{\{\s*var\(\s*['"]\w+['"]\s*,\s*['"]([^'"]*)['"]\s*\)\s*\}\}""")
 
 
 def read_yaml(path: Path, default: Any = None) -> Any:
@@ -27,8 +28,9 @@ def read_yaml(path: Path, default: Any = None) -> Any:
 
 
 def rendered(value: object, env: Mapping[str, str] | None = None) -> str:
-    """A profile value with `env_var('X', 'default')` read from `env` (the environment)."""
-    text = str(value)
+    """A profile value with `env_var('X', 'default')` read from `env` (the environment); a
+    `{{ var('x', 'default') }}` is its default."""
+    text = _VAR.sub(lambda m: m.group(1), str(value))
     match = _ENV_VAR.search(text)
     if not match:
         return text.strip()
@@ -66,9 +68,11 @@ def run_profiles(root: Path, env: Mapping[str, str], warehouse: Path, folder: Pa
     the folder to pass as --profiles-dir (the project's own when its profile is not found,
     for dbt to say so)."""
     name, profile, found = _found(root)
-    target = rendered((profile or {}).get("target", "dev"), env)
-    output = ((profile or {}).get("outputs") or {}).get(target)
-    if name is None or not isinstance(output, dict):
+    if name is None or profile is None:
+        return found
+    target = rendered(profile.get("target", "dev"), env)
+    output = (profile.get("outputs") or {}).get(target)
+    if not isinstance(output, dict):
         return found
     output = dict(output)
     if rendered(output.get("type", ""), env) == "duckdb":
@@ -76,7 +80,7 @@ def run_profiles(root: Path, env: Mapping[str, str], warehouse: Path, folder: Pa
     schema = {**os.environ, **env}.get("KPI_SCHEMA")
     if schema:
         output["schema"] = schema
-    document = {name: {**profile, "outputs": {**profile["outputs"], target: output}}}  # type: ignore[dict-item]
+    document = {name: {**profile, "outputs": {**profile["outputs"], target: output}}}
     (folder / "profiles.yml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
     return folder
 

@@ -4,7 +4,8 @@
 - a first KPI to edit: a row count over the first model whose YAML lists a date or
   timestamp column;
 - per declared source without one, a starter expectations file from the source's columns
-  (types) and its dbt tests (unique, not_null, accepted_values).
+  (types) and its dbt tests (unique, not_null, accepted_values); a table whose YAML lists
+  no columns takes them from the warehouse (the profile's DuckDB file), where it is.
 
 In an empty folder it first writes a minimal dbt project on DuckDB. Nothing that exists is
 overwritten. Every file is written from data (YAML dumps), never from templates.
@@ -13,7 +14,7 @@ overwritten. Every file is written from data (YAML dumps), never from templates.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def init(root: Path) -> Scaffold:
     )
     _first_kpi(root, done)
     for source in read_sources(root / "models"):
-        _expectations(root, source, done)
+        _expectations(root, _with_warehouse_columns(root, source), done)
     return done
 
 
@@ -90,6 +91,8 @@ class Source:
     name: str
     file: Path  # the YAML declaring it
     tables: tuple[SourceTable, ...]
+    schema: str = ""  # where its tables are (dbt's default: the source's name)
+    identifiers: dict[str, str] = field(default_factory=dict)  # table -> its name in the warehouse
 
 
 def read_sources(models_dir: Path) -> list[Source]:
@@ -114,8 +117,37 @@ def read_sources(models_dir: Path) -> list[Source]:
                         {str(c["name"]): list(c.get("data_tests") or c.get("tests") or []) for c in columns},
                     )
                 )
-            found.append(Source(str(entry["name"]), path, tuple(tables)))
+            identifiers = {
+                str(t["name"]): str(t.get("identifier") or t["name"])
+                for t in entry.get("tables") or [] if isinstance(t, dict) and t.get("name")
+            }
+            schema = rendered(entry.get("schema") or entry["name"])
+            found.append(Source(str(entry["name"]), path, tuple(tables), schema, identifiers))
     return found
+
+
+def _with_warehouse_columns(root: Path, source: Source) -> Source:
+    """The source with the warehouse's columns (and types) for its tables whose YAML lists
+    none, when the profile's DuckDB file holds them."""
+    import duckdb
+
+    from pipeline.project import Project
+
+    warehouse = Project(root).warehouse
+    if all(t.columns for t in source.tables) or not warehouse.is_file():
+        return source
+    tables = []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in source.tables:
+            if not table.columns:
+                found = con.execute(
+                    "select column_name, data_type from information_schema.columns"
+                    " where table_schema = ? and table_name = ? order by ordinal_position",
+                    [source.schema, source.identifiers.get(table.name, table.name)],
+                ).fetchall()
+                table = SourceTable(table.name, {str(c): str(t) for c, t in found}, table.tests)
+            tables.append(table)
+    return replace(source, tables=tuple(tables))
 
 
 def starter_expectations(source: Source) -> dict[str, Any]:
