@@ -8,11 +8,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.build import read_chunks, run_gate
 from pipeline.quality.gate import Validator, validate_table
+from pipeline.quality.read import read_chunks, type_offenders
+from pipeline.quality.run import run_gate as run_in_warehouse
+from pipeline.quality.sources import Relation, SourceTable
 from pipeline.quality.spec import parse_spec
 from pipeline.quality.suite import ROW
-from pipeline.quality.values import type_offenders
 
 AS_OF = datetime(2026, 11, 15, 23, 59, 59)
 
@@ -53,6 +54,14 @@ tables:
         max_quarantine_percent: 30
       - volume: {max_drop: 0.5}
 """
+
+
+RELATIONS = {name: Relation("raw", name) for name in ("customers", "orders")}
+TABLES = [SourceTable("shop", n, r, True, "_shop__sources.yml:1") for n, r in RELATIONS.items()]
+
+
+def run_gate(con, specs, **kwargs):
+    return run_in_warehouse(con, specs, TABLES, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +153,7 @@ def test_duplicates_in_different_positions_meet_in_one_chunk(specs):
     rows = [*CLEAN, (1, 10, "2026-11-01", "2026-11-02", "placed", 5.0)]
     con = _warehouse(_orders(rows))
     con.execute("CREATE TEMP TABLE __gate_quarantine (table_name VARCHAR, row BIGINT)")
-    chunks = list(read_chunks(con, specs["orders"], 5, 1, ["customer_id"]))
+    chunks = list(read_chunks(con, specs["orders"], RELATIONS, 5, 1, ["customer_id"]))
     # the 3 rows with a unique key come one by one; both rows of order 1 come together
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 2]
     assert sorted(r for c in chunks for r in c.index) == [0, 1, 2, 3, 4]
@@ -269,7 +278,7 @@ def test_a_failed_type_check_shows_the_rows_that_break_it(specs, column, bad):
 
 def test_timestamps_in_utc_pass_the_type_check(specs):
     frame = _text_orders(ordered_at={0: "2026-11-01T00:00:00Z", 1: "2026-11-03 00:00:00+00:00"})
-    assert type_offenders(_warehouse(frame), "orders", "ordered_at", "timestamp", 3)[0] == 0
+    assert type_offenders(_warehouse(frame), RELATIONS["orders"], "ordered_at", "timestamp", 3)[0] == 0
 
 
 def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(specs, monkeypatch):
@@ -279,7 +288,8 @@ def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(spec
     customers, orders = gate.inputs.tables
     assert (customers.table, customers.rows, customers.newest) == (
         "customers", 2, "2026-11-05T00:00:00")
-    assert (orders.rows, orders.newest) == (4, None)  # orders declares no freshness column
+    # orders declares no freshness check: its first timestamp column
+    assert (orders.rows, orders.newest) == (4, "2026-11-06T00:00:00")
     assert not gate.inputs.unchanged and gate.inputs.published_run is None
     # as if that run was published
     run = publish.new_run_id()

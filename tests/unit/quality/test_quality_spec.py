@@ -225,3 +225,24 @@ def test_dbt_tests_that_repeat_a_warn_expectation_only_warn(specs):
     assert len(twins) >= 3  # the matcher finds the demo's three
     wrong = [eid for eid, body in twins if (body.get("config") or {}).get("severity") != "warn"]
     assert wrong == []
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("order_id + 1", "references where: filter must be true or false for each row: "
+                         "order_id + 1 is not a condition"),
+        ("ordered_at", "references where: filter must be true or false for each row: "
+                       "column 'ordered_at' is timestamp, not boolean"),
+        ("max(order_id) > 1", "references: references where must not contain an aggregate"),
+        ("order_id > 1 -- and more", "references: references where must not contain SQL comments"),
+    ],
+)
+def test_a_references_where_is_vetted_like_a_metric_filter(tmp_path, where, message):
+    folder = tmp_path / "models" / "staging" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "_shop__expectations.yml").write_text(GOOD + _SELF_REFERENCE.format(where))
+    with pytest.raises(SpecError) as info:
+        load_specs(tmp_path / "models")
+    (problem,) = info.value.problems
+    assert problem.startswith(f"models/staging/shop/_shop__expectations.yml:11: {message}")
