@@ -321,3 +321,82 @@ def test_a_column_with_a_time_zone_is_refused(specs):
     outcome = gate.outcome("orders.type.ordered_at")
     assert outcome.action == "blocked" and outcome.unexpected_count == 4
     assert len(outcome.samples) == 3 and outcome.samples[0]["order_id"] == 1
+
+
+TEXT_SPEC = """\
+version: 1
+source: shop
+tables:
+  customers:
+    key: customer_id
+    columns: {customer_id: integer, signed_up_at: string}
+  orders:
+    key: order_id
+    columns: {order_id: integer, customer_id: integer, ordered_at: string, shipped_at: string,
+              status: string, amount: string}
+    checks:
+      - references: {column: customer_id, table: customers}
+      - not_in_future: [ordered_at]
+        as: timestamp
+        max_quarantine_percent: 50
+      - in_order: [customers.signed_up_at, ordered_at, shipped_at]
+        as: timestamp
+        max_quarantine_percent: 50
+        policy: warn
+      - between: {column: amount, min: 0}
+        as: number
+        max_quarantine_percent: 50
+      - freshness: {column: ordered_at, max_age: 30d}
+        as: timestamp
+"""
+
+
+def test_checks_on_text_columns_read_as_a_type():
+    specs = parse_spec(TEXT_SPEC, "x.yml")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.customers AS SELECT * FROM (VALUES (10, '2026-10-01 00:00:00')) "
+                "t(customer_id, signed_up_at)")
+    con.execute(
+        "CREATE TABLE raw.orders AS SELECT * FROM (VALUES "
+        "(1, 10, '2026-11-01 10:00:00', '2026-11-02 10:00:00', 'placed', '5.5'),"
+        "(2, 10, '2027-01-01 00:00:00', NULL, 'placed', '1'),"          # in the future
+        "(3, 10, '2026-11-03 00:00:00', '2026-11-02 00:00:00', 'placed', '-2'),"  # order, range
+        "(4, 10, '2026-09-03 00:00:00', NULL, 'placed', '3'),"          # before the sign-up
+        "(5, 10, 'yesterday', NULL, 'placed', 'N/A')"                  # unreadable
+        ") t(order_id, customer_id, ordered_at, shipped_at, status, amount)"
+    )
+    gate = run_gate(con, specs, run_id="t", as_of=AS_OF, baselines={}, chunk_rows=2)
+    assert gate.outcome("orders.type.ordered_at").success  # declared string: no drift
+    assert {(e.id, e.unexpected_count) for e in gate.table("orders").failed} == {
+        ("orders.not_in_future.ordered_at", 1),
+        ("orders.in_order.ordered_at.shipped_at", 1),
+        ("orders.in_order.customers.signed_up_at.ordered_at", 1),
+        ("orders.between.amount", 1),
+        ("orders.as_timestamp.ordered_at", 1),
+        ("orders.as_number.amount", 1),
+    }
+    assert gate.outcome("orders.freshness.ordered_at").success  # newest readable: 2027-01-01
+    assert sorted(gate.table("orders").quarantine) == [1, 2, 4]  # the rowids; in_order warns
+    assert gate.outcome("orders.in_order.ordered_at.shipped_at").action == "warned"
+    newest = {t.table: t.newest for t in gate.inputs.tables}
+    assert newest["orders"] == "2027-01-01T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ("- not_in_future: [status]", "not_in_future: status is not a date or timestamp"),
+        ("- freshness: {column: status, max_age: 1d}", "freshness: status is not a date or timestamp"),
+        ("- between: {column: status, min: 0}", "between: status is not a number"),
+        ("- unique: status\n        as: timestamp", "unique: `as:` is for between, not_in_future"),
+    ],
+)
+def test_a_check_on_text_needs_its_type(check, message):
+    from pipeline.quality.spec import SpecError
+
+    text = SPEC.replace("      - volume: {max_drop: 0.5}", f"      {check}")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "x.yml")
+    assert any(message in p for p in info.value.problems), info.value.problems
