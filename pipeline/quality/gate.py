@@ -2,8 +2,8 @@
 
 Pure with respect to the warehouse: it takes pandas frames (a schema sample, a
 one-row profile, and a lazy iterator of bounded row chunks) and returns a
-`TableOutcome`. `pipeline.build` reads those frames from DuckDB and writes the
-outcome (quarantine rows, validated copy).
+`TableOutcome`. `quality.run` reads those frames from DuckDB (`quality.read`) and
+writes the outcome (quarantine rows, validated copy).
 
 Policies: `block` (the run stops before anything is built), `warn` (reported, the
 run goes on), `quarantine` (the offending rows are set aside with the reason; the
@@ -112,12 +112,34 @@ class TableOutcome:
         }
 
 
+@dataclass(frozen=True)
+class Unguarded:
+    """A dbt source table that no expectations file guards: read as it is, with a warning."""
+
+    source: str
+    table: str
+    relation: str
+    location: str  # of its dbt source entry
+    rows: int | None  # None: the relation does not exist
+
+    @property
+    def message(self) -> str:
+        state = "does not exist" if self.rows is None else f"{self.rows:,} rows, nothing checked"
+        return (f"{self.source}.{self.table} ({self.relation}, {self.location}) has no "
+                f"expectations: {state}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "table": self.table, "relation": self.relation,
+                "location": self.location, "rows": self.rows, "message": self.message}
+
+
 @dataclass
 class GateResult:
     run_id: str
     as_of: datetime
     tables: list[TableOutcome]
     inputs: InputState = field(default_factory=lambda: InputState([]))
+    unguarded: list[Unguarded] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -133,6 +155,8 @@ class GateResult:
     @property
     def status(self) -> Action:
         statuses: set[str] = {t.status for t in self.tables} | {self.inputs.action}
+        if self.unguarded:
+            statuses.add("warned")
         order: tuple[Action, ...] = ("blocked", "quarantined", "warned")
         for action in order:
             if action in statuses:
@@ -157,6 +181,7 @@ class GateResult:
             "run_id": self.run_id, "as_of": self.as_of.isoformat(), "status": self.status,
             "blocked": self.blocked, "tables": [t.to_dict() for t in self.tables],
             "inputs": self.inputs.to_dict(),
+            "unguarded": [u.to_dict() for u in self.unguarded],
         }
 
 

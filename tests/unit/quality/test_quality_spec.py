@@ -105,3 +105,24 @@ def test_parse_age():
     assert parse_age("90min") == timedelta(minutes=90)
     with pytest.raises(ValueError):
         parse_age("soon")
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("order_id + 1", "references where: filter must be true or false for each row: "
+                         "order_id + 1 is not a condition"),
+        ("ordered_at", "references where: filter must be true or false for each row: "
+                       "column 'ordered_at' is timestamp, not boolean"),
+        ("max(order_id) > 1", "references: references where must not contain an aggregate"),
+        ("order_id > 1 -- and more", "references: references where must not contain SQL comments"),
+    ],
+)
+def test_a_references_where_is_vetted_like_a_metric_filter(tmp_path, where, message):
+    folder = tmp_path / "models" / "staging" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "_shop__expectations.yml").write_text(GOOD + _SELF_REFERENCE.format(where))
+    with pytest.raises(SpecError) as info:
+        load_specs(tmp_path / "models")
+    (problem,) = info.value.problems
+    assert problem.startswith(f"models/staging/shop/_shop__expectations.yml:11: {message}")
