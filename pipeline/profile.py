@@ -1,6 +1,6 @@
 """The project's dbt profile, read as dbt would for the values the tool needs (the target's
-adapter type, the DuckDB file), without running dbt: `env_var('X', 'default')` (from the
-environment) and `var('x', 'default')` (its default) are the only Jinja read."""
+adapter type, the DuckDB file), without running dbt: `env_var('X', 'default')` is the only
+Jinja read, from the environment."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import yaml
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _ENV_VAR = re.compile(r"""env_var\(\s*['"](\w+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)""")
-_VAR = re.compile(r"""\{\{\s*var\(\s*['"]\w+['"]\s*,\s*['"]([^'"]*)['"]\s*\)\s*\}\}""")
 
 
 def read_yaml(path: Path, default: Any = None) -> Any:
@@ -28,9 +27,8 @@ def read_yaml(path: Path, default: Any = None) -> Any:
 
 
 def rendered(value: object, env: Mapping[str, str] | None = None) -> str:
-    """A profile value with `env_var('X', 'default')` read from `env` (the environment); a
-    `{{ var('x', 'default') }}` is its default."""
-    text = _VAR.sub(lambda m: m.group(1), str(value))
+    """A profile value with `env_var('X', 'default')` read from `env` (the environment)."""
+    text = str(value)
     match = _ENV_VAR.search(text)
     if not match:
         return text.strip()

@@ -91,8 +91,6 @@ class Source:
     name: str
     file: Path  # the YAML declaring it
     tables: tuple[SourceTable, ...]
-    schema: str = ""  # where its tables are (dbt's default: the source's name)
-    identifiers: dict[str, str] = field(default_factory=dict)  # table -> its name in the warehouse
 
 
 def read_sources(models_dir: Path) -> list[Source]:
@@ -117,33 +115,36 @@ def read_sources(models_dir: Path) -> list[Source]:
                         {str(c["name"]): list(c.get("data_tests") or c.get("tests") or []) for c in columns},
                     )
                 )
-            identifiers = {
-                str(t["name"]): str(t.get("identifier") or t["name"])
-                for t in entry.get("tables") or [] if isinstance(t, dict) and t.get("name")
-            }
-            schema = rendered(entry.get("schema") or entry["name"])
-            found.append(Source(str(entry["name"]), path, tuple(tables), schema, identifiers))
+            found.append(Source(str(entry["name"]), path, tuple(tables)))
     return found
 
 
 def _with_warehouse_columns(root: Path, source: Source) -> Source:
     """The source with the warehouse's columns (and types) for its tables whose YAML lists
-    none, when the profile's DuckDB file holds them."""
+    none, read where the gate reads them, when the profile's DuckDB file holds them."""
     import duckdb
 
     from pipeline.project import Project
+    from pipeline.quality.sources import project_vars, source_tables
+    from pipeline.quality.spec import SpecError
 
     warehouse = Project(root).warehouse
     if all(t.columns for t in source.tables) or not warehouse.is_file():
         return source
+    try:  # a source the gate cannot place is reported by the build, with its location
+        where = {t.table: t.relation for t in source_tables(root / "models", project_vars(root))
+                 if t.source == source.name}
+    except SpecError:
+        return source
     tables = []
     with duckdb.connect(str(warehouse), read_only=True) as con:
         for table in source.tables:
-            if not table.columns:
+            relation = where.get(table.name)
+            if not table.columns and relation is not None:
                 found = con.execute(
                     "select column_name, data_type from information_schema.columns"
                     " where table_schema = ? and table_name = ? order by ordinal_position",
-                    [source.schema, source.identifiers.get(table.name, table.name)],
+                    [relation.schema, relation.identifier],
                 ).fetchall()
                 table = SourceTable(table.name, {str(c): str(t) for c, t in found}, table.tests)
             tables.append(table)
