@@ -18,12 +18,10 @@ from sqlglot import exp
 
 from pipeline import publish
 from pipeline.project import DEFAULT_PARQUET_LAYOUT, DbtError, Project
-from pipeline.publish import quote_ident as _q
-from pipeline.publish import quote_literal as _literal
-from pipeline.quality.read import sql, template
+from pipeline.quality.read import column, sql, template
 from pipeline.quality.run import GateError
-from pipeline.quality.sources import SourceTable
-from pipeline.quality.spec import TableSpec
+from pipeline.quality.sources import Relation, SourceTable
+from pipeline.quality.spec import GATE_DIALECT, TableSpec
 from pipeline.quality.values import converts
 
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
@@ -171,38 +169,39 @@ def load_raw_csvs(
     (VARCHAR), so that the gate reports the column and the rows that break it.
     """
     types = seed_column_types(seeds_dir)
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {publish.RAW_SCHEMA}")
+    con.execute(sql(template("CREATE SCHEMA IF NOT EXISTS $s",
+                             s=exp.to_identifier(publish.RAW_SCHEMA, quoted=True))))
     loaded = []
     for path in sorted(seeds_dir.rglob("*.csv")):
         table, declared_types = types.get(path.stem, (path.stem, {}))
         if tables is not None and table not in tables:
             continue
-        con.execute(
+        con.execute(sql(template(
             "CREATE OR REPLACE TEMP TABLE __seed_text AS SELECT * FROM "
-            f"read_csv({_literal(str(path))}, all_varchar = true, header = true)"
-        )
+            "read_csv($path, all_varchar = true, header = true)",
+            path=exp.Literal.string(str(path)),
+        )))
         columns = [str(r[0]) for r in con.execute("DESCRIBE __seed_text").fetchall()]
-        typed = [c for c in columns if c in declared_types]
+        kinds = {c: exp.DataType.build(declared_types[c], dialect=GATE_DIALECT)
+                 for c in columns if c in declared_types}
         fits: dict[str, bool] = {}
-        if typed:
-            row = con.execute(
-                "SELECT " + ", ".join(
-                    f"count(*) FILTER ({_q(c)} IS NOT NULL AND "
-                    f"NOT {converts(_q(c), declared_types[c])}) = 0"
-                    for c in typed
-                ) + " FROM __seed_text"
-            ).fetchone()
-            fits = dict(zip(typed, row or (), strict=True))
+        if kinds:
+            checks = [
+                template("count(*) FILTER (WHERE $v IS NOT NULL AND NOT ($ok)) = 0", v=column(c),
+                         ok=template(converts("$v", kind.sql(GATE_DIALECT)), v=column(c)))
+                for c, kind in kinds.items()
+            ]
+            row = con.execute(sql(exp.select(*checks).from_("__seed_text"))).fetchone()
+            fits = dict(zip(kinds, row or (), strict=True))
         if misread_only and all(fits.values()):
             continue
         select = [
-            f"CAST({_q(c)} AS {declared_types[c]}) AS {_q(c)}" if fits.get(c) else _q(c)
+            exp.alias_(exp.cast(column(c), kinds[c]), c, quoted=True) if fits.get(c) else column(c)
             for c in columns
         ]
-        con.execute(
-            f"CREATE OR REPLACE TABLE {publish.RAW_SCHEMA}.{_q(table)} AS "
-            f"SELECT {', '.join(select)} FROM __seed_text"
-        )
+        query = exp.select(*select).from_("__seed_text")
+        con.execute(sql(template("CREATE OR REPLACE TABLE $rel AS $q", q=query,
+                                 rel=Relation(publish.RAW_SCHEMA, table).table())))
         loaded.append(table)
     con.execute("DROP TABLE IF EXISTS __seed_text")
     return loaded

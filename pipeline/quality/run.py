@@ -52,7 +52,10 @@ def run_gate(
     """
     found, unguarded = guarded(specs, tables)
     relations = {name: t.relation for name, t in found.items()}
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {read.QUARANTINE} (table_name VARCHAR, row BIGINT)")
+    con.execute(read.sql(read.template(
+        "CREATE OR REPLACE TEMP TABLE $q (table_name VARCHAR, row BIGINT)",
+        q=exp.to_table(read.QUARANTINE),
+    )))
     validator = Validator()
     outcomes: list[TableOutcome] = []
     inputs: list[TableInput] = []
@@ -132,7 +135,8 @@ def _gate_table(
     if outcome.quarantine:
         rows = pd.DataFrame({"table_name": spec.name, "row": sorted(outcome.quarantine)})
         con.register("__gate_rows", rows)
-        con.execute(f"INSERT INTO {read.QUARANTINE} SELECT table_name, row FROM __gate_rows")
+        con.execute(read.sql(read.template("INSERT INTO $q SELECT table_name, row FROM __gate_rows",
+                                           q=exp.to_table(read.QUARANTINE))))
         con.unregister("__gate_rows")
     return outcome, table_input(spec.source, spec.name, profile, column)
 
@@ -215,8 +219,8 @@ def _write_input(
     if table.gated and quarantined:
         con.execute(read.sql(read.template(
             "CREATE TABLE $copy AS SELECT * FROM $raw WHERE t.rowid NOT IN "
-            "(SELECT row FROM __gate_quarantine WHERE table_name = $name)",
-            copy=copy, raw=raw, name=exp.Literal.string(table.table),
+            "(SELECT row FROM $q WHERE table_name = $name)",
+            copy=copy, raw=raw, name=exp.Literal.string(table.table), q=exp.to_table(read.QUARANTINE),
         )))
     elif table.gated:
         con.execute(read.sql(read.template("CREATE VIEW $copy AS SELECT * FROM $raw",
@@ -243,6 +247,7 @@ def _write_input(
             f"{table.table}: {raw_rows} raw rows but {passed} passed + {quarantined} quarantined"
         )
     con.execute(
-        f"INSERT INTO {publish.COUNTS_TABLE} VALUES (?, ?, ?, ?, ?)",
+        read.sql(read.template("INSERT INTO $t VALUES (?, ?, ?, ?, ?)",
+                               t=exp.to_table(publish.COUNTS_TABLE))),
         [run_id, table.table, raw_rows, passed, quarantined],
     )

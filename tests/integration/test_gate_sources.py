@@ -177,3 +177,43 @@ def test_a_seed_dbt_cannot_type_is_loaded_as_text_but_a_broken_project_fails(tmp
     report = check(project, as_of=AS_OF, data_docs=False, reports_dir=tmp_path / "reports")
     assert report.status == "failed" and "no_such_model" in (report.error or "")
     assert not report.notes
+
+
+TEXT_EXPECTATIONS = """\
+version: 1
+source: shop
+tables:
+  orders:
+    key: order_id
+    columns: {order_id: string, ordered_at: string, amount: string}
+    checks:
+      - freshness: {column: ordered_at, max_age: 2d}
+        as: timestamp
+      - not_in_future: [ordered_at]
+        as: timestamp
+      - between: {column: amount, min: 0}
+        as: number
+"""
+
+
+def test_a_text_typed_parquet_table_gets_freshness_and_range_checks(tmp_path):
+    """Parquet written from a text export (every column VARCHAR): its timestamps and
+    amounts are checked as such; a stale extract blocks."""
+    files = tmp_path / "files"
+    newest = {"stale": "2026-11-01 08:00:00", "fresh": "2026-11-15 08:00:00"}
+    for name, last in newest.items():
+        _parquet(files / name / "shop", "orders.parquet",
+                 "SELECT * FROM (VALUES ('1', '2026-10-30 10:00:00', '5.50'), "
+                 f"('2', '{last}', '-1'), ('3', 'not a time', '2')) t(order_id, ordered_at, amount)")
+    for name in newest:
+        root = tmp_path / name
+        project = own_project(root, TEXT_EXPECTATIONS, KPI_RAW_PARQUET=str(files / name))
+        report = check(project, as_of=AS_OF, data_docs=False, reports_dir=tmp_path / "reports")
+        gate = report.gate
+        assert gate is not None and gate.outcome("orders.type.ordered_at").success
+        freshness = gate.outcome("orders.freshness.ordered_at")
+        assert freshness.observed.isoformat(sep=" ") == newest[name]
+        assert freshness.action == ("blocked" if name == "stale" else "passed")
+        assert gate.outcome("orders.between.amount").unexpected_count == 1
+        assert gate.outcome("orders.as_timestamp.ordered_at").unexpected_count == 1
+        assert {t.table: t.newest for t in gate.inputs.tables}["orders"] == newest[name].replace(" ", "T")

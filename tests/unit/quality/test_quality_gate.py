@@ -400,3 +400,34 @@ def test_a_check_on_text_needs_its_type(check, message):
     with pytest.raises(SpecError) as info:
         parse_spec(text, "x.yml")
     assert any(message in p for p in info.value.problems), info.value.problems
+
+
+def test_the_gates_output_leaves_the_quarantined_rows_out_and_accounts_for_every_row(specs):
+    from pipeline import publish
+    from pipeline.quality.run import write_gate_outputs
+
+    rows = [*CLEAN, (6, 10, "2026-11-07", "2026-11-08", "on_hold", 1.0)]
+    con = _warehouse(_orders(rows))
+    publish.ensure_meta(con)
+    con.execute("CREATE SCHEMA landing")
+    con.execute("CREATE TABLE landing.visits AS SELECT range AS visit_id FROM range(3)")
+    visits = SourceTable("web", "visits", Relation("landing", "visits"), False, "w.yml:3")
+    tables = [*TABLES, visits]
+    gate = run_in_warehouse(con, [specs["customers"], specs["orders"]], tables, run_id="t",
+                            as_of=AS_OF, baselines={})
+    assert [u.table for u in gate.unguarded] == ["visits"] and gate.status == "quarantined"
+    run = publish.new_run_id()
+    write_gate_outputs(con, gate, tables, run)
+    schema = publish.input_schema(run)
+    kinds = dict(con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?",
+        [schema]).fetchall())
+    # a copy where rows were set aside, a view elsewhere; nothing for a source read in place
+    assert kinds == {"orders": "BASE TABLE", "customers": "VIEW"}
+    assert con.execute(f"SELECT list(order_id ORDER BY order_id) FROM {schema}.orders").fetchone() == ([1, 2, 3, 4],)
+    counts = con.execute(
+        f"SELECT table_name, raw_rows, passed_rows, quarantined_rows FROM {publish.COUNTS_TABLE} "
+        "WHERE run_id = ? ORDER BY 1", [run]).fetchall()
+    assert counts == [("customers", 2, 2, 0), ("orders", 5, 4, 1), ("visits", 3, 3, 0)]
+    stored = con.execute(f"SELECT count(*), min(reason) FROM {publish.QUARANTINE_TABLE}").fetchone()
+    assert stored[0] == 1 and "on_hold" in stored[1]
