@@ -178,19 +178,38 @@ RawParquet = Annotated[
     Path | None,
     typer.Option(
         "--raw-parquet",
-        help="Read the raw tables from DIR/<source>/<table>.parquet instead of the seeds "
+        help="Load the dbt sources' tables from Parquet files under DIR instead of the seeds "
         "(default: $KPI_RAW_PARQUET).",
         metavar="DIR",
     ),
 ]
+RawParquetLayout = Annotated[
+    str | None,
+    typer.Option(
+        "--raw-parquet-layout",
+        help="Where a table's files are under DIR: {source}, {table}, {identifier}, globs "
+        "(default: $KPI_RAW_PARQUET_LAYOUT, else {source}/{table}.parquet).",
+        metavar="PATTERN",
+    ),
+]
 
 
-def _with_raw_parquet(project: Project, folder: Path | None) -> Project:
-    if folder is None:
-        return project
-    if not folder.is_dir():
-        _fail(f"--raw-parquet: no folder {folder}", EXIT_USER_ERROR)
-    return Project(project.root, {**project.env, "KPI_RAW_PARQUET": str(folder.resolve())})
+def _with_raw_parquet(project: Project, folder: Path | None, layout: str | None = None) -> Project:
+    from pipeline.raw import check_layout
+
+    env = dict(project.env)
+    if folder is not None:
+        if not folder.is_dir():
+            _fail(f"--raw-parquet: no folder {folder}", EXIT_USER_ERROR)
+        env["KPI_RAW_PARQUET"] = str(folder.resolve())
+    if layout is not None:
+        env["KPI_RAW_PARQUET_LAYOUT"] = layout
+    project = Project(project.root, env)
+    try:
+        check_layout(project.raw_parquet_layout)
+    except ValueError as exc:
+        _fail(f"--raw-parquet-layout: {exc}", EXIT_USER_ERROR)
+    return project
 
 
 @contextmanager
@@ -256,6 +275,7 @@ def build(
     wait: Wait = 0.0,
     target: Target = "duckdb",
     raw_parquet: RawParquet = None,
+    raw_parquet_layout: RawParquetLayout = None,
     alert: Annotated[
         bool,
         typer.Option(
@@ -270,7 +290,7 @@ def build(
         from pipeline import build as pipeline_build
         from pipeline.publish import build_lock
 
-        project = _with_raw_parquet(_project(project_dir), raw_parquet)
+        project = _with_raw_parquet(_project(project_dir), raw_parquet, raw_parquet_layout)
         rules = _alert_rules(project, target) if alert else None
         started = time.perf_counter()
         # the lock before anything is written, until the export is done; the build reads
@@ -345,13 +365,14 @@ def check(
     as_of: AsOf = None,
     wait: Wait = 0.0,
     raw_parquet: RawParquet = None,
+    raw_parquet_layout: RawParquetLayout = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Load the raw data and run the input expectations alone; publish nothing."""
     with _user_errors(), _pipeline_errors():
         from pipeline import build as pipeline_build
 
-        project = _with_raw_parquet(_project(project_dir), raw_parquet)
+        project = _with_raw_parquet(_project(project_dir), raw_parquet, raw_parquet_layout)
         with _live_progress() as progress:
             report = pipeline_build.check(
                 project, as_of=as_of, progress=progress, wait_seconds=wait

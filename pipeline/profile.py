@@ -44,11 +44,6 @@ def profile_folders(root: Path) -> list[Path]:
     return [*folders, Path.home() / ".dbt"]
 
 
-def profiles_dir(root: Path) -> Path:
-    """The folder whose profiles.yml holds the project's profile (dbt's order), else root."""
-    return _found(root)[2]
-
-
 def _profile(root: Path) -> tuple[str | None, dict[str, Any] | None]:
     name, profile, _ = _found(root)
     return name, profile
@@ -62,6 +57,30 @@ def _found(root: Path) -> tuple[str | None, dict[str, Any] | None, Path]:
         if isinstance(profiles, dict) and isinstance(profiles.get(name), dict):
             return name, profiles[name], folder
     return name, None, root
+
+
+def run_profiles(root: Path, env: Mapping[str, str], warehouse: Path, folder: Path) -> Path:
+    """A profiles.yml in `folder` for one dbt run of the tool: the project's profile with its
+    current target's output writing where the tool says, whatever the profile reads from the
+    environment: the DuckDB file `warehouse` and the schema KPI_SCHEMA (when set). Returns
+    the folder to pass as --profiles-dir (the project's own when its profile is not found,
+    for dbt to say so)."""
+    name, profile, found = _found(root)
+    if name is None or profile is None:
+        return found
+    target = rendered(profile.get("target", "dev"), env)
+    output = (profile.get("outputs") or {}).get(target)
+    if not isinstance(output, dict):
+        return found
+    output = dict(output)
+    if rendered(output.get("type", ""), env) == "duckdb":
+        output["path"] = str(warehouse)
+    schema = {**os.environ, **env}.get("KPI_SCHEMA")
+    if schema:
+        output["schema"] = schema
+    document = {name: {**profile, "outputs": {**profile["outputs"], target: output}}}
+    (folder / "profiles.yml").write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    return folder
 
 
 def target_output(root: Path, env: Mapping[str, str] | None = None) -> tuple[str | None, dict[str, Any] | None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline.profile import duckdb_output, profiles_dir, read_yaml, rendered
+from pipeline.profile import duckdb_output, read_yaml, rendered, run_profiles
 
 # what a dbt project needs besides the folders dbt_project.yml names
 PROJECT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
@@ -29,8 +30,17 @@ DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
 }
 
 
+DEFAULT_PARQUET_LAYOUT = "{source}/{table}.parquet"
+
+
 class DbtError(RuntimeError):
-    """dbt ran and reported a failure (a failing test, a SQL error)."""
+    """dbt ran and reported a failure (a failing test, a SQL error). `failed` names the
+    nodes that failed; it is empty when dbt stopped before running them (a parse or
+    compilation error of the project)."""
+
+    def __init__(self, message: str, failed: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.failed = tuple(failed)
 
 
 @dataclass(frozen=True)
@@ -80,13 +90,20 @@ class Project:
 
     @property
     def raw_parquet(self) -> Path | None:
-        """KPI_RAW_PARQUET: a folder of <source>/<table>.parquet holding the raw data, read
-        instead of the seeds (by dbt's sources directly; by `kpi build` through the gate)."""
+        """KPI_RAW_PARQUET: a folder of Parquet files holding the raw data (`raw_parquet_layout`),
+        loaded instead of the seeds by `kpi build`."""
         value = self.env.get("KPI_RAW_PARQUET", os.environ.get("KPI_RAW_PARQUET", ""))
         if not value:
             return None
         path = Path(value)
         return path if path.is_absolute() else self.root / path
+
+    @property
+    def raw_parquet_layout(self) -> str:
+        """KPI_RAW_PARQUET_LAYOUT: where a source table's files are under the folder, with
+        {source}, {table}, {identifier} and globs (default `{source}/{table}.parquet`)."""
+        value = self.env.get("KPI_RAW_PARQUET_LAYOUT", os.environ.get("KPI_RAW_PARQUET_LAYOUT", ""))
+        return value or DEFAULT_PARQUET_LAYOUT
 
     def snapshot(self, dest: Path) -> Project:
         """What a build reads (metric files, dbt's files and folders) copied to `dest`, and the
@@ -103,6 +120,7 @@ class Project:
             **self.env,
             "KPI_WAREHOUSE": str(self.warehouse),
             "KPI_RAW_PARQUET": str(self.raw_parquet or ""),
+            "KPI_RAW_PARQUET_LAYOUT": self.raw_parquet_layout,
             "DBT_TARGET_PATH": here("DBT_TARGET_PATH", "target"),
             "DBT_LOG_PATH": here("DBT_LOG_PATH", "logs"),
         })
@@ -128,26 +146,23 @@ class Project:
         from dbt.cli.main import dbtRunner
 
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
-        argv = [
-            *args,
-            "--project-dir",
-            str(self.root),
-            "--profiles-dir",
-            str(profiles_dir(self.root)),
-        ]
-        if quiet:
-            argv = ["--quiet", "--no-use-colors", *argv]
-        with _environment(self.dbt_env()), _cwd(self.root):
-            callbacks: list[Callable[[Any], None]] = (
-                [_ProgressEvents(args[0] if args else "", progress)] if progress else []
-            )
-            try:
-                result = dbtRunner(callbacks=callbacks).invoke(argv)
-            finally:
-                release_duckdb()
+        callbacks: list[Callable[[Any], None]] = (
+            [_ProgressEvents(args[0] if args else "", progress)] if progress else []
+        )
+        with tempfile.TemporaryDirectory(prefix="kpi-profiles-") as folder:
+            profiles = run_profiles(self.root, self.env, self.warehouse, Path(folder))
+            argv = [*args, "--project-dir", str(self.root), "--profiles-dir", str(profiles)]
+            if quiet:
+                argv = ["--quiet", "--no-use-colors", *argv]
+            with _environment(self.dbt_env()), _cwd(self.root):
+                try:
+                    result = dbtRunner(callbacks=callbacks).invoke(argv)
+                finally:
+                    release_duckdb()
         if not result.success:
+            failed = () if result.exception else _failed(result.result)
             detail = result.exception or _failures(result.result)
-            raise DbtError(f"dbt {' '.join(args)} failed: {detail}")
+            raise DbtError(f"dbt {' '.join(args)} failed: {detail}", failed)
 
 
 def snapshot_worktree(root: Path, dest: Path) -> Path:
@@ -252,9 +267,17 @@ def release_duckdb() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
-def _failures(result: object) -> str:
+def _failed_results(result: object) -> list[Any]:
     rows = getattr(result, "results", None) or []
-    bad = [r for r in rows if str(getattr(r, "status", "")).lower() in {"error", "fail"}]
+    return [r for r in rows if str(getattr(r, "status", "")).lower() in {"error", "fail"}]
+
+
+def _failed(result: object) -> tuple[str, ...]:
+    return tuple(str(r.node.name) for r in _failed_results(result))
+
+
+def _failures(result: object) -> str:
+    bad = _failed_results(result)
     return "; ".join(f"{r.node.name}: {r.message}" for r in bad) or "see dbt's log"
 
 

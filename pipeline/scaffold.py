@@ -4,7 +4,8 @@
 - a first KPI to edit: a row count over the first model whose YAML lists a date or
   timestamp column;
 - per declared source without one, a starter expectations file from the source's columns
-  (types) and its dbt tests (unique, not_null, accepted_values).
+  (types) and its dbt tests (unique, not_null, accepted_values); a table whose YAML lists
+  no columns takes them from the warehouse (the profile's DuckDB file), where it is.
 
 In an empty folder it first writes a minimal dbt project on DuckDB. Nothing that exists is
 overwritten. Every file is written from data (YAML dumps), never from templates.
@@ -13,7 +14,7 @@ overwritten. Every file is written from data (YAML dumps), never from templates.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def init(root: Path) -> Scaffold:
     )
     _first_kpi(root, done)
     for source in read_sources(root / "models"):
-        _expectations(root, source, done)
+        _expectations(root, _with_warehouse_columns(root, source), done)
     return done
 
 
@@ -116,6 +117,38 @@ def read_sources(models_dir: Path) -> list[Source]:
                 )
             found.append(Source(str(entry["name"]), path, tuple(tables)))
     return found
+
+
+def _with_warehouse_columns(root: Path, source: Source) -> Source:
+    """The source with the warehouse's columns (and types) for its tables whose YAML lists
+    none, read where the gate reads them, when the profile's DuckDB file holds them."""
+    import duckdb
+
+    from pipeline.project import Project
+    from pipeline.quality.sources import project_vars, source_tables
+    from pipeline.quality.spec import SpecError
+
+    warehouse = Project(root).warehouse
+    if all(t.columns for t in source.tables) or not warehouse.is_file():
+        return source
+    try:  # a source the gate cannot place is reported by the build, with its location
+        where = {t.table: t.relation for t in source_tables(root / "models", project_vars(root))
+                 if t.source == source.name}
+    except SpecError:
+        return source
+    tables = []
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        for table in source.tables:
+            relation = where.get(table.name)
+            if not table.columns and relation is not None:
+                found = con.execute(
+                    "select column_name, data_type from information_schema.columns"
+                    " where table_schema = ? and table_name = ? order by ordinal_position",
+                    [relation.schema, relation.identifier],
+                ).fetchall()
+                table = SourceTable(table.name, {str(c): str(t) for c, t in found}, table.tests)
+            tables.append(table)
+    return replace(source, tables=tuple(tables))
 
 
 def starter_expectations(source: Source) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pipeline.diff.git import materialize_ref
 from pipeline.diff.report import DiffReport, Side
 from pipeline.diff.sides import _generated, build_both, load_side
 from pipeline.errors import Level
-from pipeline.project import snapshot_worktree
+from pipeline.project import Project, snapshot_worktree
 
 
 def diff(
@@ -71,7 +71,8 @@ def _diff(
     base_wh = head_wh = None
     if values:
         base_wh, head_wh = build_both(
-            base_root, head_root, head_warehouse, work, base_side, head_side
+            base_root, head_root, head_warehouse, work, base_side, head_side,
+            raw_from=Project(root).warehouse,
         )
     return compare(base, head, base_side, head_side, base_wh, head_wh, top)
 

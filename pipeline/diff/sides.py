@@ -11,7 +11,7 @@ from pathlib import Path
 from pipeline.diff.report import Side
 from pipeline.errors import Issue
 from pipeline.project import DbtError, Project, release_duckdb
-from pipeline.publish import PUBLISHED_SCHEMA
+from pipeline.publish import PUBLISHED_SCHEMA, RAW_SCHEMA, quote_ident, quote_literal
 from pipeline.render.dbt import KPI_DIR
 from pipeline.spec.model import Spec
 
@@ -85,12 +85,31 @@ def _dbt_project(root: Path, warehouse: Path, work: Path) -> Project:
     )
 
 
-def seed(root: Path, warehouse: Path, work: Path) -> None:
-    """Load the side's seeds (the raw tables) into `warehouse`."""
+def seed(root: Path, warehouse: Path, work: Path, raw_from: Path | None = None) -> None:
+    """Load the side's seeds (the raw tables) into `warehouse`, then copy there the raw
+    tables of the project's warehouse `raw_from` that no seed loaded (raw data that lives
+    in the warehouse, not in seed files)."""
     try:
         _dbt_project(root, warehouse, work).dbt(["seed"])
     finally:
         release_duckdb()
+    if raw_from is None or not raw_from.is_file():
+        return
+    import duckdb
+
+    schema = quote_ident(RAW_SCHEMA)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"ATTACH {quote_literal(str(raw_from))} AS project_warehouse (READ_ONLY)")
+        listed = "select table_catalog, table_name from information_schema.tables where table_schema = ?"
+        tables = con.execute(listed, [RAW_SCHEMA]).fetchall()
+        seeded = {name for catalog, name in tables if catalog != "project_warehouse"}
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        for catalog, name in tables:
+            if catalog == "project_warehouse" and name not in seeded:
+                table = quote_ident(name)
+                con.execute(
+                    f"CREATE TABLE {schema}.{table} AS SELECT * FROM project_warehouse.{schema}.{table}"
+                )
 
 
 def build_values(
@@ -145,12 +164,14 @@ def build_both(
     work: Path,
     base_side: Side,
     head_side: Side,
+    raw_from: Path | None = None,
 ) -> tuple[Path | None, Path | None]:
     """Build both sides' kpi_values.
 
     The base is seeded and built first; when the head has the same seeds, it starts from a
     copy of the base's warehouse and rebuilds only what changed (dbt's `state:modified+`
-    against the base's manifest), falling back to a full build if that fails.
+    against the base's manifest), falling back to a full build if that fails. Raw tables
+    no seed provides are copied from `raw_from` (the project's warehouse) into both.
     """
     base_work, head_work = work / "base-dbt", work / "head-dbt"
     # one file name for both: DuckDB names the database after the file, and dbt's state
@@ -160,7 +181,7 @@ def build_both(
     head_work.mkdir(parents=True, exist_ok=True)
     seeded = False
     try:
-        seed(base_root, base_wh, base_work)
+        seed(base_root, base_wh, base_work, raw_from)
         seeded = True
         build_values(base_root, base_wh, base_work)
     except DbtError as exc:
@@ -184,7 +205,7 @@ def build_both(
                 else:
                     build_values(head_root, head_wh, head_work)
             else:
-                seed(head_root, head_wh, head_work)
+                seed(head_root, head_wh, head_work, raw_from)
                 build_values(head_root, head_wh, head_work)
         except DbtError as exc:
             head_side.build_error = str(exc)

@@ -2,8 +2,8 @@
 
 Pure with respect to the warehouse: it takes pandas frames (a schema sample, a
 one-row profile, and a lazy iterator of bounded row chunks) and returns a
-`TableOutcome`. `pipeline.build` reads those frames from DuckDB and writes the
-outcome (quarantine rows, validated copy).
+`TableOutcome`. `quality.run` reads those frames from DuckDB (`quality.read`) and
+writes the outcome (quarantine rows, validated copy).
 
 Policies: `block` (the run stops before anything is built), `warn` (reported, the
 run goes on), `quarantine` (the offending rows are set aside with the reason; the
@@ -112,12 +112,34 @@ class TableOutcome:
         }
 
 
+@dataclass(frozen=True)
+class Unguarded:
+    """A dbt source table that no expectations file guards: read as it is, with a warning."""
+
+    source: str
+    table: str
+    relation: str
+    location: str  # of its dbt source entry
+    rows: int | None  # None: the relation does not exist
+
+    @property
+    def message(self) -> str:
+        state = "does not exist" if self.rows is None else f"{self.rows:,} rows, nothing checked"
+        return (f"{self.source}.{self.table} ({self.relation}, {self.location}) has no "
+                f"expectations: {state}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "table": self.table, "relation": self.relation,
+                "location": self.location, "rows": self.rows, "message": self.message}
+
+
 @dataclass
 class GateResult:
     run_id: str
     as_of: datetime
     tables: list[TableOutcome]
     inputs: InputState = field(default_factory=lambda: InputState([]))
+    unguarded: list[Unguarded] = field(default_factory=list)
 
     @property
     def blocked(self) -> bool:
@@ -133,6 +155,8 @@ class GateResult:
     @property
     def status(self) -> Action:
         statuses: set[str] = {t.status for t in self.tables} | {self.inputs.action}
+        if self.unguarded:
+            statuses.add("warned")
         order: tuple[Action, ...] = ("blocked", "quarantined", "warned")
         for action in order:
             if action in statuses:
@@ -157,6 +181,7 @@ class GateResult:
             "run_id": self.run_id, "as_of": self.as_of.isoformat(), "status": self.status,
             "blocked": self.blocked, "tables": [t.to_dict() for t in self.tables],
             "inputs": self.inputs.to_dict(),
+            "unguarded": [u.to_dict() for u in self.unguarded],
         }
 
 
@@ -229,84 +254,118 @@ def validate_table(
     type, n)` counts the rows of the whole table whose column breaks its declared type
     and returns the first `n`, for the report of a failed type check.
     """
-    validator = validator or Validator()
     raw_rows = int(profile["row_count"].iloc[0]) if len(profile) else 0
-    outcomes = {e.id: _outcome(e) for e in spec.expectations}
-    gx_results: dict[str, Any] = {}
-    table = TableOutcome(spec.source, spec.name, raw_rows, list(outcomes.values()))
-
+    run = _Run(spec, validator or Validator(), as_of, baseline, sample_rows)
+    table = TableOutcome(spec.source, spec.name, raw_rows, list(run.outcomes.values()))
     # 1. schema (block): nothing else is meaningful when the columns are wrong
-    schema = [e for e in spec.expectations if e.level == "schema"]
-    _run(validator.batch(sample), schema, outcomes, gx_results, as_of, baseline, sample_rows)
-    columns_outcome = outcomes[f"{spec.name}.columns"]
-    if not columns_outcome.success:
-        got = [str(c) for c in sample.columns]
-        missing = [c for c in spec.columns if c not in got]
-        extra = [c for c in got if c not in spec.columns]
-        columns_outcome.observed = got
-        columns_outcome.note = "; ".join(
-            part for part in (
-                f"missing: {', '.join(missing)}" if missing else "",
-                f"unexpected: {', '.join(extra)}" if extra else "",
-            ) if part
-        )
-    for e in schema:
-        if e.kind == "type" and not outcomes[e.id].success and e.columns[0] in sample.columns:
-            _name_type_offenders(outcomes[e.id], e, raw_rows, offenders, sample_rows)
-    schema_ok = all(outcomes[e.id].success for e in schema)
-
+    schema_ok = run.schema(sample, raw_rows, offenders)
     # 2. table level on exact aggregates (emptiness, volume, freshness)
-    table_level = [e for e in spec.expectations if e.level == "table"]
-    usable = [
-        e for e in table_level
-        if e.kind != "freshness" or max_column(e.columns[0]) in profile.columns
-    ]
-    for e in table_level:
-        if e not in usable:
-            _skip(outcomes[e.id], "schema mismatch")
-        elif e.kind == "volume" and volume_band(baseline, e.params) is None:
-            _skip(outcomes[e.id], "no baseline yet (no published run)")
-    usable = [e for e in usable if outcomes[e.id].action != "skipped"]
-    _run(validator.batch(profile), usable, outcomes, gx_results, as_of, baseline, sample_rows)
-    for e in usable:
-        column = "row_count" if e.kind in ("volume", "not_empty") else max_column(e.columns[0])
-        outcomes[e.id].observed = profile[column].iloc[0] if len(profile) else None
-        outcomes[e.id].element_count = 1
-        if e.kind == "volume":
-            band = volume_band(baseline, e.params)
-            low, high = band if band else (None, None)
-            outcomes[e.id].note = f"baseline {baseline} rows, allowed {low} to {high}"
-        if e.kind == "freshness":
-            outcomes[e.id].note = f"as-of {as_of.isoformat()}, max age {e.params['max_age_text']}"
-
+    run.table_level(profile)
     # 3. rows, chunk by chunk
-    row_level = [e for e in spec.expectations if e.level == "row"]
-    if not schema_ok:
-        for e in row_level:
-            _skip(outcomes[e.id], "schema mismatch")
-    elif raw_rows > 0 and row_level:
+    run.rows(table, chunks, schema_ok)
+    # 4. policies
+    _apply_policies(spec, run.outcomes, table)
+    table.gx_result = _suite_result(spec, run.outcomes, run.gx_results)
+    return table
+
+
+class _Run:
+    """One table's validation: the outcome of each expectation, folded over its batches."""
+
+    def __init__(
+        self, spec: TableSpec, validator: Validator, as_of: datetime, baseline: int | None,
+        sample_rows: int,
+    ) -> None:
+        self.spec, self.validator, self.as_of = spec, validator, as_of
+        self.baseline, self.sample_rows = baseline, sample_rows
+        self.outcomes = {e.id: _outcome(e) for e in spec.expectations}
+        self.gx_results: dict[str, Any] = {}
+
+    def level(self, level: str) -> list[Expectation]:
+        return [e for e in self.spec.expectations if e.level == level]
+
+    def run(
+        self, frame: pd.DataFrame, expectations: list[Expectation], chunk: bool = False
+    ) -> list[Expectation]:
+        return _run(
+            self.validator.batch(frame), expectations, self.outcomes, self.gx_results,
+            self.as_of, self.baseline, self.sample_rows, chunk=frame if chunk else None,
+        )
+
+    def schema(
+        self, sample: pd.DataFrame, raw_rows: int, offenders: Offenders | None
+    ) -> bool:
+        """Column set and types on the sample; whether they hold."""
+        schema = self.level("schema")
+        self.run(sample, schema)
+        columns_outcome = self.outcomes[f"{self.spec.name}.columns"]
+        if not columns_outcome.success:
+            got = [str(c) for c in sample.columns]
+            missing = [c for c in self.spec.columns if c not in got]
+            extra = [c for c in got if c not in self.spec.columns]
+            columns_outcome.observed = got
+            columns_outcome.note = "; ".join(
+                part for part in (
+                    f"missing: {', '.join(missing)}" if missing else "",
+                    f"unexpected: {', '.join(extra)}" if extra else "",
+                ) if part
+            )
+        for e in schema:
+            if e.kind == "type" and not self.outcomes[e.id].success and e.columns[0] in sample.columns:
+                _name_type_offenders(self.outcomes[e.id], e, raw_rows, offenders, self.sample_rows)
+        return all(self.outcomes[e.id].success for e in schema)
+
+    def table_level(self, profile: pd.DataFrame) -> None:
+        """Emptiness, volume and freshness on the profile's one row."""
+        usable = []
+        for e in self.level("table"):
+            if e.kind == "freshness" and max_column(e.columns[0]) not in profile.columns:
+                _skip(self.outcomes[e.id], "schema mismatch")
+            elif e.kind == "volume" and volume_band(self.baseline, e.params) is None:
+                _skip(self.outcomes[e.id], "no baseline yet (no published run)")
+            else:
+                usable.append(e)
+        self.run(profile, usable)
+        for e in usable:
+            outcome = self.outcomes[e.id]
+            column = "row_count" if e.kind in ("volume", "not_empty") else max_column(e.columns[0])
+            outcome.observed = profile[column].iloc[0] if len(profile) else None
+            outcome.element_count = 1
+            if e.kind == "volume":
+                low, high = volume_band(self.baseline, e.params) or (None, None)
+                outcome.note = f"baseline {self.baseline} rows, allowed {low} to {high}"
+            if e.kind == "freshness":
+                outcome.note = f"as-of {self.as_of.isoformat()}, max age {e.params['max_age_text']}"
+
+    def rows(
+        self, table: TableOutcome, chunks: Callable[[], Iterable[pd.DataFrame]], schema_ok: bool
+    ) -> None:
+        """Row checks chunk by chunk; the offending rows of quarantine checks under their limit."""
+        row_level = self.level("row")
+        if not schema_ok:
+            for e in row_level:
+                _skip(self.outcomes[e.id], "schema mismatch")
+            return
+        if not table.raw_rows or not row_level:
+            return
         limits = {
-            e.id: e.max_quarantine_percent / 100 * raw_rows
+            e.id: e.max_quarantine_percent / 100 * table.raw_rows
             for e in row_level if e.policy == "quarantine"
         }
         for chunk in chunks():
             table.chunks += 1
-            failed = _run(
-                validator.batch(chunk), row_level, outcomes, gx_results, as_of, baseline,
-                sample_rows, chunk=chunk,
-            )
-            for e in failed:
-                outcome = outcomes[e.id]
-                if e.policy != "quarantine" or outcome.unexpected_count > limits[e.id]:
-                    continue
-                _collect(validator, chunk, e, as_of, table.quarantine)
+            for e in self.run(chunk, row_level, chunk=True):
+                if e.policy == "quarantine" and self.outcomes[e.id].unexpected_count <= limits[e.id]:
+                    _collect(self.validator, chunk, e, self.as_of, table.quarantine)
         for e in row_level:
-            outcome = outcomes[e.id]
-            outcome.unexpected_percent = (
-                100.0 * outcome.unexpected_count / raw_rows if raw_rows else 0.0
-            )
+            outcome = self.outcomes[e.id]
+            outcome.unexpected_percent = 100.0 * outcome.unexpected_count / table.raw_rows
 
-    # 4. policies
+
+def _apply_policies(
+    spec: TableSpec, outcomes: Mapping[str, ExpectationOutcome], table: TableOutcome
+) -> None:
+    """Each failed expectation's action from its policy; what is set aside in the end."""
     for e in spec.expectations:
         outcome = outcomes[e.id]
         if outcome.action == "skipped" or outcome.success:
@@ -332,8 +391,6 @@ def validate_table(
             row: reasons for row, reasons in table.quarantine.items()
             if any(outcomes[eid].action == "quarantined" for eid, _ in reasons)
         }
-    table.gx_result = _suite_result(spec, outcomes, gx_results)
-    return table
 
 
 def _name_type_offenders(

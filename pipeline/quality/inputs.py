@@ -1,7 +1,7 @@
 """The raw inputs' fingerprint: has anything changed since the published run?
 
-Per raw table: its row count, its newest timestamp (the column of its freshness
-check, where it declares one) and a digest of its rows (order-independent: the sum of
+Per source table (guarded or not): its row count, its newest timestamp (the column
+of its freshness check; without one, its first date or timestamp column) and a digest of its rows (order-independent: the sum of
 DuckDB's hash of every row). The gate reads them with the table's profile, every run
 stores them in `kpi_meta._kpi_runs.inputs`, and a run whose inputs equal the published
 run's says so: republishing stale inputs is a warning, or blocks with
@@ -67,21 +67,25 @@ class InputState:
 
 
 def time_column(spec: TableSpec, columns: Sequence[str]) -> str | None:
-    """The column whose newest value the fingerprint records: the freshness check's."""
+    """The column whose newest value the fingerprint records: the freshness check's, else
+    the first column declared a date or timestamp."""
     for e in spec.expectations:
         if e.kind == "freshness" and e.columns[0] in columns:
             return e.columns[0]
-    return None
+    return next(
+        (c for c, t in spec.columns.items() if t in ("date", "timestamp") and c in columns), None
+    )
 
 
-def table_input(spec: TableSpec, profile: pd.DataFrame, columns: Sequence[str]) -> TableInput:
-    """One table's fingerprint from its profile (row_count, max__<col>, digest)."""
+def table_input(
+    source: str, table: str, profile: pd.DataFrame, column: str | None
+) -> TableInput:
+    """One table's fingerprint from its profile (row_count, digest, max__<column>)."""
     row = profile.iloc[0] if len(profile) else pd.Series(dtype=object)
-    column = time_column(spec, columns)
     newest = row.get(max_column(column)) if column else None
     digest = row.get(DIGEST)
     return TableInput(
-        spec.source, spec.name, int(row.get("row_count", 0)),
+        source, table, int(row.get("row_count", 0)),
         None if newest is None or pd.isna(newest) else pd.Timestamp(newest).isoformat(),
         None if digest is None or pd.isna(digest) else str(digest),
     )

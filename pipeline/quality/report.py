@@ -38,6 +38,8 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
             (newest.get(t.table) or "").replace("T", " "), str(len(failed)),
         )
     console.print(summary)
+    for table in gate.unguarded:
+        console.print(f"[{_STYLE['warned']}]UNGUARDED[/] {table.message}", markup=True)
     if gate.inputs.unchanged:
         action = gate.inputs.action
         console.print(f"[{_STYLE[action]}]{action.upper()}[/] {gate.inputs.message}")

@@ -26,6 +26,7 @@ import jsonschema
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from sqlglot import exp
 
 from pipeline.spec import expressions
 
@@ -39,6 +40,9 @@ ROW_KINDS = (
 )
 TABLE_KINDS = ("freshness", "volume", "not_empty")
 KINDS = ROW_KINDS + TABLE_KINDS
+TYPED_KINDS = ("between", "not_in_future", "in_order", "freshness")  # may set `as:`
+TIME_TYPES = ("date", "timestamp")
+_AS_HINT = " (a text column: state the type it reads as, e.g. `as: timestamp`)"
 DEFAULT_MAX_QUARANTINE_PERCENT = 5.0
 GATE_DIALECT = "duckdb"  # the gate checks the raw tables in DuckDB
 WHERE = "references where"
@@ -62,7 +66,7 @@ class Expectation:
 
     id: str
     table: str
-    kind: str  # a KINDS value, or "columns" / "type" for the table's schema
+    kind: str  # a KINDS value, "columns" / "type" (schema), "cascade" / "readable" (implied)
     policy: Policy
     level: Level
     columns: tuple[str, ...]
@@ -275,7 +279,8 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         for index, check in enumerate(checks):
             line = f"{filename}:{checks.lc.item(index)[0] + 1}"
             made, bad = _expand(table_name, columns, check, line)
-            expectations.extend(made)
+            implied = {e.id for e in expectations if e.kind == "readable"}  # once per column
+            expectations.extend(e for e in made if e.kind != "readable" or e.id not in implied)
             problems.extend(bad)
         seen: set[str] = set()
         for e in expectations:
@@ -291,129 +296,173 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
 def _expand(
     table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: str
 ) -> tuple[list[Expectation], list[str]]:
+    """One check of the file -> its expectations (and the mistakes in it)."""
     kind = next(k for k in check if k in KINDS)
-    value = check[kind]
-    level: Level = "table" if kind in TABLE_KINDS else "row"
-    policy: Policy = check.get("policy") or ("block" if level == "table" else "quarantine")
-    problems: list[str] = []
-    if level == "table" and policy == "quarantine":
-        problems.append(f"{line}: {kind} is about the whole table: policy block or warn")
-    common: dict[str, Any] = {
-        "table": table,
-        "kind": kind,
-        "policy": policy,
-        "level": level,
-        "max_quarantine_percent": float(
+    checks = _Check(table, columns, check, kind, line)
+    getattr(checks, f"_{kind}")(check[kind])
+    checks.typed()
+    return checks.made, checks.problems
+
+
+class _Check:
+    """Expanding one check: `_<kind>(value)` appends its expectations to `made`."""
+
+    def __init__(
+        self, table: str, columns: Mapping[str, str], check: Mapping[str, Any], kind: str, line: str
+    ) -> None:
+        self.table, self.columns, self.kind, self.line = table, columns, kind, line
+        self.level: Level = "table" if kind in TABLE_KINDS else "row"
+        self.policy: Policy = check.get("policy") or ("block" if self.level == "table" else "quarantine")
+        self.max_quarantine_percent = float(
             check.get("max_quarantine_percent", DEFAULT_MAX_QUARANTINE_PERCENT)
-        ),
-        "location": line,
-    }
-    given_id = check.get("id")
-    given_description = check.get("description")
-
-    def make(suffix: str, cols: Sequence[str], params: dict[str, Any], text: str) -> Expectation:
-        return Expectation(
-            id=given_id or f"{table}.{kind}{'.' if suffix else ''}{suffix}",
-            columns=tuple(cols),
-            params=params,
-            description=given_description or text,
-            **common,
         )
+        self.given_id, self.given_description = check.get("id"), check.get("description")
+        self.cast: str | None = check.get("as")
+        self.made: list[Expectation] = []
+        self.problems: list[str] = []
+        if self.level == "table" and self.policy == "quarantine":
+            self.problem(f"{kind} is about the whole table: policy block or warn")
+        if self.cast is not None and kind not in TYPED_KINDS:
+            self.problem(f"{kind}: `as:` is for {', '.join(TYPED_KINDS)} checks")
 
-    def known(cols: Iterable[str]) -> bool:
-        missing = [c for c in cols if c not in columns]
+    def problem(self, text: str) -> None:
+        self.problems.append(f"{self.line}: {text}")
+
+    def make(self, suffix: str, cols: Sequence[str], params: dict[str, Any], text: str) -> None:
+        if self.cast is not None:
+            params = {**params, "as": self.cast}
+            text = f"{text} (as {self.cast})"
+        self.made.append(Expectation(
+            id=self.given_id or f"{self.table}.{self.kind}{'.' if suffix else ''}{suffix}",
+            table=self.table, kind=self.kind, policy=self.policy, level=self.level,
+            columns=tuple(cols), params=params, description=self.given_description or text,
+            max_quarantine_percent=self.max_quarantine_percent, location=self.line,
+        ))
+
+    def known(self, cols: Iterable[str]) -> bool:
+        missing = [c for c in cols if c not in self.columns]
         for col in missing:
-            problems.append(f"{line}: {kind}: {table} has no column {col!r} (see columns:)")
+            self.problem(f"{self.kind}: {self.table} has no column {col!r} (see columns:)")
         return not missing
 
-    made: list[Expectation] = []
-    if kind in ("not_null", "not_in_future"):
+    def type_of(self, col: str) -> str:
+        return self.cast or self.columns.get(col, "")
+
+    def typed(self) -> None:
+        """A check on a typed expression implies that the column's values read as the type
+        (`<table>.as_<type>.<column>`, the check's policy): a value that does not is a
+        row to report, never a NULL that passes."""
+        if self.cast is None or self.problems:
+            return
+        for col in dict.fromkeys(c for e in list(self.made) for c in e.columns if "." not in c):
+            self.made.append(Expectation(
+                id=f"{self.table}.as_{self.cast}.{col}", table=self.table, kind="readable",
+                policy=self.policy, level="row", columns=(col,), params={"type": self.cast},
+                description=f"{col} reads as {self.cast}",
+                max_quarantine_percent=self.max_quarantine_percent, location=self.line,
+            ))
+
+    def _not_null(self, value: str | Sequence[str]) -> None:
+        self._each(value, "is not null")
+
+    def _not_in_future(self, value: str | Sequence[str]) -> None:
+        self._each(value, "is not after the as-of time")
+
+    def _each(self, value: str | Sequence[str], text: str) -> None:
         cols = _as_list(value)
-        if known(cols):
-            if given_id and len(cols) > 1:
-                problems.append(f"{line}: `id:` needs a single column")
-            for col in cols:
-                if kind == "not_in_future" and columns[col] not in ("date", "timestamp"):
-                    problems.append(f"{line}: not_in_future: {col} is not a date or timestamp")
-                text = "is not null" if kind == "not_null" else "is not after the as-of time"
-                made.append(make(col, [col], {}, f"{col} {text}"))
-    elif kind == "unique":
+        if not self.known(cols):
+            return
+        if self.given_id and len(cols) > 1:
+            self.problem("`id:` needs a single column")
+        for col in cols:
+            if self.kind == "not_in_future" and self.type_of(col) not in TIME_TYPES:
+                self.problem(f"not_in_future: {col} is not a date or timestamp{_AS_HINT}")
+            self.make(col, [col], {}, f"{col} {text}")
+
+    def _unique(self, value: str | Sequence[str]) -> None:
         cols = _as_list(value)
-        if known(cols):
-            made.append(make(".".join(cols), cols, {}, f"({', '.join(cols)}) is unique"))
-    elif kind == "references":
+        if self.known(cols):
+            self.make(".".join(cols), cols, {}, f"({', '.join(cols)}) is unique")
+
+    def _references(self, value: Mapping[str, Any]) -> None:
         col, parent = value["column"], value["table"]
         to = value.get("to", col)
         where = value.get("where")
-        if where is not None:  # the gate's SQL gets sqlglot's writing of it, never the text
+        if where is not None:  # the gate's SQL gets sqlglot's tree of it, never the text
             try:
                 where = expressions.parse(where, GATE_DIALECT, what=WHERE).sql(GATE_DIALECT)
             except expressions.ExpressionError as exc:
-                problems.append(f"{line}: references: {exc}")
-        if known([col]):
-            params = {"column": col, "table": parent, "to": to, "where": where}
-            made.append(make(col, [col], params, f"{col} references {parent}.{to}"))
-            # implied: a row whose parent was quarantined follows it into quarantine
-            made.append(Expectation(
-                id=f"{table}.cascade.{col}", table=table, kind="cascade",
-                policy="quarantine", level="row", columns=(col,), params=params,
-                description=f"the {parent} row that {col} references passed the gate",
-                max_quarantine_percent=100.0, location=line,
-            ))
-    elif kind == "between":
+                self.problem(f"references: {exc}")
+        if not self.known([col]):
+            return
+        params = {"column": col, "table": parent, "to": to, "where": where}
+        self.make(col, [col], params, f"{col} references {parent}.{to}")
+        # implied: a row whose parent was quarantined follows it into quarantine
+        self.made.append(Expectation(
+            id=f"{self.table}.cascade.{col}", table=self.table, kind="cascade",
+            policy="quarantine", level="row", columns=(col,), params=params,
+            description=f"the {parent} row that {col} references passed the gate",
+            max_quarantine_percent=100.0, location=self.line,
+        ))
+
+    def _between(self, value: Mapping[str, Any]) -> None:
         col = value["column"]
-        if known([col]):
-            lo, hi = value.get("min"), value.get("max")
-            if lo is not None and hi is not None and lo > hi:
-                problems.append(f"{line}: between: min {lo} > max {hi}")
-            params = {
-                "min": lo, "max": hi,
-                "strict_min": bool(value.get("strict_min", False)),
-                "strict_max": bool(value.get("strict_max", False)),
-            }
-            low = "" if lo is None else f"{lo} {'<' if params['strict_min'] else '≤'} "
-            high = "" if hi is None else f" {'<' if params['strict_max'] else '≤'} {hi}"
-            made.append(make(col, [col], params, f"{low}{col}{high}"))
-    elif kind == "accepted_values":
+        if not self.known([col]):
+            return
+        lo, hi = value.get("min"), value.get("max")
+        if lo is not None and hi is not None and lo > hi:
+            self.problem(f"between: min {lo} > max {hi}")
+        if self.type_of(col) not in ("integer", "number"):
+            self.problem(f"between: {col} is not a number{_AS_HINT}")
+        params = {
+            "min": lo, "max": hi,
+            "strict_min": bool(value.get("strict_min", False)),
+            "strict_max": bool(value.get("strict_max", False)),
+        }
+        low = "" if lo is None else f"{lo} {'<' if params['strict_min'] else '≤'} "
+        high = "" if hi is None else f" {'<' if params['strict_max'] else '≤'} {hi}"
+        self.make(col, [col], params, f"{low}{col}{high}")
+
+    def _accepted_values(self, value: Mapping[str, Any]) -> None:
         col = value["column"]
-        if known([col]):
+        if self.known([col]):
             values = list(value["values"])
-            made.append(make(col, [col], {"values": values}, f"{col} in {values}"))
-    elif kind == "in_order":
+            self.make(col, [col], {"values": values}, f"{col} in {values}")
+
+    def _in_order(self, value: Sequence[str]) -> None:
         cols = [str(c) for c in value]
-        local = [c for c in cols if "." not in c]
-        if known(local):
-            for a, b in itertools.pairwise(cols):
-                made.append(
-                    make(f"{a}.{b}", [a, b], {"earlier": a, "later": b}, f"{a} ≤ {b}")
-                )
-            if given_id and len(made) > 1:
-                problems.append(f"{line}: `id:` needs exactly two columns")
-    elif kind == "freshness":
+        if not self.known([c for c in cols if "." not in c]):
+            return
+        for a, b in itertools.pairwise(cols):
+            self.make(f"{a}.{b}", [a, b], {"earlier": a, "later": b}, f"{a} ≤ {b}")
+        if self.given_id and len(self.made) > 1:
+            self.problem("`id:` needs exactly two columns")
+
+    def _freshness(self, value: Mapping[str, Any]) -> None:
         col = value["column"]
-        if known([col]):
-            try:
-                age = parse_age(str(value["max_age"]))
-            except ValueError as error:
-                problems.append(f"{line}: freshness: {error}")
-            else:
-                made.append(
-                    make(col, [col], {"max_age": age, "max_age_text": str(value["max_age"])},
-                         f"newest {col} no older than {value['max_age']} before as-of")
-                )
-    elif kind == "volume":
+        if not self.known([col]):
+            return
+        if self.type_of(col) not in TIME_TYPES:
+            self.problem(f"freshness: {col} is not a date or timestamp{_AS_HINT}")
+        try:
+            age = parse_age(str(value["max_age"]))
+        except ValueError as error:
+            self.problem(f"freshness: {error}")
+            return
+        self.make(col, [col], {"max_age": age, "max_age_text": str(value["max_age"])},
+                  f"newest {col} no older than {value['max_age']} before as-of")
+
+    def _volume(self, value: Mapping[str, Any]) -> None:
         params = {"max_drop": value.get("max_drop"), "max_growth": value.get("max_growth")}
         parts = []
         if params["max_drop"] is not None:
             parts.append(f"-{params['max_drop']:.0%}")
         if params["max_growth"] is not None:
             parts.append(f"+{params['max_growth']:.0%}")
-        made.append(
-            make("", [], params, f"row count within {' / '.join(parts)} of the last published run")
-        )
-    elif kind == "not_empty":
-        made.append(make("", [], {}, "the table has at least one row"))
-    return made, problems
+        self.make("", [], params, f"row count within {' / '.join(parts)} of the last published run")
+
+    def _not_empty(self, value: bool) -> None:
+        self.make("", [], {}, "the table has at least one row")
 
 
 def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
@@ -434,12 +483,7 @@ def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
                         f"{e.location}: {parent.name} has no column {e.params['to']!r}"
                     )
                 elif e.params["where"]:
-                    tree = expressions.parse(e.params["where"], GATE_DIALECT, what=WHERE)
-                    for c in expressions.columns(tree):
-                        if c.table or c.name not in parent.columns:
-                            problems.append(
-                                f"{e.location}: {WHERE}: {parent.name} has no column {c.sql()!r}"
-                            )
+                    problems += _where_problems(e, parent)
             if e.kind == "in_order":
                 for col in e.columns:
                     if "." in col:
@@ -453,3 +497,19 @@ def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
                         elif parent_name in by_name and parent_col not in by_name[parent_name].columns:
                             problems.append(f"{e.location}: {parent_name} has no column {parent_col!r}")
     return problems
+
+
+def _where_problems(e: Expectation, parent: TableSpec) -> list[str]:
+    """A reference's `where:` is vetted like a metric filter: the parent's columns only,
+    and true or false for each row (parsing refused statements, subqueries, comments)."""
+    tree = expressions.parse(e.params["where"], GATE_DIALECT, what=WHERE)
+    unknown = [c for c in expressions.columns(tree) if c.table or c.name not in parent.columns]
+    if unknown:
+        return [f"{e.location}: {WHERE}: {parent.name} has no column {c.sql()!r}" for c in unknown]
+
+    def column_type(column: exp.Column) -> tuple[str | None, bool]:
+        declared = parent.columns.get(column.name)
+        return declared, declared == "boolean"
+
+    problem = expressions.filter_problem(tree, column_type, GATE_DIALECT)
+    return [f"{e.location}: {WHERE}: {problem[0]}"] if problem else []

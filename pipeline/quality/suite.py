@@ -6,7 +6,9 @@ Three frames are validated per raw table, each with its own part of the suite:
 - the *row chunks* (`__row` = DuckDB rowid, the table's columns, and derived columns
   computed by DuckDB: `__orphan__<col>` holds a foreign key value that no parent row
   has, `__cascade__<col>` one whose parent rows were all quarantined, and
-  `__ref__<table>__<col>` a parent's column for cross-table order);
+  `__ref__<table>__<col>` a parent's column for cross-table order, and for a check
+  with `as: <type>` `__as_<type>__<col>` the value read as that type and
+  `__unreadable_<type>__<col>` one that does not read as it);
 - the *profile* (one row of exact table aggregates computed by DuckDB: `row_count`,
   `max__<col>`): emptiness, volume and freshness.
 
@@ -102,6 +104,22 @@ def frame_column(name: str) -> str:
     return ref_column(name) if "." in name else name
 
 
+def as_column(column: str, logical_type: str) -> str:
+    """The chunk column holding `column`'s values read as `logical_type` (NULL otherwise)."""
+    return f"__as_{logical_type}__{column}"
+
+
+def unreadable_column(column: str, logical_type: str) -> str:
+    """The chunk column holding a value of `column` that does not read as `logical_type`."""
+    return f"__unreadable_{logical_type}__{column}"
+
+
+def check_column(e: Expectation, name: str) -> str:
+    """The chunk column a check on `name` reads: its typed expression when it sets `as:`."""
+    column = frame_column(name)
+    return as_column(column, e.params["as"]) if e.params.get("as") else column
+
+
 def max_column(column: str) -> str:
     return f"max__{column}"
 
@@ -142,9 +160,13 @@ def compile_expectation(
         return gxe.ExpectColumnValuesToBeNull(column=orphan_column(p["column"]), meta=meta)
     if e.kind == "cascade":
         return gxe.ExpectColumnValuesToBeNull(column=cascade_column(p["column"]), meta=meta)
+    if e.kind == "readable":
+        return gxe.ExpectColumnValuesToBeNull(
+            column=unreadable_column(e.columns[0], p["type"]), meta=meta
+        )
     if e.kind == "between":
         return gxe.ExpectColumnValuesToBeBetween(
-            column=e.columns[0],
+            column=check_column(e, e.columns[0]),
             min_value=p.get("min"),
             max_value=p.get("max"),
             strict_min=p.get("strict_min", False),
@@ -157,12 +179,12 @@ def compile_expectation(
         )
     if e.kind == "not_in_future":
         return gxe.ExpectColumnValuesToBeBetween(
-            column=e.columns[0], max_value=as_of, meta=meta
+            column=check_column(e, e.columns[0]), max_value=as_of, meta=meta
         )
     if e.kind == "in_order":
         return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=frame_column(p["later"]),
-            column_B=frame_column(p["earlier"]),
+            column_A=check_column(e, p["later"]),
+            column_B=check_column(e, p["earlier"]),
             or_equal=True,
             ignore_row_if="either_value_is_missing",
             meta=meta,

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from pipeline import publish
-from pipeline.build import build, check, load_raw_csvs
+from pipeline.build import build, check
 from pipeline.datagen import inject_defect_into_dir
 from pipeline.project import Project
+from pipeline.raw import load_raw_csvs
 
 REPO = Path(__file__).resolve().parents[2]
 AS_OF = "2026-11-15"

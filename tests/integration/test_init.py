@@ -122,3 +122,27 @@ def test_init_in_an_empty_folder_writes_a_dbt_project(tmp_path: Path) -> None:
     assert "note: no model's YAML lists a date or timestamp column" in result.stderr
     validated = kpi("validate", cwd=folder)
     assert validated.returncode == 0, validated.stdout + validated.stderr
+
+
+def test_a_source_without_columns_takes_the_warehouse_s(tmp_path: Path) -> None:
+    """A source whose YAML lists no columns: the expectations list the columns of its
+    table where the source says it is (its schema, its identifier) in the profile's file."""
+    import duckdb
+
+    _subscriptions_project(tmp_path)
+    _write(tmp_path / "models/staging/billing/_billing__sources.yml", """
+        sources:
+          - name: billing
+            schema: "{{ var('billing_schema', 'landing') }}"
+            tables: [{name: invoices, identifier: invoices_v2}, {name: refunds}]
+    """)
+    with duckdb.connect(str(tmp_path / "saas.duckdb")) as con:
+        con.execute("create schema landing")
+        con.execute("create table landing.invoices_v2 (id bigint, issued_at timestamptz, plan varchar)")
+    result = kpi("init", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = yaml.safe_load((tmp_path / "models/staging/billing/_billing__expectations.yml").read_text())
+    assert list(document["tables"]) == ["invoices"]  # refunds: not in the warehouse
+    assert document["tables"]["invoices"]["columns"] == {
+        "id": "integer", "issued_at": "timestamp", "plan": "string",
+    }

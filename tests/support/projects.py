@@ -39,3 +39,28 @@ def set_lookback(path: Path, days: int) -> None:
     data.setdefault("config", {})["incremental"] = {"lookback_days": days}
     with path.open("w") as file:
         yaml.dump(data, file)
+
+
+FIXTURES = REPO_ROOT / "tests" / "fixtures"
+
+
+def fixture_project(folder: Path, extra_metrics: dict[str, str] | None = None) -> Path:
+    """`folder/fixture`: a project of the tool's own fixtures, independent of the demo: the
+    models of tests/fixtures/catalog, the KPIs of tests/fixtures/snapshot_metrics (and
+    `extra_metrics`, file name -> text), its models compiled and written."""
+    from pipeline.compiler import compile_project, write
+    from pipeline.project import Project
+
+    project = folder / "fixture"
+    shutil.rmtree(project, ignore_errors=True)
+    shutil.copytree(FIXTURES / "catalog" / "models", project / "models")
+    shutil.copytree(FIXTURES / "snapshot_metrics", project / "metrics")
+    for name, text in (extra_metrics or {}).items():
+        (project / "metrics" / name).write_text(text, encoding="utf-8")
+    (project / "dbt_project.yml").write_text(
+        'name: fixture\nversion: "1.0.0"\nconfig-version: 2\nprofile: fixture\n', encoding="utf-8"
+    )
+    compiled = compile_project(Project(project))
+    assert compiled.ok, compiled.issues
+    write(compiled.files, project)
+    return project

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 from pipeline.alerts.rules import DEFAULT_URL_ENV, EVENT_KINDS, load_rules
-from pipeline.compiler import read_metric_files
-from pipeline.project import Project
 from pipeline.spec.load import load
-from tests.support.projects import REPO_ROOT
 
 KPIS = """\
 kpis:
@@ -73,8 +70,3 @@ alerts:
     ]
 
 
-def test_the_demo_rules_load():
-    files = read_metric_files(Project(REPO_ROOT))
-    rules, issues = _load(files)
-    assert issues == []
-    assert rules.file == "metrics/_alerts.yml" and "revenue" in rules.kpis

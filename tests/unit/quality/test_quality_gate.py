@@ -8,11 +8,12 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline.build import read_chunks, run_gate
 from pipeline.quality.gate import Validator, validate_table
+from pipeline.quality.read import read_chunks, type_offenders
+from pipeline.quality.run import run_gate as run_in_warehouse
+from pipeline.quality.sources import Relation, SourceTable
 from pipeline.quality.spec import parse_spec
 from pipeline.quality.suite import ROW
-from pipeline.quality.values import type_offenders
 
 AS_OF = datetime(2026, 11, 15, 23, 59, 59)
 
@@ -53,6 +54,14 @@ tables:
         max_quarantine_percent: 30
       - volume: {max_drop: 0.5}
 """
+
+
+RELATIONS = {name: Relation("raw", name) for name in ("customers", "orders")}
+TABLES = [SourceTable("shop", n, r, True, "_shop__sources.yml:1") for n, r in RELATIONS.items()]
+
+
+def run_gate(con, specs, **kwargs):
+    return run_in_warehouse(con, specs, TABLES, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -144,7 +153,7 @@ def test_duplicates_in_different_positions_meet_in_one_chunk(specs):
     rows = [*CLEAN, (1, 10, "2026-11-01", "2026-11-02", "placed", 5.0)]
     con = _warehouse(_orders(rows))
     con.execute("CREATE TEMP TABLE __gate_quarantine (table_name VARCHAR, row BIGINT)")
-    chunks = list(read_chunks(con, specs["orders"], 5, 1, ["customer_id"]))
+    chunks = list(read_chunks(con, specs["orders"], RELATIONS, 5, 1, ["customer_id"]))
     # the 3 rows with a unique key come one by one; both rows of order 1 come together
     assert sorted(len(c) for c in chunks) == [1, 1, 1, 2]
     assert sorted(r for c in chunks for r in c.index) == [0, 1, 2, 3, 4]
@@ -269,7 +278,7 @@ def test_a_failed_type_check_shows_the_rows_that_break_it(specs, column, bad):
 
 def test_timestamps_in_utc_pass_the_type_check(specs):
     frame = _text_orders(ordered_at={0: "2026-11-01T00:00:00Z", 1: "2026-11-03 00:00:00+00:00"})
-    assert type_offenders(_warehouse(frame), "orders", "ordered_at", "timestamp", 3)[0] == 0
+    assert type_offenders(_warehouse(frame), RELATIONS["orders"], "ordered_at", "timestamp", 3)[0] == 0
 
 
 def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(specs, monkeypatch):
@@ -279,7 +288,8 @@ def test_the_inputs_fingerprint_tells_an_unchanged_input_from_a_changed_one(spec
     customers, orders = gate.inputs.tables
     assert (customers.table, customers.rows, customers.newest) == (
         "customers", 2, "2026-11-05T00:00:00")
-    assert (orders.rows, orders.newest) == (4, None)  # orders declares no freshness column
+    # orders declares no freshness check: its first timestamp column
+    assert (orders.rows, orders.newest) == (4, "2026-11-06T00:00:00")
     assert not gate.inputs.unchanged and gate.inputs.published_run is None
     # as if that run was published
     run = publish.new_run_id()
@@ -311,3 +321,113 @@ def test_a_column_with_a_time_zone_is_refused(specs):
     outcome = gate.outcome("orders.type.ordered_at")
     assert outcome.action == "blocked" and outcome.unexpected_count == 4
     assert len(outcome.samples) == 3 and outcome.samples[0]["order_id"] == 1
+
+
+TEXT_SPEC = """\
+version: 1
+source: shop
+tables:
+  customers:
+    key: customer_id
+    columns: {customer_id: integer, signed_up_at: string}
+  orders:
+    key: order_id
+    columns: {order_id: integer, customer_id: integer, ordered_at: string, shipped_at: string,
+              status: string, amount: string}
+    checks:
+      - references: {column: customer_id, table: customers}
+      - not_in_future: [ordered_at]
+        as: timestamp
+        max_quarantine_percent: 50
+      - in_order: [customers.signed_up_at, ordered_at, shipped_at]
+        as: timestamp
+        max_quarantine_percent: 50
+        policy: warn
+      - between: {column: amount, min: 0}
+        as: number
+        max_quarantine_percent: 50
+      - freshness: {column: ordered_at, max_age: 30d}
+        as: timestamp
+"""
+
+
+def test_checks_on_text_columns_read_as_a_type():
+    specs = parse_spec(TEXT_SPEC, "x.yml")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("CREATE SCHEMA raw")
+    con.execute("CREATE TABLE raw.customers AS SELECT * FROM (VALUES (10, '2026-10-01 00:00:00')) "
+                "t(customer_id, signed_up_at)")
+    con.execute(
+        "CREATE TABLE raw.orders AS SELECT * FROM (VALUES "
+        "(1, 10, '2026-11-01 10:00:00', '2026-11-02 10:00:00', 'placed', '5.5'),"
+        "(2, 10, '2027-01-01 00:00:00', NULL, 'placed', '1'),"          # in the future
+        "(3, 10, '2026-11-03 00:00:00', '2026-11-02 00:00:00', 'placed', '-2'),"  # order, range
+        "(4, 10, '2026-09-03 00:00:00', NULL, 'placed', '3'),"          # before the sign-up
+        "(5, 10, 'yesterday', NULL, 'placed', 'N/A')"                  # unreadable
+        ") t(order_id, customer_id, ordered_at, shipped_at, status, amount)"
+    )
+    gate = run_gate(con, specs, run_id="t", as_of=AS_OF, baselines={}, chunk_rows=2)
+    assert gate.outcome("orders.type.ordered_at").success  # declared string: no drift
+    assert {(e.id, e.unexpected_count) for e in gate.table("orders").failed} == {
+        ("orders.not_in_future.ordered_at", 1),
+        ("orders.in_order.ordered_at.shipped_at", 1),
+        ("orders.in_order.customers.signed_up_at.ordered_at", 1),
+        ("orders.between.amount", 1),
+        ("orders.as_timestamp.ordered_at", 1),
+        ("orders.as_number.amount", 1),
+    }
+    assert gate.outcome("orders.freshness.ordered_at").success  # newest readable: 2027-01-01
+    assert sorted(gate.table("orders").quarantine) == [1, 2, 4]  # the rowids; in_order warns
+    assert gate.outcome("orders.in_order.ordered_at.shipped_at").action == "warned"
+    newest = {t.table: t.newest for t in gate.inputs.tables}
+    assert newest["orders"] == "2027-01-01T00:00:00"
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        ("- not_in_future: [status]", "not_in_future: status is not a date or timestamp"),
+        ("- freshness: {column: status, max_age: 1d}", "freshness: status is not a date or timestamp"),
+        ("- between: {column: status, min: 0}", "between: status is not a number"),
+        ("- unique: status\n        as: timestamp", "unique: `as:` is for between, not_in_future"),
+    ],
+)
+def test_a_check_on_text_needs_its_type(check, message):
+    from pipeline.quality.spec import SpecError
+
+    text = SPEC.replace("      - volume: {max_drop: 0.5}", f"      {check}")
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "x.yml")
+    assert any(message in p for p in info.value.problems), info.value.problems
+
+
+def test_the_gates_output_leaves_the_quarantined_rows_out_and_accounts_for_every_row(specs):
+    from pipeline import publish
+    from pipeline.quality.run import write_gate_outputs
+
+    rows = [*CLEAN, (6, 10, "2026-11-07", "2026-11-08", "on_hold", 1.0)]
+    con = _warehouse(_orders(rows))
+    publish.ensure_meta(con)
+    con.execute("CREATE SCHEMA landing")
+    con.execute("CREATE TABLE landing.visits AS SELECT range AS visit_id FROM range(3)")
+    visits = SourceTable("web", "visits", Relation("landing", "visits"), False, "w.yml:3")
+    tables = [*TABLES, visits]
+    gate = run_in_warehouse(con, [specs["customers"], specs["orders"]], tables, run_id="t",
+                            as_of=AS_OF, baselines={})
+    assert [u.table for u in gate.unguarded] == ["visits"] and gate.status == "quarantined"
+    run = publish.new_run_id()
+    write_gate_outputs(con, gate, tables, run)
+    schema = publish.input_schema(run)
+    kinds = dict(con.execute(
+        "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?",
+        [schema]).fetchall())
+    # a copy where rows were set aside, a view elsewhere; nothing for a source read in place
+    assert kinds == {"orders": "BASE TABLE", "customers": "VIEW"}
+    assert con.execute(f"SELECT list(order_id ORDER BY order_id) FROM {schema}.orders").fetchone() == ([1, 2, 3, 4],)
+    counts = con.execute(
+        f"SELECT table_name, raw_rows, passed_rows, quarantined_rows FROM {publish.COUNTS_TABLE} "
+        "WHERE run_id = ? ORDER BY 1", [run]).fetchall()
+    assert counts == [("customers", 2, 2, 0), ("orders", 5, 4, 1), ("visits", 3, 3, 0)]
+    stored = con.execute(f"SELECT count(*), min(reason) FROM {publish.QUARANTINE_TABLE}").fetchone()
+    assert stored[0] == 1 and "on_hold" in stored[1]

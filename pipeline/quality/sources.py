@@ -1,0 +1,209 @@
+"""Where each dbt source table is: the relation the gate reads, from the project's YAML.
+
+dbt's `sources:` entries (any `.yml` under models/) name a table's database, schema and
+identifier (dbt's defaults: the target's database, the source's name, the table's name).
+The gate reads each table there. A value may be literal text or hold
+`{{ var('name', 'default') }}` and `{{ env_var('NAME', 'default') }}` (the project's
+`vars:` and the environment); any other Jinja is refused with its location, since the
+gate would read a relation other than dbt's.
+
+A source whose schema follows `var('raw_schema')` reads the gate's validated input
+during `kpi build` (the build sets that var to `run_<id>_input`), so the rows the gate
+sets aside never reach the models; any other source is read by dbt where it is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
+from sqlglot import exp
+
+from pipeline.quality.spec import SpecError, TableSpec
+
+INPUT_VAR = "raw_schema"  # the var kpi build sets to the gate's input schema
+_FOLLOWS = "__kpi_gate_input__"  # a stand-in value of INPUT_VAR, to see who follows it
+_CALL = re.compile(
+    r"""\{\{\s*(var|env_var)\(\s*['"]([\w.]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}"""
+)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A table of the warehouse: [database.]schema.identifier."""
+
+    schema: str
+    identifier: str
+    database: str | None = None
+
+    def table(self, alias: str | None = None) -> exp.Table:
+        """The relation as a sqlglot table (quoted names)."""
+        return exp.table_(
+            exp.to_identifier(self.identifier, quoted=True),
+            db=exp.to_identifier(self.schema, quoted=True),
+            catalog=exp.to_identifier(self.database, quoted=True) if self.database else None,
+            alias=exp.to_identifier(alias) if alias else None,
+        )
+
+    def __str__(self) -> str:
+        return ".".join(p for p in (self.database, self.schema, self.identifier) if p)
+
+
+@dataclass(frozen=True)
+class SourceTable:
+    source: str
+    table: str
+    relation: Relation  # where it is
+    gated: bool  # dbt reads the gate's input for it during kpi build (schema follows INPUT_VAR)
+    location: str  # file:line of its `- name:` entry
+
+
+def source_tables(
+    models_dir: Path, project_vars: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> list[SourceTable]:
+    """Every table of the dbt sources under `models_dir`, resolved; raise SpecError."""
+    problems: list[str] = []
+    out: list[SourceTable] = []
+    for path, data in _source_files(models_dir, problems):
+        name = _display(path, models_dir)
+        for source in data.get("sources") or []:
+            if not isinstance(source, CommentedMap):
+                continue
+            for table in source.get("tables") or []:
+                if isinstance(table, CommentedMap) and "name" in table:
+                    try:
+                        out.append(_resolve(source, table, name, project_vars, env))
+                    except ValueError as error:
+                        problems.append(str(error))
+    problems += _collisions(out)
+    if problems:
+        raise SpecError(problems)
+    return out
+
+
+def project_vars(root: Path) -> dict[str, Any]:
+    """dbt_project.yml's `vars:`: the global ones, then those scoped to the project."""
+    from pipeline.profile import read_yaml
+
+    config = read_yaml(root / "dbt_project.yml", {}) or {}
+    values = config.get("vars") or {} if isinstance(config, dict) else {}
+    scoped = values.get(config.get("name")) if isinstance(values, dict) else None
+    merged = {k: v for k, v in values.items() if not isinstance(v, dict)}
+    return {**merged, **(scoped if isinstance(scoped, dict) else {})}
+
+
+def guarded(
+    specs: Sequence[TableSpec], tables: Sequence[SourceTable]
+) -> tuple[dict[str, SourceTable], list[SourceTable]]:
+    """(table name -> its source table for every spec, the source tables no spec guards);
+    raise SpecError for a spec that no dbt source declares."""
+    by_key = {(t.source, t.table): t for t in tables}
+    found: dict[str, SourceTable] = {}
+    problems = []
+    for spec in specs:
+        table = by_key.get((spec.source, spec.name))
+        if table is None:
+            problems.append(
+                f"{spec.location}: {spec.source}.{spec.name} is not a table of a dbt source "
+                f"(declare it under `sources:` in a YAML file of models/)"
+            )
+        else:
+            found[spec.name] = table
+    if problems:
+        raise SpecError(problems)
+    named = {(s.source, s.name) for s in specs}
+    return found, [t for t in tables if (t.source, t.table) not in named]
+
+
+def _source_files(models_dir: Path, problems: list[str]) -> Iterator[tuple[Path, CommentedMap]]:
+    for path in sorted([*models_dir.rglob("*.yml"), *models_dir.rglob("*.yaml")]):
+        if path.name.endswith("__expectations.yml"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "sources:" not in text:
+            continue
+        try:
+            data = YAML(typ="rt").load(text)
+        except YAMLError as error:
+            problems.append(f"{_display(path, models_dir)}:1: invalid YAML: {error}")
+            continue
+        if isinstance(data, CommentedMap):
+            yield path, data
+
+
+def _display(path: Path, models_dir: Path) -> str:
+    try:
+        return str(path.relative_to(models_dir.parent))
+    except ValueError:
+        return str(path)
+
+
+def _resolve(
+    source: CommentedMap, table: CommentedMap, filename: str,
+    values: Mapping[str, Any], env: Mapping[str, str] | None,
+) -> SourceTable:
+    location = f"{filename}:{table.lc.line + 1}"
+
+    def value(node: CommentedMap, key: str, default: str | None, follow: bool = False) -> str | None:
+        if node.get(key) is None:
+            return default
+        where = f"{filename}:{node.lc.key(key)[0] + 1}"
+        given = {**values, INPUT_VAR: _FOLLOWS} if follow else values
+        return _render(str(node[key]), given, env, where, key)
+
+    source_name = str(source["name"])
+    schema = value(source, "schema", source_name) or source_name
+    relation = Relation(
+        schema=schema,
+        identifier=value(table, "identifier", str(table["name"])) or str(table["name"]),
+        database=value(source, "database", None) or None,
+    )
+    gated = value(source, "schema", source_name, follow=True) != schema
+    return SourceTable(source_name, str(table["name"]), relation, gated, location)
+
+
+def _render(
+    text: str, values: Mapping[str, Any], env: Mapping[str, str] | None, where: str, key: str
+) -> str:
+    environment = {**os.environ, **(env or {})}
+
+    def call(match: re.Match[str]) -> str:
+        kind, name, default = match.groups()
+        found = values.get(name) if kind == "var" else environment.get(name)
+        if found is None:
+            found = default
+        if found is None:
+            raise ValueError(f"{where}: {key}: {kind}('{name}') has no value and no default")
+        return str(found)
+
+    rendered = _CALL.sub(call, text)
+    if "{{" in rendered or "{%" in rendered:
+        raise ValueError(
+            f"{where}: {key}: the gate cannot tell which relation {text!r} names: write "
+            "text, {{ var('name', 'default') }} or {{ env_var('NAME', 'default') }}"
+        )
+    return rendered.strip()
+
+
+def _collisions(tables: Sequence[SourceTable]) -> list[str]:
+    """Two tables read through the gate's input need different identifiers (one schema)."""
+    seen: dict[str, SourceTable] = {}
+    problems = []
+    for t in tables:
+        if not t.gated:
+            continue
+        other = seen.setdefault(t.relation.identifier, t)
+        if other is not t:
+            problems.append(
+                f"{t.location}: {t.source}.{t.table} and {other.source}.{other.table} "
+                f"({other.location}) both read {t.relation.identifier!r} from the gate's input "
+                "schema: give one another identifier"
+            )
+    return problems
