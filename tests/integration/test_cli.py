@@ -113,6 +113,15 @@ def test_build_from_a_folder_that_does_not_exist_is_a_user_error(tmp_path: Path)
     assert "Traceback" not in result.stderr
 
 
+def test_a_parquet_layout_without_the_table_is_a_user_error(tmp_path: Path):
+    (tmp_path / "raw").mkdir()
+    result = kpi("check", "--raw-parquet", str(tmp_path / "raw"), "--raw-parquet-layout",
+                 "{source}.parquet", env={"KPI_WAREHOUSE": str(tmp_path / "wh.duckdb")})
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--raw-parquet-layout: Parquet layout '{source}.parquet' must hold {table}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_build_from_parquet_without_a_table_names_the_file_and_its_stage(tmp_path: Path):
     """The progress shows each stage with the time since the start; the missing file of a
     declared raw table fails the run before anything is loaded, with its declaration."""
