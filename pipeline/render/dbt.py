@@ -13,7 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import yaml
 from sqlglot import exp
@@ -58,6 +57,8 @@ QUERIES: dict[NodeKind, Query] = {
     NodeKind.COMPOSITE: lambda n, s, p: sql.composite_values(list(n.steps), p),
     NodeKind.DISTINCT_WINDOWS: lambda n, s, p: tracking.distinct_windows(n.steps[0], p),
     NodeKind.CATALOG: lambda n, s, p: sql.kpi_catalog(s),
+    NodeKind.OBSERVATIONS: lambda n, s, p: tracking.observations(p),
+    NodeKind.TARGETS: lambda n, s, p: tracking.targets(s),
     NodeKind.KPI_VALUES: lambda n, s, p: tracking.kpi_values(s, p),
     NodeKind.KPI_WINDOWS: lambda n, s, p: tracking.kpi_windows(s, p),
     NodeKind.WIDE: lambda n, s, p: sql.wide(str(n.grain), list(n.kpis)),
@@ -147,7 +148,7 @@ def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None)
 
 def _model(node: ModelNode, tree: exp.Expr, dialect: str) -> str:
     body = _refs(_sql(tree, dialect))
-    config, summary = TABLE_CONFIG, node.summary
+    config, summary = "{{ config(materialized='" + node.materialization + "') }}", node.summary
     if node.lookback_days is not None:
         body = _incremental(body, dialect)
         config = (
@@ -173,37 +174,128 @@ def _header(sources: Sequence[str], summary: str) -> str:
 
 def _sql(tree: exp.Expr, dialect: str) -> str:
     """A tree's SQL, before the renderer puts its Jinja in (each tree is rendered once)."""
-    return _plain(_generator(dialect)(dialect=dialect, pretty=True).generate(tree, copy=False))
+    generator = Dialect.get_or_raise(dialect).generator(pretty=True, max_text_width=SHORT_LINE)
+    generator._dispatch = _readable(dialect)  # per instance: sqlglotc's are compiled
+    return _plain(generator.generate(tree, copy=False))
 
 
-SHORT_LINE = 100  # a projection of plain columns up to this width stays on one line
+SHORT_LINE = 100  # a piece of SQL up to this width stays on one line
 
 
 @cache
-def _generator(dialect: str) -> type[Generator]:
-    """The dialect's SQL generator, writing each row of a VALUES list on one line (data
-    read as data: one target, one catalog entry per line in a reviewer's diff) and a short
-    projection of plain columns on one line."""
-    base = Dialect.get_or_raise(dialect).generator_class
+def _readable(dialect: str) -> dict[type[exp.Expr], Callable[..., str]]:
+    """The dialect's SQL generation with a reviewer's line breaks: each row of a VALUES list
+    on one line (data read as data: one target, one catalog entry per line in a diff); a
+    short projection or GROUP BY of plain columns, a short condition, parenthesis or VALUES
+    list on one line; a long CASE with each WHEN and its THEN on one line."""
+    dispatch = dict(Dialect.get_or_raise(dialect).generator(pretty=True)._dispatch)
+    base = dict(dispatch)
 
-    class Readable(base):  # type: ignore[valid-type,misc]
-        def tuple_sql(self, expression: exp.Tuple) -> str:
-            if isinstance(expression.parent, exp.Values):
-                return f"({self.expressions(expression, flat=True)})"
-            return super().tuple_sql(expression)
+    def values_row(gen: Generator, expression: exp.Tuple) -> str:
+        if isinstance(expression.parent, exp.Values):
+            return f"({gen.expressions(expression, flat=True)})"
+        return base[exp.Tuple](gen, expression)
 
-        def expressions(
-            self, expression: exp.Expr | None = None, key: str | None = None, *args: Any, **kwargs: Any
-        ) -> str:
-            if isinstance(expression, exp.Select) and key is None and not args and not kwargs:
-                columns = expression.expressions
-                if all(type(c) is exp.Column for c in columns):
-                    line = ", ".join(self.sql(c) for c in columns)
-                    if len(line) <= SHORT_LINE:
-                        return super().expressions(sqls=[line])
-            return super().expressions(expression, key, *args, **kwargs)
+    def select(gen: Generator, expression: exp.Select) -> str:
+        columns = expression.expressions
+        lines = _column_lines(gen, columns)
+        if len(lines) == len(columns):
+            return base[exp.Select](gen, expression)
+        expression.set("expressions", lines)  # each run of plain columns printed as one
+        try:
+            return base[exp.Select](gen, expression)
+        finally:
+            expression.set("expressions", columns)
 
-    return Readable
+    def group(gen: Generator, expression: exp.Group) -> str:
+        line = _columns_line(gen, expression.expressions)
+        if line is None or len(expression.args) > 1:  # grouping sets, rollup, ALL...
+            return base[exp.Group](gen, expression)
+        return gen.seg(f"GROUP BY {line}")
+
+    def condition(keyword: str) -> Callable[[Generator, exp.Expr], str]:
+        def render(gen: Generator, expression: exp.Expr) -> str:
+            text = gen.sql(expression, "this")
+            if "\n" in text or len(text) > SHORT_LINE:
+                return base[type(expression)](gen, expression)
+            return gen.seg(f"{keyword} {text}")
+
+        return render
+
+    def flat_if_short(kind: type[exp.Expr]) -> Callable[[Generator, exp.Expr], str]:
+        def render(gen: Generator, expression: exp.Expr) -> str:
+            text = base[kind](gen, expression)
+            if gen.pretty and "\n" in text and len(" ".join(text.split())) <= SHORT_LINE:
+                gen.pretty = False
+                try:
+                    return base[kind](gen, expression)
+                finally:
+                    gen.pretty = True
+            return text
+
+        return render
+
+    dispatch.update(
+        {
+            exp.Tuple: values_row,
+            exp.Select: select,
+            exp.Group: group,
+            exp.Where: condition("WHERE"),
+            exp.Having: condition("HAVING"),
+            exp.Paren: flat_if_short(exp.Paren),
+            exp.Values: flat_if_short(exp.Values),
+            exp.Case: _case,
+        }
+    )
+    return dispatch
+
+
+def _case(gen: Generator, expression: exp.Case) -> str:
+    """A CASE on one line when short, else one line per WHEN and its THEN (when they fit)."""
+    this = gen.sql(expression, "this")
+    lines = [f"CASE {this}" if this else "CASE"]
+    for branch in expression.args["ifs"]:
+        when, then = f"WHEN {gen.sql(branch, 'this')}", f"THEN {gen.sql(branch, 'true')}"
+        pair = f"{when} {then}"
+        lines += [pair] if "\n" not in pair and len(pair) <= SHORT_LINE else [when, then]
+    if default := gen.sql(expression, "default"):
+        lines.append(f"ELSE {default}")
+    lines.append("END")
+    if not gen.pretty or sum(len(line) for line in lines) <= SHORT_LINE:
+        return " ".join(lines)
+    return gen.indent("\n".join(lines), skip_first=True, skip_last=True)
+
+
+def _columns_line(gen: Generator, columns: Sequence[exp.Expr]) -> str | None:
+    """Plain columns on one line, when they fit."""
+    if not columns or not all(type(c) is exp.Column for c in columns):
+        return None
+    line = ", ".join(gen.sql(c) for c in columns)
+    return line if len(line) <= SHORT_LINE else None
+
+
+def _column_lines(gen: Generator, projection: Sequence[exp.Expr]) -> list[exp.Expr]:
+    """The projection with each run of plain columns (the keys of a row, say) on lines of
+    up to SHORT_LINE characters; other expressions keep a line each."""
+    out: list[exp.Expr] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            out.append(exp.var(", ".join(run)))
+            run.clear()
+
+    for item in projection:
+        if type(item) is not exp.Column or item.comments:
+            close()
+            out.append(item)
+            continue
+        text = gen.sql(item)
+        if run and len(", ".join([*run, text])) > SHORT_LINE:
+            close()
+        run.append(text)
+    close()
+    return out if len(out) < len(projection) else list(projection)
 
 
 def _plain(text: str) -> str:
