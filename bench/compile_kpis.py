@@ -3,12 +3,14 @@
 Run on demand, not in CI:  .venv/bin/python bench/compile_kpis.py [--kpis 1000]
 It copies the project's model YAML into a temporary project, writes N KPIs over the
 demo marts (simple KPIs of every aggregation, ratios and derived KPIs, with dimensions),
-and times the two commands as a user runs them (new processes), best of 3.
+and times the two commands as a user runs them (new processes), best of 5: wall time and
+the CPU time of the process (user + system; on a loaded machine the wall time is not it).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -75,13 +77,17 @@ def metric_files(n: int) -> dict[str, str]:
     return {path: "\n".join(lines) + "\n" for path, lines in files.items()}
 
 
+# as in a user's shell: Python keeps the bytecode of the modules it compiles
+USER_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
     """Best of 5 runs: (wall seconds, CPU seconds of the process)."""
     best = (float("inf"), float("inf"))
     for _ in range(5):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(args, cwd=cwd, check=True, capture_output=True)
+        subprocess.run(args, cwd=cwd, env=USER_ENV, check=True, capture_output=True)
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
@@ -120,7 +126,7 @@ def main() -> None:
         ("together", total),
     ):
         print(f"{label:13s} {wall:5.2f} s wall  {cpu:5.2f} s CPU")
-    print(f"{n} KPIs (target: together < 2 s); {generated / 1e6:.1f} MB of generated models")
+    print(f"{n} KPIs (target: together < 1 s); {generated / 1e6:.1f} MB of generated models")
 
 
 if __name__ == "__main__":

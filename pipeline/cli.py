@@ -7,6 +7,7 @@ build exits 1; nothing a user can cause prints a Python traceback.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import sys
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -62,9 +64,16 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _print_issues(issues: list[Issue]) -> None:
-    for issue in issues:
-        style = "red" if issue.level is Level.ERROR else "yellow"
-        out.print(str(issue), style=style, markup=False)
+    """One print per run of issues of one level: a print costs more than its text."""
+    for level, run in groupby(issues, key=lambda i: i.level):
+        style = "red" if level is Level.ERROR else "yellow"
+        out.print("\n".join(str(i) for i in run), style=style, markup=False)
+
+
+def _short_lived() -> None:
+    """A command whose process ends with it: cyclic GC would only pass, again and again, over
+    parsed files and SQL trees that all die together (a tenth of `kpi compile`)."""
+    gc.disable()
 
 
 @contextmanager
@@ -113,6 +122,7 @@ def init(
 @app.command()
 def validate(project_dir: ProjectDir = None) -> None:
     """Check every metric file without touching a warehouse."""
+    _short_lived()
     with _user_errors():
         project = _project(project_dir)
         started = time.perf_counter()
@@ -142,6 +152,7 @@ def compile_(
     project_dir: ProjectDir = None,
 ) -> None:
     """Write the generated KPI models under models/kpi/."""
+    _short_lived()
     with _user_errors():
         project = _project(project_dir)
         result = _compiled(project)

@@ -24,6 +24,7 @@ ROW_KEYS = ("grain", "period_start", *SLICE_KEYS)
 VALUE_KEYS = ("kpi", *ROW_KEYS)
 WINDOW_KEYS = ("window_name", *ROW_KEYS)
 ACTIVITY_KEYS = (*ROW_KEYS, "entity")
+TARGET_KEYS = ("kpi", "priority", "series_index")
 
 COMPOSITE_VALUES = "kpi_values__composite"
 COMPOSITE_KINDS = ("ratio", "derived")
@@ -48,6 +49,8 @@ class NodeKind(StrEnum):
     ACTIVITY = "activity"  # active entities of retention and churn KPIs, by period
     ENTITIES = "entities"  # first days of lifetime KPIs' entities
     CATALOG = "catalog"
+    OBSERVATIONS = "observations"  # every KPI's rows, from the values models
+    TARGETS = "targets"  # the targets as data, one row per target (per period of a series)
     KPI_VALUES = "kpi_values"
     KPI_WINDOWS = "kpi_windows"
     WIDE = "wide"
@@ -79,6 +82,7 @@ class ModelNode:
     references: tuple[tuple[str, str], ...] = ()  # (column, model): values found there
     grains: tuple[str, ...] = ()  # the values of its `grain` column (a dbt test)
     lookback_days: int | None = None  # incremental when set
+    materialization: str = "table"  # when not incremental
     steps: tuple[Step, ...] = ()  # the KPIs it computes
     group: MeasureGroup | None = None
     grain: str | None = None  # a wide table's grain
@@ -251,6 +255,25 @@ def _published(spec: Spec) -> list[ModelNode]:
             "Generated. One row per KPI: label, description, category, owner, format, grains,"
             " dimensions, metric file.",
             ("kpi",),
+        ),
+        ModelNode(
+            "kpi_observations",
+            NodeKind.OBSERVATIONS,
+            every_file,
+            "Every KPI's rows, from the values models.",
+            "Generated. Every KPI's values: one row per KPI, grain, period and slice.",
+            VALUE_KEYS,
+            materialization="view",
+        ),
+        ModelNode(
+            "kpi_targets",
+            NodeKind.TARGETS,
+            tuple(sorted({t.location.file for k in spec.kpis for t in spec.targets_of(k)}))
+            or every_file,
+            "One row per target (per period of a series), in the order they apply.",
+            "Generated. The targets: one row per target and period of a series; the first"
+            " (lowest priority) that applies to a period wins.",
+            TARGET_KEYS,
         ),
         ModelNode(
             "kpi_values",

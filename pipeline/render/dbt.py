@@ -8,13 +8,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar
 
 import yaml
 from sqlglot import exp
@@ -59,6 +58,8 @@ QUERIES: dict[NodeKind, Query] = {
     NodeKind.COMPOSITE: lambda n, s, p: sql.composite_values(list(n.steps), p),
     NodeKind.DISTINCT_WINDOWS: lambda n, s, p: tracking.distinct_windows(n.steps[0], p),
     NodeKind.CATALOG: lambda n, s, p: sql.kpi_catalog(s),
+    NodeKind.OBSERVATIONS: lambda n, s, p: tracking.observations(p),
+    NodeKind.TARGETS: lambda n, s, p: tracking.targets(s),
     NodeKind.KPI_VALUES: lambda n, s, p: tracking.kpi_values(s, p),
     NodeKind.KPI_WINDOWS: lambda n, s, p: tracking.kpi_windows(s, p),
     NodeKind.WIDE: lambda n, s, p: sql.wide(str(n.grain), list(n.kpis)),
@@ -148,7 +149,7 @@ def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None)
 
 def _model(node: ModelNode, tree: exp.Expr, dialect: str) -> str:
     body = _sql(tree, dialect, MEASURES_RUN)
-    config, summary = TABLE_CONFIG, node.summary
+    config, summary = "{{ config(materialized='" + node.materialization + "') }}", node.summary
     if node.lookback_days is not None:
         config = (
             _incremental_config(node.unique_key)
@@ -193,10 +194,13 @@ ENTITIES_RUN = Run("first_recomputed")
 
 def _sql(tree: exp.Expr, dialect: str, run: Run) -> str:
     """A tree's SQL, its markers printed as the compiler's Jinja (each tree is rendered once)."""
-    generator: Any = _generator(dialect)(dialect=dialect, pretty=True)
-    generator.run = run
+    generator = Dialect.get_or_raise(dialect).generator(pretty=True, max_text_width=SHORT_LINE)
+    printed: list[str] = []  # the Jinja printed, in order
+    # per instance: sqlglotc's generators are compiled classes
+    readable = _readable(dialect, printed)
+    generator._dispatch = {**readable, **_jinja(run, printed, readable)}
     text = generator.generate(_dbt_nodes(tree), copy=False)
-    return _plain(text, generator.jinja)
+    return _plain(text, printed)
 
 
 def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
@@ -205,60 +209,145 @@ def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
         if isinstance(n, exp.Table) and isinstance(n.this, exp.Identifier):
             name = n.name
             if name.startswith(sql.REF_PREFIX):
-                n.set("this", markers.Ref(this=name.removeprefix(sql.REF_PREFIX)))
+                n.set("this", markers.ref(name.removeprefix(sql.REF_PREFIX)))
             elif name == sql.THIS:
-                n.set("this", markers.This())
+                n.set("this", markers.this())
             elif name.startswith(sql.INCREMENTAL_PREFIX):
                 increment, full = sql.incremental_blocks()[name.removeprefix(sql.INCREMENTAL_PREFIX)]
-                n.set("this", markers.Choice(increment=_dbt_nodes(increment), full=_dbt_nodes(full)))
+                n.set("this", markers.choice_of(_dbt_nodes(increment), _dbt_nodes(full)))
         elif isinstance(n, exp.Column) and n.name == sql.RECOMPUTE_FROM and not n.table:
-            return markers.RecomputeFrom()
+            return markers.recompute_from()
         return n
 
     return tree.transform(node, copy=False)
 
 
-SHORT_LINE = 100  # a projection of plain columns up to this width stays on one line
+SHORT_LINE = 100  # a piece of SQL up to this width stays on one line
 
 
 @cache
-def _generator(dialect: str) -> type[Generator]:
-    """The dialect's SQL generator, writing each row of a VALUES list on one line (data
-    read as data: one target, one catalog entry per line in a reviewer's diff) and a short
-    projection of plain columns on one line."""
-    base = Dialect.get_or_raise(dialect).generator_class
-
-    class Readable(base):  # type: ignore[valid-type,misc]
-        TRANSFORMS: ClassVar = {**base.TRANSFORMS, **_JINJA}
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.run = MEASURES_RUN
-            self.jinja: list[str] = []  # the Jinja printed, in order
-
-        def tuple_sql(self, expression: exp.Tuple) -> str:
-            if isinstance(expression.parent, exp.Values):
-                return f"({self.expressions(expression, flat=True)})"
-            return super().tuple_sql(expression)
-
-        def expressions(
-            self, expression: exp.Expr | None = None, key: str | None = None, *args: Any, **kwargs: Any
-        ) -> str:
-            if isinstance(expression, exp.Select) and key is None and not args and not kwargs:
-                columns = expression.expressions
-                if all(type(c) is exp.Column for c in columns):
-                    line = ", ".join(self.sql(c) for c in columns)
-                    if len(line) <= SHORT_LINE:
-                        return super().expressions(sqls=[line])
-            return super().expressions(expression, key, *args, **kwargs)
-
-    return Readable
+def _dispatch(dialect: str) -> Mapping[type[exp.Expr], Callable[..., str]]:
+    return dict(Dialect.get_or_raise(dialect).generator(pretty=True)._dispatch)
 
 
-def _tag(generator: Any, jinja: str) -> str:
-    """`jinja`, printed by the generator and recorded as the compiler's own."""
-    generator.jinja.append(jinja)
-    return jinja
+def _readable(dialect: str, printed: list[str]) -> dict[type[exp.Expr], Callable[..., str]]:
+    """The dialect's SQL generation with a reviewer's line breaks: each row of a VALUES list
+    on one line (data read as data: one target, one catalog entry per line in a diff); a
+    short projection or GROUP BY of plain columns, a short condition, parenthesis or VALUES
+    list on one line; a long CASE with each WHEN and its THEN on one line. A piece printed
+    twice (to try a layout) keeps in `printed` only the Jinja of the print it keeps."""
+    base = _dispatch(dialect)
+    dispatch = dict(base)
+
+    def values_row(gen: Generator, expression: exp.Tuple) -> str:
+        if isinstance(expression.parent, exp.Values):
+            return f"({gen.expressions(expression, flat=True)})"
+        return base[exp.Tuple](gen, expression)
+
+    def select(gen: Generator, expression: exp.Select) -> str:
+        columns = expression.expressions
+        lines = _column_lines(gen, columns)
+        if len(lines) == len(columns):
+            return base[exp.Select](gen, expression)
+        expression.set("expressions", lines)  # each run of plain columns printed as one
+        try:
+            return base[exp.Select](gen, expression)
+        finally:
+            expression.set("expressions", columns)
+
+    def group(gen: Generator, expression: exp.Group) -> str:
+        line = _columns_line(gen, expression.expressions)
+        if line is None or len(expression.args) > 1:  # grouping sets, rollup, ALL...
+            return base[exp.Group](gen, expression)
+        return gen.seg(f"GROUP BY {line}")
+
+    def condition(keyword: str) -> Callable[[Generator, exp.Expr], str]:
+        def render(gen: Generator, expression: exp.Expr) -> str:
+            mark = len(printed)
+            text = gen.sql(expression, "this")
+            if "\n" in text or len(text) > SHORT_LINE:
+                del printed[mark:]
+                return base[type(expression)](gen, expression)
+            return gen.seg(f"{keyword} {text}")
+
+        return render
+
+    def flat_if_short(kind: type[exp.Expr]) -> Callable[[Generator, exp.Expr], str]:
+        def render(gen: Generator, expression: exp.Expr) -> str:
+            mark = len(printed)
+            text = base[kind](gen, expression)
+            if gen.pretty and "\n" in text and len(" ".join(text.split())) <= SHORT_LINE:
+                del printed[mark:]
+                gen.pretty = False
+                try:
+                    return base[kind](gen, expression)
+                finally:
+                    gen.pretty = True
+            return text
+
+        return render
+
+    dispatch.update(
+        {
+            exp.Tuple: values_row,
+            exp.Select: select,
+            exp.Group: group,
+            exp.Where: condition("WHERE"),
+            exp.Having: condition("HAVING"),
+            exp.Paren: flat_if_short(exp.Paren),
+            exp.Values: flat_if_short(exp.Values),
+            exp.Case: _case,
+        }
+    )
+    return dispatch
+
+
+def _case(gen: Generator, expression: exp.Case) -> str:
+    """A CASE on one line when short, else one line per WHEN and its THEN (when they fit)."""
+    this = gen.sql(expression, "this")
+    lines = [f"CASE {this}" if this else "CASE"]
+    for branch in expression.args["ifs"]:
+        when, then = f"WHEN {gen.sql(branch, 'this')}", f"THEN {gen.sql(branch, 'true')}"
+        pair = f"{when} {then}"
+        lines += [pair] if "\n" not in pair and len(pair) <= SHORT_LINE else [when, then]
+    if default := gen.sql(expression, "default"):
+        lines.append(f"ELSE {default}")
+    lines.append("END")
+    if not gen.pretty or sum(len(line) for line in lines) <= SHORT_LINE:
+        return " ".join(lines)
+    return gen.indent("\n".join(lines), skip_first=True, skip_last=True)
+
+
+def _columns_line(gen: Generator, columns: Sequence[exp.Expr]) -> str | None:
+    """Plain columns on one line, when they fit."""
+    if not columns or not all(type(c) is exp.Column for c in columns):
+        return None
+    line = ", ".join(gen.sql(c) for c in columns)
+    return line if len(line) <= SHORT_LINE else None
+
+
+def _column_lines(gen: Generator, projection: Sequence[exp.Expr]) -> list[exp.Expr]:
+    """The projection with each run of plain columns (the keys of a row, say) on lines of
+    up to SHORT_LINE characters; other expressions keep a line each."""
+    out: list[exp.Expr] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            out.append(exp.var(", ".join(run)))
+            run.clear()
+
+    for item in projection:
+        if type(item) is not exp.Column or item.comments:
+            close()
+            out.append(item)
+            continue
+        text = gen.sql(item)
+        if run and len(", ".join([*run, text])) > SHORT_LINE:
+            close()
+        run.append(text)
+    close()
+    return out if len(out) < len(projection) else list(projection)
 
 
 NAME = re.compile(r"[a-z0-9_]+")  # what a model or column name inside our Jinja may be
@@ -270,31 +359,44 @@ def _name(text: str) -> str:
     return text
 
 
-def _choice(generator: Any, choice: markers.Choice) -> str:
-    """`(`, then `{% if <daily run> %}` the increment's query `{% else %}` the full
-    build's `{% endif %}`, indented as a subquery, then `)`."""
-    run = generator.run
-    lines = [
-        _tag(generator, "{% if " + run.test + " %}"),
-        *([_tag(generator, run.sets)] if run.sets else []),
-        generator.sql(choice, "increment"),
-        _tag(generator, "{% else %}"),
-        generator.sql(choice, "full"),
-        _tag(generator, "{% endif %}"),
-    ]
-    body = generator.indent("\n".join(lines))
-    return f"({generator.sep('')}{body}{generator.seg(')', sep='')}"
+def _jinja(
+    run: Run, printed: list[str], base: Mapping[type[exp.Expr], Callable[..., str]]
+) -> dict[type[exp.Expr], Callable[..., str]]:
+    """How the marker nodes (render/markers.py) print: as the compiler's own fixed Jinja,
+    each piece recorded in `printed`; other placeholders and IFs as the dialect prints them."""
+    def tag(jinja: str) -> str:
+        printed.append(jinja)
+        return jinja
 
+    def placeholder(gen: Generator, node: exp.Placeholder) -> str:
+        kind = markers.kind_of(node)
+        if kind == markers.REF:
+            return tag("{{ ref('" + _name(node.name) + "') }}")
+        if kind == markers.THIS:
+            return tag("{{ this }}")
+        if kind == markers.RECOMPUTE_FROM:
+            return tag("{{ " + run.recompute_from + " }}")
+        if kind == markers.RECOMPUTED_DAYS:
+            return tag("{{ on_or_after_recomputed('" + _name(node.name) + "', 'first_day') }}")
+        return str(base[exp.Placeholder](gen, node))
 
-_JINJA: dict[type[exp.Expr], Callable[..., str]] = {
-    markers.Ref: lambda g, e: _tag(g, "{{ ref('" + _name(e.name) + "') }}"),
-    markers.This: lambda g, e: _tag(g, "{{ this }}"),
-    markers.RecomputeFrom: lambda g, e: _tag(g, "{{ " + g.run.recompute_from + " }}"),
-    markers.RecomputedDays: lambda g, e: _tag(
-        g, "{{ on_or_after_recomputed('" + _name(e.this.name) + "', 'first_day') }}"
-    ),
-    markers.Choice: _choice,
-}
+    def choice(gen: Generator, node: exp.If) -> str:
+        """`(`, then `{% if <daily run> %}` the increment's query `{% else %}` the full
+        build's `{% endif %}`, indented as a subquery, then `)`."""
+        if not markers.is_choice(node):
+            return str(base[exp.If](gen, node))
+        lines = [
+            tag("{% if " + run.test + " %}"),
+            *([tag(run.sets)] if run.sets else []),
+            gen.sql(node, "true"),
+            tag("{% else %}"),
+            gen.sql(node, "false"),
+            tag("{% endif %}"),
+        ]
+        body = gen.indent("\n".join(lines))
+        return f"({gen.sep('')}{body}{gen.seg(')', sep='')}"
+
+    return {exp.Placeholder: placeholder, exp.If: choice}
 
 
 def _plain(text: str, ours: Sequence[str] = ()) -> str:

@@ -341,7 +341,7 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
     grouped again after the join with the first days.
 
     `incremental`: only the entities with a row on or after the first recomputed day
-    (`markers.RecomputeFrom`; kept or not) or a stored last day there (a row since moved or
+    (`markers.recompute_from`; kept or not) or a stored last day there (a row since moved or
     gone, read from the stored table), each recomputed from all its rows. One left without kept
     rows comes out with no first day, for the model's post-hook to delete.
     """
@@ -384,7 +384,7 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
 def _recomputed_entities(params: Lifetime) -> exp.Expr:
     """The entities with a row on or after the first recomputed day, or stored with a last
     day there."""
-    day = markers.RecomputeFrom()
+    day = markers.recompute_from()
     with_rows = (
         select(_alias(col(params.entity), "entity"))
         .from_(ref_table(params.model, params.model), copy=False)
@@ -395,7 +395,7 @@ def _recomputed_entities(params: Lifetime) -> exp.Expr:
     )
     stored = (
         select(col("entity"))
-        .from_(exp.Table(this=markers.This()), copy=False)
+        .from_(exp.Table(this=markers.this()), copy=False)
         .where(exp.GTE(this=col("last_day"), expression=day.copy()), copy=False)
     )
     return exp.union(with_rows, stored, distinct=True)
@@ -712,7 +712,7 @@ def _kept_activity(step: Step, plan: Plan) -> exp.Select:
     the recomputed days (a semi-join probing the stored rows, rather than hash tables of
     them all; 25M rows at 10M orders) and, at each grain, of the periods from the one
     before the period holding that day, which decide what is new and what was active before."""
-    day = markers.RecomputeFrom()
+    day = markers.recompute_from()
     seen = select(col("entity")).from_("sightings", copy=False)
     periods = exp.GTE(
         this=col("period_start"),
@@ -735,7 +735,7 @@ def _kept_activity(step: Step, plan: Plan) -> exp.Select:
     )
     return (
         select(exp.Star())
-        .from_(exp.Table(this=markers.This()), copy=False)
+        .from_(exp.Table(this=markers.this()), copy=False)
         .where(
             _and(
                 exp.LT(this=col("first_day"), expression=day.copy()),
@@ -764,7 +764,7 @@ def activity(step: Step, plan: Plan, *, incremental: bool = False) -> exp.Expr:
     source = ctes[0][1]
     assert isinstance(source, exp.Select)
     if incremental:  # the rows of recomputed days
-        source.where(markers.RecomputedDays(this=col(params.time)), copy=False)
+        source.where(markers.recomputed_days(params.time), copy=False)
     branches = []
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)

@@ -21,6 +21,7 @@ from pipeline.render.sql import (
     DATE,
     DOUBLE,
     INCREMENTAL_PREFIX,
+    INTEGER,
     KEYS,
     RECOMPUTE_FROM,
     VARCHAR,
@@ -46,6 +47,7 @@ TEMPLATE_DIALECT = "postgres"
 TARGET_COLUMNS = (
     ("kpi", VARCHAR),
     ("priority", DOUBLE),
+    ("series_index", INTEGER),
     ("kind", VARCHAR),
     ("per", VARCHAR),
     ("series_start", DATE),
@@ -78,24 +80,28 @@ def _template(name: str) -> exp.Expr:
 
 def kpi_values(spec: Spec, plan: Plan) -> exp.Expr:
     ctes = [
-        ("observations", _observations(plan)),
-        ("catalog", select(exp.Star()).from_(ref_table("kpi_catalog"), copy=False)),
-        ("target_definitions", _target_definitions(spec)),
+        ("observations", _every_row("kpi_observations")),
+        ("catalog", _every_row("kpi_catalog")),
+        ("target_definitions", _every_row("kpi_targets")),
     ]
     return _fill(_template("kpi_values").copy(), ctes, plan.week_start)
 
 
 def kpi_windows(spec: Spec, plan: Plan) -> exp.Expr:
     ctes = [
-        ("observations", _observations(plan)),
-        ("catalog", select(exp.Star()).from_(ref_table("kpi_catalog"), copy=False)),
+        ("observations", _every_row("kpi_observations")),
+        ("catalog", _every_row("kpi_catalog")),
         ("window_definitions", _window_definitions(spec)),
         ("distinct_windows", _distinct_windows(plan)),
     ]
     return _fill(_template("kpi_windows").copy(), ctes, plan.week_start)
 
 
-def _observations(plan: Plan) -> exp.Expr:
+def _every_row(model: str) -> exp.Expr:
+    return select(exp.Star()).from_(ref_table(model), copy=False)
+
+
+def observations(plan: Plan) -> exp.Expr:
     """Every KPI's rows, from the values models."""
     models = sorted({s.values_model for s in plan.steps})
     branches = [
@@ -132,18 +138,21 @@ def _distinct_windows(plan: Plan) -> exp.Expr:
     return query
 
 
-def _target_definitions(spec: Spec) -> exp.Expr:
+def targets(spec: Spec) -> exp.Expr:
+    """Every target as data, one row per target and period of a series: a changed target
+    is a changed line."""
     kpis = {k.name: k for k in spec.kpis}
     rows = []
     for kpi in sorted(spec.kpis, key=lambda k: k.name):
         carry = target_carry(kpi, kpis)
         for priority, target in enumerate(spec.targets_of(kpi)):
             series = target.series if target.kind == "series" else ((None, target.value),)
-            for start, value in series:
+            for index, (start, value) in enumerate(series):
                 rows.append(
                     [
                         kpi.name,
                         priority,
+                        index,
                         target.kind,
                         target.per,
                         _month_start(start),
@@ -157,7 +166,7 @@ def _target_definitions(spec: Spec) -> exp.Expr:
                         target.source,
                     ]
                 )
-    return typed_values(TARGET_COLUMNS, rows, "target_definitions")
+    return typed_values(TARGET_COLUMNS, rows, "targets")
 
 
 def _month_start(key: str | None) -> str | None:
@@ -273,6 +282,31 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     period-to-date values of the day before it, none on a full build). Every count comes
     from one sort of the sightings (each with the one before it), never from a join of each
     window with its rows."""
+    kpi = step.kpi
+    incremental = plan.lookback_for(kpi.grains) is not None
+    spine = (
+        select(*(col(k) for k in KEYS))
+        .from_(ref_table(step.values_model), copy=False)
+        .where(exp.EQ(this=col("kpi"), expression=lit(kpi.name)), copy=False)
+    )
+    windows = typed_values(
+        WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
+    )
+    ctes = [
+        ("entity_days", _entity_days(step, incremental)),
+        ("spine", spine),
+        ("window_definitions", windows),
+        *_carried(incremental),
+    ]
+    query = _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
+    return _recomputed_periods(query, step, plan.week_start) if incremental else query
+
+
+def _entity_days(step: Step, incremental: bool) -> exp.Expr:
+    """The day, slice and entity of each of the KPI's rows, as sightings. Incremental: every
+    entity's rows from the first day a trailing window needs; the rows of the entities seen
+    on recomputed days from the start of their periods to date (whether they are new
+    there); the other entities' values to date are carried."""
     assert step.group is not None
     group, kpi = step.group, step.kpi
     measure = next(m for m in group.measures if m.name == kpi.name)
@@ -285,7 +319,6 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
     ]
     if measure.filter is not None:
         kept.append(measure.filter.copy())
-
     rows = joined(
         select(
             exp.alias_(day, "day", copy=False),
@@ -300,11 +333,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         group,
     )
     conditions = [c.copy() for c in kept]
-    incremental = plan.lookback_for(kpi.grains) is not None
     if incremental:
-        # every entity's rows from the first day a trailing window needs; the rows of the
-        # entities seen on recomputed days from the start of their periods to date (whether
-        # they are new there); the other entities' values to date are carried
         recent = joined(
             select(measure.expr.copy()).from_(ref_table(group.model, group.model), copy=False),
             group,
@@ -318,49 +347,40 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
             ),
         ]
     named = [(name, slice_alias(name)) for name, _ in step.dimensions]
-    rows = sightings(rows.where(and_(*conditions), copy=False), named)
-    spine = (
-        select(*(col(k) for k in KEYS))
-        .from_(ref_table(step.values_model), copy=False)
-        .where(exp.EQ(this=col("kpi"), expression=lit(kpi.name)), copy=False)
-    )
-    windows = typed_values(
-        WINDOW_COLUMNS[1:], [[w.name, w.grain, w.count] for w in kpi.windows], "windows"
-    )
-    carried_columns = [
+    return sightings(rows.where(and_(*conditions), copy=False), named)
+
+
+def _carried(incremental: bool) -> list[tuple[str, exp.Expr]]:
+    """The CTEs `counted` (the first day counted from rows: the first recomputed one, NULL
+    on a full build) and `carried` (the stored period-to-date values of the day before)."""
+    columns = [
         (c, t)
         for c, t in WINDOW_ROW_COLUMNS
         if c in ("window_name", "dimension", "dimension_value", "window_start", "value")
     ]
-    counted = select(exp.alias_(exp.cast(exp.null(), DATE), "first_day", copy=False))
-    carried = typed_values(carried_columns, [], "carried")
-    if incremental:  # to date from the stored values of the day before the recomputed ones
-        counted = select(exp.alias_(col(RECOMPUTE_FROM), "first_day", copy=False))
-        carried = (
-            select(*(col(c) for c, _ in carried_columns))
-            .from_(exp.table_(STORED_WINDOWS, alias="stored"), copy=False)
-            .where(
-                and_(
-                    exp.EQ(this=col("grain"), expression=lit("day")),
-                    exp.EQ(
-                        this=col("period_start"),
-                        expression=exp.Sub(this=col(RECOMPUTE_FROM), expression=lit(1)),
-                    ),
-                ),
-                copy=False,
-            )
-        )
-    ctes = [
-        ("entity_days", rows),
-        ("spine", spine),
-        ("window_definitions", windows),
-        ("counted", counted),
-        ("carried", carried),
-    ]
-    query = _fill(_template("kpi_distinct_windows").copy(), ctes, plan.week_start)
     if not incremental:
-        return query
-    # only the values of periods ending on or after the first recomputed day
+        counted = select(exp.alias_(exp.cast(exp.null(), DATE), "first_day", copy=False))
+        return [("counted", counted), ("carried", typed_values(columns, [], "carried"))]
+    counted = select(exp.alias_(col(RECOMPUTE_FROM), "first_day", copy=False))
+    carried = (
+        select(*(col(c) for c, _ in columns))
+        .from_(exp.table_(STORED_WINDOWS, alias="stored"), copy=False)
+        .where(
+            and_(
+                exp.EQ(this=col("grain"), expression=lit("day")),
+                exp.EQ(
+                    this=col("period_start"),
+                    expression=exp.Sub(this=col(RECOMPUTE_FROM), expression=lit(1)),
+                ),
+            ),
+            copy=False,
+        )
+    )
+    return [("counted", counted), ("carried", carried)]
+
+
+def _recomputed_periods(query: exp.Expr, step: Step, week_start: str) -> exp.Expr:
+    """Only the values of periods ending on or after the first recomputed day."""
     with_ = query.args["with_"]
     query.set("with_", None)
     recomputed = (
@@ -369,7 +389,7 @@ def distinct_windows(step: Step, plan: Plan) -> exp.Expr:
         .where(since(col("period_end")), copy=False)
     )
     recomputed.set("with_", with_)
-    return with_bounds(recomputed, _bounds(step, plan.week_start))
+    return with_bounds(recomputed, _bounds(step, week_start))
 
 
 STORED_WINDOWS = INCREMENTAL_PREFIX + "stored_windows"  # the stored rows (none on a full build)

@@ -6,10 +6,16 @@ same schema editors use; meaning (models, columns, references) is checked in val
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
+import os
+import re
+import sys
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import fastjsonschema
@@ -76,8 +82,30 @@ def _validator() -> Any:
 
 @cache
 def _fast_check() -> Any:
-    """The schema compiled to Python: a quick yes for valid files (most of them)."""
-    return fastjsonschema.compile(schema())
+    """The schema compiled to Python: a quick yes for valid files (most of them). Compiling
+    it costs more than checking a thousand KPIs, so its bytecode is kept in the user's cache
+    folder, named by the schema, fastjsonschema's version and Python's."""
+    version = f"{fastjsonschema.VERSION} {sys.implementation.cache_tag} {json.dumps(schema())}"
+    key = hashlib.sha256(version.encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kpi-pipeline"
+    cached = folder / f"schema_check_{key}.bin"
+    try:
+        code = marshal.loads(cached.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
+        source = fastjsonschema.compile_to_code(schema())
+        entry = re.search(r"^def (\w+)", source, re.MULTILINE)
+        assert entry is not None
+        code = compile(f"{source}\ncheck = {entry[1]}\n", "schema_check", "exec")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            written = cached.with_suffix(f".{os.getpid()}.tmp")
+            written.write_bytes(marshal.dumps(code))
+            written.replace(cached)  # whole, even with other processes at it
+        except OSError:  # no writable cache folder: compiled again next time
+            pass
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    return namespace["check"]
 
 
 def conforms(value: Any) -> bool:

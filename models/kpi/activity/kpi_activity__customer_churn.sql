@@ -10,28 +10,22 @@ WITH source AS (
     customer_id AS entity,
     COALESCE(NOT is_cancelled, FALSE) AS kept
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
 ), sightings AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS period_start,
     CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', date_day) AS DATE) - 1) AS DATE) AS previous_start,
-    dimension,
-    dimension_value,
-    entity,
+    dimension, dimension_value, entity,
     MIN(date_day) AS first_day
   FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
   GROUP BY
     CAST(DATE_TRUNC('month', date_day) AS DATE),
     dimension,
@@ -42,13 +36,10 @@ WITH source AS (
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS period_start,
     CAST(DATE_TRUNC('quarter', CAST(DATE_TRUNC('quarter', date_day) AS DATE) - 1) AS DATE) AS previous_start,
-    dimension,
-    dimension_value,
-    entity,
+    dimension, dimension_value, entity,
     MIN(date_day) AS first_day
   FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
   GROUP BY
     CAST(DATE_TRUNC('quarter', date_day) AS DATE),
     dimension,
@@ -59,13 +50,10 @@ WITH source AS (
     'year' AS grain,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS period_start,
     CAST(DATE_TRUNC('year', CAST(DATE_TRUNC('year', date_day) AS DATE) - 1) AS DATE) AS previous_start,
-    dimension,
-    dimension_value,
-    entity,
+    dimension, dimension_value, entity,
     MIN(date_day) AS first_day
   FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
   GROUP BY
     CAST(DATE_TRUNC('year', date_day) AS DATE),
     dimension,
@@ -78,18 +66,12 @@ WITH source AS (
     SELECT
       *
     FROM sightings
-    WHERE
-      FALSE
+    WHERE FALSE
   ) AS kept
 ), first_seen AS (
   SELECT
-    sightings.previous_start,
-    sightings.grain,
-    sightings.period_start,
-    sightings.dimension,
-    sightings.dimension_value,
-    sightings.entity,
-    sightings.first_day
+    sightings.previous_start, sightings.grain, sightings.period_start, sightings.dimension,
+    sightings.dimension_value, sightings.entity, sightings.first_day
   FROM sightings
   LEFT JOIN stored
     ON sightings.grain = stored.grain
@@ -97,8 +79,7 @@ WITH source AS (
     AND sightings.dimension = stored.dimension
     AND sightings.dimension_value = stored.dimension_value
     AND sightings.entity = stored.entity
-  WHERE
-    stored.entity IS NULL
+  WHERE stored.entity IS NULL
 ), active AS (
   SELECT
     grain, period_start, dimension, dimension_value, entity
@@ -109,12 +90,8 @@ WITH source AS (
   FROM first_seen
 )
 SELECT
-  first_seen.grain,
-  first_seen.period_start,
-  first_seen.dimension,
-  first_seen.dimension_value,
-  first_seen.entity,
-  first_seen.first_day,
+  first_seen.grain, first_seen.period_start, first_seen.dimension, first_seen.dimension_value,
+  first_seen.entity, first_seen.first_day,
   NOT previous.entity IS NULL AS was_active_before
 FROM first_seen
 LEFT JOIN active AS previous

@@ -12,25 +12,21 @@ WITH source AS (
   FROM {{ ref('deals') }} AS deals
   LEFT JOIN {{ ref('leads') }} AS leads
     ON deals.lead_id = leads.lead_id
-  WHERE
-    NOT deals.closed_on IS NULL
+  WHERE NOT deals.closed_on IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__leads__source) = 0 THEN 'leads.source' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__leads__source) = 0
-      THEN COALESCE(CAST(dim__leads__source AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__leads__source) = 0 THEN COALESCE(CAST(dim__leads__source AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__won_deal_value) AS won_deal_value
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__leads__source)
     )
 ), rolled_up AS (
@@ -41,8 +37,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
   GROUP BY
@@ -53,8 +48,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
   GROUP BY
@@ -65,8 +59,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
   GROUP BY
@@ -77,8 +70,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(won_deal_value) AS won_deal_value
   FROM grouped
   GROUP BY
@@ -94,11 +86,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -130,31 +118,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.won_deal_value, 0) AS won_deal_value
 FROM spine
 LEFT JOIN rolled_up

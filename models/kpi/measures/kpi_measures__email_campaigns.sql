@@ -10,8 +10,7 @@ WITH source AS (
     email_campaigns.opens AS in__email_opens,
     email_campaigns.sends AS in__email_sends
   FROM {{ ref('email_campaigns') }} AS email_campaigns
-  WHERE
-    NOT email_campaigns.sent_date IS NULL
+  WHERE NOT email_campaigns.sent_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
@@ -23,9 +22,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      )
+      (date_day)
     )
 ), rolled_up AS (
   SELECT
@@ -35,8 +32,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
@@ -48,8 +44,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
@@ -61,8 +56,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
@@ -74,8 +68,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(email_opens) AS email_opens,
     SUM(email_sends) AS email_sends
   FROM grouped
@@ -92,11 +85,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -128,31 +117,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.email_opens, 0) AS email_opens,
   COALESCE(rolled_up.email_sends, 0) AS email_sends
 FROM spine

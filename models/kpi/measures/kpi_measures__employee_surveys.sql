@@ -10,16 +10,14 @@ WITH source AS (
     employee_surveys.department AS dim__department,
     employee_surveys.satisfaction_score AS in__employee_satisfaction
   FROM {{ ref('employee_surveys') }} AS employee_surveys
-  WHERE
-    NOT employee_surveys.surveyed_on IS NULL
+  WHERE NOT employee_surveys.surveyed_on IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__department) = 0 THEN 'department' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__department) = 0
-      THEN COALESCE(CAST(dim__department AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__department) = 0 THEN COALESCE(CAST(dim__department AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__employee_satisfaction) AS employee_satisfaction__sum,
@@ -27,26 +25,19 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__department)
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    employee_satisfaction__sum,
+    grain, period_start, dimension, dimension_value, employee_satisfaction__sum,
     employee_satisfaction__count
   FROM grouped
   UNION ALL
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
@@ -58,8 +49,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
@@ -71,8 +61,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(employee_satisfaction__sum) AS employee_satisfaction__sum,
     SUM(employee_satisfaction__count) AS employee_satisfaction__count
   FROM grouped
@@ -89,11 +78,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -115,27 +100,18 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.employee_satisfaction__sum, 0) AS employee_satisfaction__sum,
   COALESCE(rolled_up.employee_satisfaction__count, 0) AS employee_satisfaction__count
 FROM spine

@@ -12,16 +12,14 @@ WITH source AS (
     marketing_spend.impressions AS in__ad_impressions,
     marketing_spend.spend AS in__marketing_spend
   FROM {{ ref('marketing_spend') }} AS marketing_spend
-  WHERE
-    NOT marketing_spend.spend_date IS NULL
+  WHERE NOT marketing_spend.spend_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__ad_clicks) AS ad_clicks,
@@ -30,9 +28,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__channel)
     )
 ), rolled_up AS (
@@ -43,8 +39,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(ad_clicks) AS ad_clicks,
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
@@ -57,8 +52,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(ad_clicks) AS ad_clicks,
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
@@ -71,8 +65,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(ad_clicks) AS ad_clicks,
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
@@ -85,8 +78,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(ad_clicks) AS ad_clicks,
     SUM(ad_impressions) AS ad_impressions,
     SUM(marketing_spend) AS marketing_spend
@@ -104,11 +96,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -140,31 +128,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.ad_clicks, 0) AS ad_clicks,
   COALESCE(rolled_up.ad_impressions, 0) AS ad_impressions,
   COALESCE(rolled_up.marketing_spend, 0) AS marketing_spend

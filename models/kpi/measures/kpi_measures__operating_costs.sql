@@ -10,25 +10,21 @@ WITH source AS (
     operating_costs.cost_category AS dim__cost_category,
     operating_costs.amount AS in__operating_costs
   FROM {{ ref('operating_costs') }} AS operating_costs
-  WHERE
-    NOT operating_costs.cost_month IS NULL
+  WHERE NOT operating_costs.cost_month IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__cost_category) = 0 THEN 'cost_category' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__cost_category) = 0
-      THEN COALESCE(CAST(dim__cost_category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__cost_category) = 0 THEN COALESCE(CAST(dim__cost_category AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__operating_costs) AS operating_costs
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__cost_category)
     )
 ), rolled_up AS (
@@ -39,8 +35,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
   GROUP BY
@@ -51,8 +46,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
   GROUP BY
@@ -63,8 +57,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(operating_costs) AS operating_costs
   FROM grouped
   GROUP BY
@@ -80,11 +73,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -106,27 +95,18 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.operating_costs, 0) AS operating_costs
 FROM spine
 LEFT JOIN rolled_up

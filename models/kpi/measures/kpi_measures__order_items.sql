@@ -11,16 +11,14 @@ WITH source AS (
     order_items.order_item_id AS in__items_sold,
     CASE WHEN order_items.is_returned THEN order_items.order_item_id END AS in__returned_items
   FROM {{ ref('order_items') }} AS order_items
-  WHERE
-    NOT order_items.order_date IS NULL
+  WHERE NOT order_items.order_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__category) = 0 THEN 'category' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__items_sold) AS items_sold,
@@ -28,9 +26,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__category)
     )
 ), rolled_up AS (
@@ -41,8 +37,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(items_sold) AS items_sold,
     SUM(returned_items) AS returned_items
   FROM grouped
@@ -54,8 +49,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(items_sold) AS items_sold,
     SUM(returned_items) AS returned_items
   FROM grouped
@@ -67,8 +61,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(items_sold) AS items_sold,
     SUM(returned_items) AS returned_items
   FROM grouped
@@ -80,8 +73,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(items_sold) AS items_sold,
     SUM(returned_items) AS returned_items
   FROM grouped
@@ -98,11 +90,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -134,31 +122,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.items_sold, 0) AS items_sold,
   COALESCE(rolled_up.returned_items, 0) AS returned_items
 FROM spine

@@ -14,17 +14,11 @@ WITH source AS MATERIALIZED (
     customers.region AS dim__customers__region,
     customers.segment AS dim__customers__segment,
     orders.device AS dim__device,
-    CASE
-      WHEN NOT orders.is_cancelled AND NOT orders.has_wrong_item
-      THEN orders.shipped_at
-    END AS in__accurate_orders,
+    CASE WHEN NOT orders.is_cancelled AND NOT orders.has_wrong_item THEN orders.shipped_at END AS in__accurate_orders,
     CASE WHEN NOT orders.is_cancelled THEN orders.customer_id END AS in__active_customers,
     CASE WHEN NOT orders.is_cancelled THEN orders.net_revenue END AS in__revenue,
     CASE WHEN NOT orders.is_cancelled THEN orders.order_id END AS in__orders_placed,
-    CASE
-      WHEN orders.is_first_order AND NOT orders.is_cancelled
-      THEN orders.order_id
-    END AS in__new_customers,
+    CASE WHEN orders.is_first_order AND NOT orders.is_cancelled THEN orders.order_id END AS in__new_customers,
     CASE WHEN NOT orders.is_cancelled THEN orders.cogs END AS in__cogs,
     CASE WHEN NOT orders.is_cancelled THEN orders.fulfilment_hours END AS in__fulfilment_time,
     CASE WHEN NOT orders.is_cancelled THEN orders.gross_revenue END AS in__gross_sales,
@@ -33,32 +27,25 @@ WITH source AS MATERIALIZED (
   FROM {{ ref('orders') }} AS orders
   LEFT JOIN {{ ref('customers') }} AS customers
     ON orders.customer_id = customers.customer_id
-  WHERE
-    NOT orders.order_date IS NULL
+  WHERE NOT orders.order_date IS NULL
 ), day_aggregates AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__region) = 0
-      THEN 'customers.region'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
+      WHEN GROUPING(dim__customers__region) = 0 THEN 'customers.region'
+      WHEN GROUPING(dim__customers__segment) = 0 THEN 'customers.segment'
+      WHEN GROUPING(dim__device) = 0 THEN 'device'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       WHEN GROUPING(dim__customers__region) = 0
       THEN COALESCE(CAST(dim__customers__region AS VARCHAR), '(null)')
       WHEN GROUPING(dim__customers__segment) = 0
       THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0 THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__accurate_orders) AS accurate_orders,
@@ -74,9 +61,7 @@ WITH source AS MATERIALIZED (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__channel),
       (date_day, dim__customers__region),
       (date_day, dim__customers__segment),
@@ -85,75 +70,38 @@ WITH source AS MATERIALIZED (
 ), first_seen__active_customers AS (
   SELECT
     date_day AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(CASE WHEN COALESCE(previous_day < date_day, TRUE) THEN 1 END) AS active_customers,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS active_customers__new_in_week,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS active_customers__new_in_month,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS active_customers__new_in_quarter,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS active_customers__new_in_year
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE) THEN 1 END) AS active_customers__new_in_week,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE) THEN 1 END) AS active_customers__new_in_month,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE) THEN 1 END) AS active_customers__new_in_quarter,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE) THEN 1 END) AS active_customers__new_in_year
   FROM (
     SELECT
-      date_day,
-      dimension,
-      dimension_value,
+      date_day, dimension, dimension_value,
       LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
     FROM (
       SELECT
-        seen.date_day,
-        slices.dimension,
+        seen.date_day, slices.dimension,
         CASE slices.dimension
-          WHEN 'channel'
-          THEN COALESCE(CAST(seen.dim__channel AS VARCHAR), '(null)')
-          WHEN 'customers.region'
-          THEN COALESCE(CAST(seen.dim__customers__region AS VARCHAR), '(null)')
-          WHEN 'customers.segment'
-          THEN COALESCE(CAST(seen.dim__customers__segment AS VARCHAR), '(null)')
-          WHEN 'device'
-          THEN COALESCE(CAST(seen.dim__device AS VARCHAR), '(null)')
+          WHEN 'channel' THEN COALESCE(CAST(seen.dim__channel AS VARCHAR), '(null)')
+          WHEN 'customers.region' THEN COALESCE(CAST(seen.dim__customers__region AS VARCHAR), '(null)')
+          WHEN 'customers.segment' THEN COALESCE(CAST(seen.dim__customers__segment AS VARCHAR), '(null)')
+          WHEN 'device' THEN COALESCE(CAST(seen.dim__device AS VARCHAR), '(null)')
           ELSE 'total'
         END AS dimension_value,
         seen.entity
       FROM (
         SELECT DISTINCT
-          date_day,
-          dim__channel,
-          dim__customers__region,
-          dim__customers__segment,
-          dim__device,
+          date_day, dim__channel, dim__customers__region, dim__customers__segment, dim__device,
           in__active_customers AS entity
         FROM (
           SELECT
-            date_day,
-            dim__channel,
-            dim__customers__region,
-            dim__customers__segment,
-            dim__device,
+            date_day, dim__channel, dim__customers__region, dim__customers__segment, dim__device,
             in__active_customers
           FROM source
         ) AS rows
-        WHERE
-          NOT in__active_customers IS NULL
+        WHERE NOT in__active_customers IS NULL
       ) AS seen
       CROSS JOIN (
         SELECT
@@ -167,28 +115,15 @@ WITH source AS MATERIALIZED (
       ) AS slices
     ) AS sightings
   ) AS lagged
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), grouped AS (
   SELECT
-    day_aggregates.grain,
-    day_aggregates.period_start,
-    day_aggregates.dimension,
-    day_aggregates.dimension_value,
-    day_aggregates.accurate_orders,
-    first_seen__active_customers.active_customers,
-    day_aggregates.revenue,
-    day_aggregates.orders_placed,
-    day_aggregates.new_customers,
-    day_aggregates.cogs,
-    day_aggregates.fulfilment_time__sum,
-    day_aggregates.fulfilment_time__count,
-    day_aggregates.gross_sales,
-    day_aggregates.shipped_orders,
-    day_aggregates.refunds,
-    first_seen__active_customers.active_customers__new_in_week,
+    day_aggregates.grain, day_aggregates.period_start, day_aggregates.dimension,
+    day_aggregates.dimension_value, day_aggregates.accurate_orders,
+    first_seen__active_customers.active_customers, day_aggregates.revenue, day_aggregates.orders_placed,
+    day_aggregates.new_customers, day_aggregates.cogs, day_aggregates.fulfilment_time__sum,
+    day_aggregates.fulfilment_time__count, day_aggregates.gross_sales, day_aggregates.shipped_orders,
+    day_aggregates.refunds, first_seen__active_customers.active_customers__new_in_week,
     first_seen__active_customers.active_customers__new_in_month,
     first_seen__active_customers.active_customers__new_in_quarter,
     first_seen__active_customers.active_customers__new_in_year
@@ -199,32 +134,16 @@ WITH source AS MATERIALIZED (
     AND day_aggregates.dimension_value = first_seen__active_customers.dimension_value
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    accurate_orders,
-    active_customers,
-    revenue,
-    orders_placed,
-    new_customers,
-    cogs,
-    fulfilment_time__sum,
-    fulfilment_time__count,
-    gross_sales,
-    shipped_orders,
-    refunds,
-    active_customers__new_in_week,
-    active_customers__new_in_month,
-    active_customers__new_in_quarter,
-    active_customers__new_in_year
+    grain, period_start, dimension, dimension_value, accurate_orders, active_customers, revenue,
+    orders_placed, new_customers, cogs, fulfilment_time__sum, fulfilment_time__count, gross_sales,
+    shipped_orders, refunds, active_customers__new_in_week, active_customers__new_in_month,
+    active_customers__new_in_quarter, active_customers__new_in_year
   FROM grouped
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(accurate_orders) AS accurate_orders,
     SUM(active_customers__new_in_week) AS active_customers,
     SUM(revenue) AS revenue,
@@ -249,8 +168,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(accurate_orders) AS accurate_orders,
     SUM(active_customers__new_in_month) AS active_customers,
     SUM(revenue) AS revenue,
@@ -275,8 +193,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(accurate_orders) AS accurate_orders,
     SUM(active_customers__new_in_quarter) AS active_customers,
     SUM(revenue) AS revenue,
@@ -301,8 +218,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(accurate_orders) AS accurate_orders,
     SUM(active_customers__new_in_year) AS active_customers,
     SUM(revenue) AS revenue,
@@ -332,11 +248,7 @@ WITH source AS MATERIALIZED (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -368,31 +280,20 @@ WITH source AS MATERIALIZED (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.accurate_orders, 0) AS accurate_orders,
   COALESCE(rolled_up.active_customers, 0) AS active_customers,
   COALESCE(rolled_up.revenue, 0) AS revenue,
@@ -404,10 +305,8 @@ SELECT
   COALESCE(rolled_up.gross_sales, 0) AS gross_sales,
   COALESCE(rolled_up.shipped_orders, 0) AS shipped_orders,
   COALESCE(rolled_up.refunds, 0) AS refunds,
-  rolled_up.active_customers__new_in_week,
-  rolled_up.active_customers__new_in_month,
-  rolled_up.active_customers__new_in_quarter,
-  rolled_up.active_customers__new_in_year
+  rolled_up.active_customers__new_in_week, rolled_up.active_customers__new_in_month,
+  rolled_up.active_customers__new_in_quarter, rolled_up.active_customers__new_in_year
 FROM spine
 LEFT JOIN rolled_up
   ON spine.grain = rolled_up.grain

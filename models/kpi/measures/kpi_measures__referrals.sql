@@ -9,8 +9,7 @@ WITH source AS (
     CAST(referrals.referred_date AS DATE) AS date_day,
     referrals.referral_id AS in__referrals
   FROM {{ ref('referrals') }} AS referrals
-  WHERE
-    NOT referrals.referred_date IS NULL
+  WHERE NOT referrals.referred_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
@@ -21,9 +20,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      )
+      (date_day)
     )
 ), rolled_up AS (
   SELECT
@@ -33,8 +30,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
   GROUP BY
@@ -45,8 +41,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
   GROUP BY
@@ -57,8 +52,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
   GROUP BY
@@ -69,8 +63,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(referrals) AS referrals
   FROM grouped
   GROUP BY
@@ -86,11 +79,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -122,31 +111,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.referrals, 0) AS referrals
 FROM spine
 LEFT JOIN rolled_up

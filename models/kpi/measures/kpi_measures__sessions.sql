@@ -15,28 +15,21 @@ WITH source AS (
     sessions.pageviews AS in__pages_per_session,
     sessions.duration_seconds AS in__visit_duration
   FROM {{ ref('sessions') }} AS sessions
-  WHERE
-    NOT sessions.session_date IS NULL
+  WHERE NOT sessions.session_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__device) = 0
-      THEN 'device'
-      WHEN GROUPING(dim__medium) = 0
-      THEN 'medium'
-      WHEN GROUPING(dim__source) = 0
-      THEN 'source'
+      WHEN GROUPING(dim__device) = 0 THEN 'device'
+      WHEN GROUPING(dim__medium) = 0 THEN 'medium'
+      WHEN GROUPING(dim__source) = 0 THEN 'source'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__device) = 0
-      THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__medium) = 0
-      THEN COALESCE(CAST(dim__medium AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__source) = 0
-      THEN COALESCE(CAST(dim__source AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__device) = 0 THEN COALESCE(CAST(dim__device AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__medium) = 0 THEN COALESCE(CAST(dim__medium AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__source) = 0 THEN COALESCE(CAST(dim__source AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__converted_sessions) AS converted_sessions,
@@ -48,32 +41,21 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__device),
       (date_day, dim__medium),
       (date_day, dim__source)
     )
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    converted_sessions,
-    sessions,
-    pages_per_session__sum,
-    pages_per_session__count,
-    visit_duration__sum,
-    visit_duration__count
+    grain, period_start, dimension, dimension_value, converted_sessions, sessions,
+    pages_per_session__sum, pages_per_session__count, visit_duration__sum, visit_duration__count
   FROM grouped
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(converted_sessions) AS converted_sessions,
     SUM(sessions) AS sessions,
     SUM(pages_per_session__sum) AS pages_per_session__sum,
@@ -89,8 +71,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(converted_sessions) AS converted_sessions,
     SUM(sessions) AS sessions,
     SUM(pages_per_session__sum) AS pages_per_session__sum,
@@ -106,8 +87,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(converted_sessions) AS converted_sessions,
     SUM(sessions) AS sessions,
     SUM(pages_per_session__sum) AS pages_per_session__sum,
@@ -123,8 +103,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(converted_sessions) AS converted_sessions,
     SUM(sessions) AS sessions,
     SUM(pages_per_session__sum) AS pages_per_session__sum,
@@ -145,11 +124,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -181,31 +156,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.converted_sessions, 0) AS converted_sessions,
   COALESCE(rolled_up.sessions, 0) AS sessions,
   COALESCE(rolled_up.pages_per_session__sum, 0) AS pages_per_session__sum,

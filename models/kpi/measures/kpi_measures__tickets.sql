@@ -18,24 +18,19 @@ WITH source AS MATERIALIZED (
     tickets.ticket_id AS in__tickets,
     tickets.resolution_hours AS in__ticket_resolution_time
   FROM {{ ref('tickets') }} AS tickets
-  WHERE
-    NOT tickets.created_date IS NULL
+  WHERE NOT tickets.created_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN 'category'
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
+      WHEN GROUPING(dim__category) = 0 THEN 'category'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__complaints) AS complaints,
@@ -50,9 +45,7 @@ WITH source AS MATERIALIZED (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__category),
       (date_day, dim__channel)
     )
@@ -63,30 +56,18 @@ WITH source AS MATERIALIZED (
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
-    dim__category,
-    dim__channel,
-    in__first_response_time
+    dim__category, dim__channel, in__first_response_time
   FROM source
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    complaints,
-    satisfied_ratings,
-    csat_ratings,
-    resolved_tickets,
-    tickets,
-    ticket_resolution_time__sum,
-    ticket_resolution_time__count
+    grain, period_start, dimension, dimension_value, complaints, satisfied_ratings, csat_ratings,
+    resolved_tickets, tickets, ticket_resolution_time__sum, ticket_resolution_time__count
   FROM grouped
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(complaints) AS complaints,
     SUM(satisfied_ratings) AS satisfied_ratings,
     SUM(csat_ratings) AS csat_ratings,
@@ -103,8 +84,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(complaints) AS complaints,
     SUM(satisfied_ratings) AS satisfied_ratings,
     SUM(csat_ratings) AS csat_ratings,
@@ -121,8 +101,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(complaints) AS complaints,
     SUM(satisfied_ratings) AS satisfied_ratings,
     SUM(csat_ratings) AS csat_ratings,
@@ -139,8 +118,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(complaints) AS complaints,
     SUM(satisfied_ratings) AS satisfied_ratings,
     SUM(csat_ratings) AS csat_ratings,
@@ -162,17 +140,13 @@ WITH source AS MATERIALIZED (
     'week' AS grain,
     week_start AS period_start,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN 'category'
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
+      WHEN GROUPING(dim__category) = 0 THEN 'category'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
@@ -180,9 +154,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        week_start
-      ),
+      (week_start),
       (week_start, dim__category),
       (week_start, dim__channel)
     )
@@ -191,17 +163,13 @@ WITH source AS MATERIALIZED (
     'month' AS grain,
     month_start AS period_start,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN 'category'
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
+      WHEN GROUPING(dim__category) = 0 THEN 'category'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
@@ -209,9 +177,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        month_start
-      ),
+      (month_start),
       (month_start, dim__category),
       (month_start, dim__channel)
     )
@@ -220,17 +186,13 @@ WITH source AS MATERIALIZED (
     'quarter' AS grain,
     quarter_start AS period_start,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN 'category'
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
+      WHEN GROUPING(dim__category) = 0 THEN 'category'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
@@ -238,9 +200,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        quarter_start
-      ),
+      (quarter_start),
       (quarter_start, dim__category),
       (quarter_start, dim__channel)
     )
@@ -249,17 +209,13 @@ WITH source AS MATERIALIZED (
     'year' AS grain,
     year_start AS period_start,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN 'category'
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
+      WHEN GROUPING(dim__category) = 0 THEN 'category'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__category) = 0
-      THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__category) = 0 THEN COALESCE(CAST(dim__category AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY
@@ -267,9 +223,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        year_start
-      ),
+      (year_start),
       (year_start, dim__category),
       (year_start, dim__channel)
     )
@@ -282,11 +236,7 @@ WITH source AS MATERIALIZED (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -318,31 +268,20 @@ WITH source AS MATERIALIZED (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.complaints, 0) AS complaints,
   COALESCE(rolled_up.satisfied_ratings, 0) AS satisfied_ratings,
   COALESCE(rolled_up.csat_ratings, 0) AS csat_ratings,

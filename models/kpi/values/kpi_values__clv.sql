@@ -10,8 +10,7 @@ WITH source AS (
     net_revenue AS amount,
     COALESCE(NOT is_cancelled, FALSE) AND NOT customer_id IS NULL AS kept
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
@@ -27,11 +26,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -64,17 +59,14 @@ WITH source AS (
     date_day,
     SUM(amount) AS amount
   FROM source
-  WHERE
-    kept
-  GROUP BY
-    date_day
+  WHERE kept
+  GROUP BY date_day
 ), newcomers AS (
   SELECT
     first_day AS date_day,
     COUNT(*) AS entities
   FROM {{ ref('kpi_entities__clv') }} AS entities
-  GROUP BY
-    first_day
+  GROUP BY first_day
 ), running AS (
   SELECT
     days.date_day,
@@ -88,11 +80,7 @@ WITH source AS (
 )
 SELECT
   'clv' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(running.amount AS DOUBLE PRECISION) / NULLIF(running.entities, 0) AS DOUBLE PRECISION) AS value,
   CAST(running.amount AS DOUBLE PRECISION) AS numerator,
   CAST(running.entities AS DOUBLE PRECISION) AS denominator

@@ -17,177 +17,145 @@ WITH kpi__accurate_orders AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'accurate_orders'
+  WHERE kpi = 'accurate_orders'
 ), kpi__active_customers AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'active_customers'
+  WHERE kpi = 'active_customers'
 ), kpi__ad_clicks AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
-  WHERE
-    kpi = 'ad_clicks'
+  WHERE kpi = 'ad_clicks'
 ), kpi__ad_impressions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
-  WHERE
-    kpi = 'ad_impressions'
+  WHERE kpi = 'ad_impressions'
 ), kpi__cogs AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'cogs'
+  WHERE kpi = 'cogs'
 ), kpi__converted_leads AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__leads') }}
-  WHERE
-    kpi = 'converted_leads'
+  WHERE kpi = 'converted_leads'
 ), kpi__converted_sessions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
-  WHERE
-    kpi = 'converted_sessions'
+  WHERE kpi = 'converted_sessions'
 ), kpi__csat_ratings AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
-  WHERE
-    kpi = 'csat_ratings'
+  WHERE kpi = 'csat_ratings'
 ), kpi__detractors AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
-  WHERE
-    kpi = 'detractors'
+  WHERE kpi = 'detractors'
 ), kpi__email_opens AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__email_campaigns') }}
-  WHERE
-    kpi = 'email_opens'
+  WHERE kpi = 'email_opens'
 ), kpi__email_sends AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__email_campaigns') }}
-  WHERE
-    kpi = 'email_sends'
+  WHERE kpi = 'email_sends'
 ), kpi__headcount AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__headcount') }}
-  WHERE
-    kpi = 'headcount'
+  WHERE kpi = 'headcount'
 ), kpi__items_sold AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__order_items') }}
-  WHERE
-    kpi = 'items_sold'
+  WHERE kpi = 'items_sold'
 ), kpi__leads AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__leads') }}
-  WHERE
-    kpi = 'leads'
+  WHERE kpi = 'leads'
 ), kpi__marketing_spend AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__marketing_spend') }}
-  WHERE
-    kpi = 'marketing_spend'
+  WHERE kpi = 'marketing_spend'
 ), kpi__new_customers AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'new_customers'
+  WHERE kpi = 'new_customers'
 ), kpi__nps_responses AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
-  WHERE
-    kpi = 'nps_responses'
+  WHERE kpi = 'nps_responses'
 ), kpi__operating_costs AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__operating_costs') }}
-  WHERE
-    kpi = 'operating_costs'
+  WHERE kpi = 'operating_costs'
 ), kpi__orders_placed AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'orders_placed'
+  WHERE kpi = 'orders_placed'
 ), kpi__promoters AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__nps_responses') }}
-  WHERE
-    kpi = 'promoters'
+  WHERE kpi = 'promoters'
 ), kpi__resolved_tickets AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
-  WHERE
-    kpi = 'resolved_tickets'
+  WHERE kpi = 'resolved_tickets'
 ), kpi__returned_items AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__order_items') }}
-  WHERE
-    kpi = 'returned_items'
+  WHERE kpi = 'returned_items'
 ), kpi__revenue AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'revenue'
+  WHERE kpi = 'revenue'
 ), kpi__revenue_previous_month AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__revenue_previous_month') }}
-  WHERE
-    kpi = 'revenue_previous_month'
+  WHERE kpi = 'revenue_previous_month'
 ), kpi__satisfied_ratings AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
-  WHERE
-    kpi = 'satisfied_ratings'
+  WHERE kpi = 'satisfied_ratings'
 ), kpi__sessions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
-  WHERE
-    kpi = 'sessions'
+  WHERE kpi = 'sessions'
 ), kpi__shipped_orders AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'shipped_orders'
+  WHERE kpi = 'shipped_orders'
 ), kpi__tickets AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
-  WHERE
-    kpi = 'tickets'
+  WHERE kpi = 'tickets'
 ), kpi__aov AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -196,26 +164,17 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__cac AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
   FULL OUTER JOIN kpi__new_customers AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension = 'total'
+  WHERE dimension = 'total'
 ), kpi__click_through_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -224,11 +183,7 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__conversion_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -237,26 +192,17 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__cost_per_lead AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
   FULL OUTER JOIN kpi__leads AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension = 'total'
+  WHERE dimension = 'total'
 ), kpi__csat AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -265,11 +211,7 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__email_open_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -278,28 +220,17 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__gross_profit_margin AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    CAST((
-      kpi__revenue.value - kpi__cogs.value
-    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    grain, period_start, period_end, dimension, dimension_value,
+    CAST((kpi__revenue.value - kpi__cogs.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
   FULL OUTER JOIN kpi__cogs
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension IN ('total', 'channel')
+  WHERE dimension IN ('total', 'channel')
 ), kpi__lead_conversion_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -308,14 +239,8 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__net_profit_margin AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    CAST((
-      kpi__revenue.value - kpi__cogs.value - kpi__operating_costs.value - kpi__marketing_spend.value
-    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    grain, period_start, period_end, dimension, dimension_value,
+    CAST((kpi__revenue.value - kpi__cogs.value - kpi__operating_costs.value - kpi__marketing_spend.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
@@ -325,18 +250,11 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
   FULL OUTER JOIN kpi__cogs
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    grain IN ('month', 'quarter', 'year') AND dimension = 'total'
+  WHERE grain IN ('month', 'quarter', 'year') AND dimension = 'total'
 ), kpi__nps AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    CAST(100 * (
-      kpi__promoters.value - kpi__detractors.value
-    ) AS DOUBLE PRECISION) / NULLIF(kpi__nps_responses.value, 0) AS value,
+    grain, period_start, period_end, dimension, dimension_value,
+    CAST(100 * (kpi__promoters.value - kpi__detractors.value) AS DOUBLE PRECISION) / NULLIF(kpi__nps_responses.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__nps_responses
@@ -346,11 +264,7 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__order_accuracy AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -359,26 +273,17 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__orders_by_new_customers_share AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__new_customers AS numerator_kpi
   FULL OUTER JOIN kpi__orders_placed AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension IN ('total', 'channel')
+  WHERE dimension IN ('total', 'channel')
 ), kpi__return_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -387,58 +292,37 @@ WITH kpi__accurate_orders AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__revenue_mom_growth AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    CAST((
-      kpi__revenue.value - kpi__revenue_previous_month.value
-    ) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_previous_month.value, 0) AS value,
+    grain, period_start, period_end, dimension, dimension_value,
+    CAST((kpi__revenue.value - kpi__revenue_previous_month.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_previous_month.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue_previous_month
   FULL OUTER JOIN kpi__revenue
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    grain = 'month' AND dimension = 'total'
+  WHERE grain = 'month' AND dimension = 'total'
 ), kpi__revenue_per_customer AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
   FULL OUTER JOIN kpi__active_customers AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension IN ('total', 'segment')
+  WHERE dimension IN ('total', 'segment')
 ), kpi__revenue_per_employee AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(kpi__revenue.value AS DOUBLE PRECISION) / NULLIF(kpi__headcount.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
   FULL OUTER JOIN kpi__headcount
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    grain IN ('month', 'quarter', 'year') AND dimension = 'total'
+  WHERE grain IN ('month', 'quarter', 'year') AND dimension = 'total'
 ), kpi__ticket_resolution_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
@@ -448,216 +332,90 @@ WITH kpi__accurate_orders AS (
 )
 SELECT
   'aov' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__aov
 UNION ALL
 SELECT
   'cac' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__cac
 UNION ALL
 SELECT
   'click_through_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__click_through_rate
 UNION ALL
 SELECT
   'conversion_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__conversion_rate
 UNION ALL
 SELECT
   'cost_per_lead' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__cost_per_lead
 UNION ALL
 SELECT
   'csat' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__csat
 UNION ALL
 SELECT
   'email_open_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__email_open_rate
 UNION ALL
 SELECT
   'gross_profit_margin' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__gross_profit_margin
 UNION ALL
 SELECT
   'lead_conversion_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__lead_conversion_rate
 UNION ALL
 SELECT
   'net_profit_margin' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__net_profit_margin
 UNION ALL
 SELECT
   'nps' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__nps
 UNION ALL
 SELECT
   'order_accuracy' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__order_accuracy
 UNION ALL
 SELECT
   'orders_by_new_customers_share' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__orders_by_new_customers_share
 UNION ALL
 SELECT
   'return_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__return_rate
 UNION ALL
 SELECT
   'revenue_mom_growth' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__revenue_mom_growth
 UNION ALL
 SELECT
   'revenue_per_customer' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__revenue_per_customer
 UNION ALL
 SELECT
   'revenue_per_employee' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__revenue_per_employee
 UNION ALL
 SELECT
   'ticket_resolution_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__ticket_resolution_rate

@@ -10,15 +10,12 @@ WITH source AS (
     customer_id AS entity,
     COALESCE(NOT is_cancelled, FALSE) AS kept
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -29,11 +26,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -66,24 +59,14 @@ WITH source AS (
   CROSS JOIN slices
 ), per_period AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
+    grain, period_start, dimension, dimension_value,
     COUNT(*) AS entities,
     SUM(CASE WHEN was_active_before THEN 1 ELSE 0 END) AS retained
   FROM {{ ref('kpi_activity__customer_churn') }} AS activity
-  GROUP BY
-    grain,
-    period_start,
-    dimension,
-    dimension_value
+  GROUP BY grain, period_start, dimension, dimension_value
 ), counts AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value,
+    periods.grain, periods.period_start, earlier.dimension, earlier.dimension_value,
     earlier.entities AS previous_entities,
     COALESCE(later.retained, 0) AS retained_entities
   FROM periods
@@ -97,11 +80,7 @@ WITH source AS (
 )
 SELECT
   'customer_churn' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(counts.previous_entities, 0), 0) AS DOUBLE PRECISION) AS value,
   CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE PRECISION) AS numerator,
   CAST(COALESCE(counts.previous_entities, 0) AS DOUBLE PRECISION) AS denominator

@@ -6,9 +6,7 @@
 
 SELECT
   'won_deal_value' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'leads.source' THEN 'source' ELSE dimension END AS dimension,
   dimension_value,
   CAST(won_deal_value AS DOUBLE PRECISION) AS value,

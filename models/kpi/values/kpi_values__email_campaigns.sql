@@ -6,9 +6,7 @@
 
 SELECT
   'email_opens' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(email_opens AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__email_campaigns') }}
 UNION ALL
 SELECT
   'email_sends' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(email_sends AS DOUBLE PRECISION) AS value,

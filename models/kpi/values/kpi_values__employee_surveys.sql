@@ -6,9 +6,7 @@
 
 SELECT
   'employee_satisfaction' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(employee_satisfaction__sum AS DOUBLE PRECISION) / NULLIF(CAST(employee_satisfaction__count AS DOUBLE PRECISION), 0) AS value,

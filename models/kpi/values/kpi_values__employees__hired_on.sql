@@ -6,9 +6,7 @@
 
 SELECT
   'hires' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(hires AS DOUBLE PRECISION) AS value,

@@ -11,23 +11,18 @@ WITH source AS (
     TRUE AS kept,
     category AS dim__category
   FROM {{ ref('inventory_snapshots') }} AS inventory_snapshots
-  WHERE
-    NOT snapshot_date IS NULL
+  WHERE NOT snapshot_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    amount,
-    kept
+    date_day, amount, kept
   FROM source
   UNION ALL
   SELECT
     'category' AS dimension,
     COALESCE(CAST(dim__category AS VARCHAR), '(null)') AS dimension_value,
-    date_day,
-    amount,
-    kept
+    date_day, amount, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -38,11 +33,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -88,20 +79,13 @@ WITH source AS (
   FROM source
 ), sums AS (
   SELECT
-    date_day,
-    dimension,
-    dimension_value,
+    date_day, dimension, dimension_value,
     SUM(CASE WHEN kept THEN amount END) AS level
   FROM labelled
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), levels AS (
   SELECT
-    data_days.date_day,
-    slices.dimension,
-    slices.dimension_value,
+    data_days.date_day, slices.dimension, slices.dimension_value,
     COALESCE(sums.level, 0) AS level
   FROM data_days
   CROSS JOIN slices
@@ -115,8 +99,7 @@ WITH source AS (
     date_day AS period_start,
     MAX(date_day) AS last_day
   FROM data_days
-  GROUP BY
-    date_day
+  GROUP BY date_day
   UNION ALL
   SELECT
     'week' AS grain,
@@ -152,11 +135,7 @@ WITH source AS (
 )
 SELECT
   'inventory_on_hand' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(levels.level AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator

@@ -6,9 +6,7 @@
 
 SELECT
   'converted_leads' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(converted_leads AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__leads') }}
 UNION ALL
 SELECT
   'leads' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(leads AS DOUBLE PRECISION) AS value,

@@ -6,9 +6,7 @@
 
 SELECT
   'ad_clicks' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(ad_clicks AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__marketing_spend') }}
 UNION ALL
 SELECT
   'ad_impressions' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(ad_impressions AS DOUBLE PRECISION) AS value,
@@ -30,9 +26,7 @@ FROM {{ ref('kpi_measures__marketing_spend') }}
 UNION ALL
 SELECT
   'marketing_spend' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(marketing_spend AS DOUBLE PRECISION) AS value,

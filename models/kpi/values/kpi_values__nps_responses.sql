@@ -6,9 +6,7 @@
 
 SELECT
   'detractors' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(detractors AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__nps_responses') }}
 UNION ALL
 SELECT
   'nps_responses' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(nps_responses AS DOUBLE PRECISION) AS value,
@@ -30,9 +26,7 @@ FROM {{ ref('kpi_measures__nps_responses') }}
 UNION ALL
 SELECT
   'promoters' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(promoters AS DOUBLE PRECISION) AS value,

@@ -6,9 +6,7 @@
 
 SELECT
   'operating_costs' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(operating_costs AS DOUBLE PRECISION) AS value,

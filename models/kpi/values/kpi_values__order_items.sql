@@ -6,9 +6,7 @@
 
 SELECT
   'items_sold' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(items_sold AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__order_items') }}
 UNION ALL
 SELECT
   'returned_items' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(returned_items AS DOUBLE PRECISION) AS value,

@@ -9,28 +9,21 @@
 
 SELECT
   'accurate_orders' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(accurate_orders AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension = 'total'
+WHERE dimension = 'total'
 UNION ALL
 SELECT
   'active_customers' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension
-    WHEN 'customers.segment'
-    THEN 'segment'
-    WHEN 'customers.region'
-    THEN 'region'
+    WHEN 'customers.segment' THEN 'segment'
+    WHEN 'customers.region' THEN 'region'
     ELSE dimension
   END AS dimension,
   dimension_value,
@@ -38,19 +31,14 @@ SELECT
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'customers.segment', 'customers.region')
+WHERE dimension IN ('total', 'customers.segment', 'customers.region')
 UNION ALL
 SELECT
   'revenue' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension
-    WHEN 'customers.segment'
-    THEN 'segment'
-    WHEN 'customers.region'
-    THEN 'region'
+    WHEN 'customers.segment' THEN 'segment'
+    WHEN 'customers.region' THEN 'region'
     ELSE dimension
   END AS dimension,
   dimension_value,
@@ -61,14 +49,10 @@ FROM {{ ref('kpi_measures__orders') }}
 UNION ALL
 SELECT
   'orders_placed' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension
-    WHEN 'customers.segment'
-    THEN 'segment'
-    WHEN 'customers.region'
-    THEN 'region'
+    WHEN 'customers.segment' THEN 'segment'
+    WHEN 'customers.region' THEN 'region'
     ELSE dimension
   END AS dimension,
   dimension_value,
@@ -79,14 +63,10 @@ FROM {{ ref('kpi_measures__orders') }}
 UNION ALL
 SELECT
   'new_customers' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension
-    WHEN 'customers.segment'
-    THEN 'segment'
-    WHEN 'customers.region'
-    THEN 'region'
+    WHEN 'customers.segment' THEN 'segment'
+    WHEN 'customers.region' THEN 'region'
     ELSE dimension
   END AS dimension,
   dimension_value,
@@ -94,75 +74,59 @@ SELECT
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'channel', 'customers.segment', 'customers.region')
+WHERE dimension IN ('total', 'channel', 'customers.segment', 'customers.region')
 UNION ALL
 SELECT
   'cogs' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(cogs AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'fulfilment_time' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(fulfilment_time__sum AS DOUBLE PRECISION) / NULLIF(CAST(fulfilment_time__count AS DOUBLE PRECISION), 0) AS value,
   CAST(fulfilment_time__sum AS DOUBLE PRECISION) AS numerator,
   CAST(fulfilment_time__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'gross_sales' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(gross_sales AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'shipped_orders' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(shipped_orders AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension = 'total'
+WHERE dimension = 'total'
 UNION ALL
 SELECT
   'refunds' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(refunds AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')

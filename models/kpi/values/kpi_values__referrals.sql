@@ -6,9 +6,7 @@
 
 SELECT
   'referrals' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(referrals AS DOUBLE PRECISION) AS value,

@@ -6,9 +6,7 @@
 
 SELECT
   'converted_sessions' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(converted_sessions AS DOUBLE PRECISION) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__sessions') }}
 UNION ALL
 SELECT
   'sessions' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(sessions AS DOUBLE PRECISION) AS value,
@@ -30,28 +26,22 @@ FROM {{ ref('kpi_measures__sessions') }}
 UNION ALL
 SELECT
   'pages_per_session' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(pages_per_session__sum AS DOUBLE PRECISION) / NULLIF(CAST(pages_per_session__count AS DOUBLE PRECISION), 0) AS value,
   CAST(pages_per_session__sum AS DOUBLE PRECISION) AS numerator,
   CAST(pages_per_session__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
-WHERE
-  dimension IN ('total', 'source', 'device')
+WHERE dimension IN ('total', 'source', 'device')
 UNION ALL
 SELECT
   'visit_duration' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(visit_duration__sum AS DOUBLE PRECISION) / NULLIF(CAST(visit_duration__count AS DOUBLE PRECISION), 0) AS value,
   CAST(visit_duration__sum AS DOUBLE PRECISION) AS numerator,
   CAST(visit_duration__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__sessions') }}
-WHERE
-  dimension IN ('total', 'source', 'device')
+WHERE dimension IN ('total', 'source', 'device')

@@ -7,65 +7,51 @@
 
 SELECT
   'complaints' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(complaints AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'satisfied_ratings' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(satisfied_ratings AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'csat_ratings' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(csat_ratings AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'first_response_time' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(first_response_time AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')
 UNION ALL
 SELECT
   'resolved_tickets' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(resolved_tickets AS DOUBLE PRECISION) AS value,
@@ -75,9 +61,7 @@ FROM {{ ref('kpi_measures__tickets') }}
 UNION ALL
 SELECT
   'tickets' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(tickets AS DOUBLE PRECISION) AS value,
@@ -87,14 +71,11 @@ FROM {{ ref('kpi_measures__tickets') }}
 UNION ALL
 SELECT
   'ticket_resolution_time' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(ticket_resolution_time__sum AS DOUBLE PRECISION) / NULLIF(CAST(ticket_resolution_time__count AS DOUBLE PRECISION), 0) AS value,
   CAST(ticket_resolution_time__sum AS DOUBLE PRECISION) AS numerator,
   CAST(ticket_resolution_time__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__tickets') }}
-WHERE
-  dimension IN ('total', 'channel')
+WHERE dimension IN ('total', 'channel')

@@ -19,8 +19,7 @@
 {{ config(materialized='table') }}
 
 SELECT
-  period_start,
-  period_end,
+  period_start, period_end,
   MAX(CASE WHEN kpi = 'accurate_orders' THEN value END) AS accurate_orders,
   MAX(CASE WHEN kpi = 'active_customers' THEN value END) AS active_customers,
   MAX(CASE WHEN kpi = 'ad_clicks' THEN value END) AS ad_clicks,
@@ -80,8 +79,5 @@ SELECT
   MAX(CASE WHEN kpi = 'visit_duration' THEN value END) AS visit_duration,
   MAX(CASE WHEN kpi = 'won_deal_value' THEN value END) AS won_deal_value
 FROM {{ ref('kpi_values') }}
-WHERE
-  grain = 'day' AND dimension = 'total'
-GROUP BY
-  period_start,
-  period_end
+WHERE grain = 'day' AND dimension = 'total'
+GROUP BY period_start, period_end

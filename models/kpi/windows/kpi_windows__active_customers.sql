@@ -8,13 +8,10 @@
 /* rows (a distinct count over a window is not a sum of its days' counts). */
 WITH entity_days AS (
   SELECT
-    seen.day,
-    slices.dimension,
+    seen.day, slices.dimension,
     CASE slices.dimension
-      WHEN 'segment'
-      THEN COALESCE(CAST(seen.dim__segment AS VARCHAR), '(null)')
-      WHEN 'region'
-      THEN COALESCE(CAST(seen.dim__region AS VARCHAR), '(null)')
+      WHEN 'segment' THEN COALESCE(CAST(seen.dim__segment AS VARCHAR), '(null)')
+      WHEN 'region' THEN COALESCE(CAST(seen.dim__region AS VARCHAR), '(null)')
       ELSE 'total'
     END AS dimension_value,
     seen.entity
@@ -27,32 +24,24 @@ WITH entity_days AS (
     FROM {{ ref('orders') }} AS orders
     LEFT JOIN {{ ref('customers') }} AS customers
       ON orders.customer_id = customers.customer_id
-    WHERE
-      NOT orders.order_date IS NULL
-      AND NOT orders.customer_id IS NULL
-      AND NOT orders.is_cancelled
+    WHERE NOT orders.order_date IS NULL AND NOT orders.customer_id IS NULL AND NOT orders.is_cancelled
   ) AS seen
   CROSS JOIN (
     SELECT
       CAST(dimension AS VARCHAR) AS dimension
-    FROM (VALUES
-      ('total'),
-      ('segment'),
-      ('region')) AS names(dimension)
+    FROM (VALUES ('total'), ('segment'), ('region')) AS names(dimension)
   ) AS slices
 ), spine AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value
   FROM {{ ref('kpi_values__orders') }}
-  WHERE
-    kpi = 'active_customers'
+  WHERE kpi = 'active_customers'
 ), window_definitions AS (
   SELECT
     CAST(window_name AS VARCHAR) AS window_name,
     CAST(grain AS VARCHAR) AS grain,
     CAST(periods AS DOUBLE PRECISION) AS periods
-  FROM (VALUES
-    ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
+  FROM (VALUES ('trailing_3_month', 'month', 3)) AS windows(window_name, grain, periods)
 ), counted AS (
   SELECT
     CAST(NULL AS DATE) AS first_day
@@ -65,95 +54,46 @@ WITH entity_days AS (
     CAST(value AS DOUBLE PRECISION) AS value
   FROM (VALUES
     (NULL, NULL, NULL, NULL, NULL)) AS carried(window_name, window_start, dimension, dimension_value, value)
-  WHERE
-    FALSE
+  WHERE FALSE
 ), indexed AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     ROW_NUMBER() OVER (PARTITION BY grain, dimension, dimension_value ORDER BY period_start) AS period_index
   FROM spine
 ), sightings AS (
   /* period to date: an entity is new in a period on the day of its first sighting there, */
   /* that is when its previous sighting is in an earlier period (or there is none) */
   SELECT
-    day,
-    dimension,
-    dimension_value,
+    day, dimension, dimension_value,
     LAG(day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY day) AS previous_day
   FROM entity_days
 ), new_per_day AS (
   SELECT
-    day,
-    dimension,
-    dimension_value,
-    SUM(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', day) AS DATE), TRUE)
-        THEN 1
-        ELSE 0
-      END
-    ) AS week_to_date,
-    SUM(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', day) AS DATE), TRUE)
-        THEN 1
-        ELSE 0
-      END
-    ) AS month_to_date,
-    SUM(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', day) AS DATE), TRUE)
-        THEN 1
-        ELSE 0
-      END
-    ) AS quarter_to_date,
-    SUM(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', day) AS DATE), TRUE)
-        THEN 1
-        ELSE 0
-      END
-    ) AS year_to_date
+    day, dimension, dimension_value,
+    SUM(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', day) AS DATE), TRUE) THEN 1 ELSE 0 END) AS week_to_date,
+    SUM(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', day) AS DATE), TRUE) THEN 1 ELSE 0 END) AS month_to_date,
+    SUM(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', day) AS DATE), TRUE) THEN 1 ELSE 0 END) AS quarter_to_date,
+    SUM(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', day) AS DATE), TRUE) THEN 1 ELSE 0 END) AS year_to_date
   FROM sightings
-  GROUP BY
-    day,
-    dimension,
-    dimension_value
+  GROUP BY day, dimension, dimension_value
 ), day_windows AS (
   /* each day's period-to-date windows, with the entities new in the window that day */
   SELECT
-    p.window_name,
-    d.grain,
-    d.period_start,
-    d.period_end,
+    p.window_name, d.grain, d.period_start, d.period_end,
     CASE
-      WHEN p.period_grain = 'day'
-      THEN d.period_start
-      WHEN p.period_grain = 'week'
-      THEN CAST(DATE_TRUNC('week', d.period_start) AS DATE)
-      WHEN p.period_grain = 'month'
-      THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
-      WHEN p.period_grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
-      WHEN p.period_grain = 'year'
-      THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
+      WHEN p.period_grain = 'day' THEN d.period_start
+      WHEN p.period_grain = 'week' THEN CAST(DATE_TRUNC('week', d.period_start) AS DATE)
+      WHEN p.period_grain = 'month' THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
+      WHEN p.period_grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
+      WHEN p.period_grain = 'year' THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
     END AS window_start,
-    d.dimension,
-    d.dimension_value,
+    d.dimension, d.dimension_value,
     COALESCE(
       CASE p.window_name
-        WHEN 'week_to_date'
-        THEN n.week_to_date
-        WHEN 'month_to_date'
-        THEN n.month_to_date
-        WHEN 'quarter_to_date'
-        THEN n.quarter_to_date
-        WHEN 'year_to_date'
-        THEN n.year_to_date
+        WHEN 'week_to_date' THEN n.week_to_date
+        WHEN 'month_to_date' THEN n.month_to_date
+        WHEN 'quarter_to_date' THEN n.quarter_to_date
+        WHEN 'year_to_date' THEN n.year_to_date
       END,
       0
     ) AS new_entities
@@ -164,32 +104,14 @@ WITH entity_days AS (
     ('quarter_to_date', 'quarter'),
     ('year_to_date', 'year')) AS p(window_name, period_grain)
   LEFT JOIN new_per_day AS n
-    ON n.day = d.period_start
-    AND n.dimension = d.dimension
-    AND n.dimension_value = d.dimension_value
-  WHERE
-    d.grain = 'day'
+    ON n.day = d.period_start AND n.dimension = d.dimension AND n.dimension_value = d.dimension_value
+  WHERE d.grain = 'day'
 ), to_date AS (
   /* entities seen so far in the period: those carried from the day before the first */
   /* counted day, plus a running sum of the entities new each day from it */
   SELECT
-    w.window_name,
-    w.grain,
-    w.period_start,
-    w.period_end,
-    w.window_start,
-    w.dimension,
-    w.dimension_value,
-    COALESCE(c.value, 0) + SUM(
-      CASE
-        WHEN COALESCE(w.period_start >= counted.first_day, TRUE)
-        THEN w.new_entities
-        ELSE 0
-      END
-    ) OVER (
-      PARTITION BY w.window_name, w.dimension, w.dimension_value, w.window_start
-      ORDER BY w.period_start
-    ) AS value
+    w.window_name, w.grain, w.period_start, w.period_end, w.window_start, w.dimension, w.dimension_value,
+    COALESCE(c.value, 0) + SUM(CASE WHEN COALESCE(w.period_start >= counted.first_day, TRUE) THEN w.new_entities ELSE 0 END) OVER (PARTITION BY w.window_name, w.dimension, w.dimension_value, w.window_start ORDER BY w.period_start) AS value
   FROM day_windows AS w
   CROSS JOIN counted
   LEFT JOIN carried AS c
@@ -200,34 +122,20 @@ WITH entity_days AS (
 ), sighting_periods AS (
   /* each sighting's period and its previous sighting's, at each window's grain */
   SELECT
-    w.window_name,
-    w.grain,
-    w.periods,
-    s.dimension,
-    s.dimension_value,
+    w.window_name, w.grain, w.periods, s.dimension, s.dimension_value,
     CASE
-      WHEN w.grain = 'day'
-      THEN s.day
-      WHEN w.grain = 'week'
-      THEN CAST(DATE_TRUNC('week', s.day) AS DATE)
-      WHEN w.grain = 'month'
-      THEN CAST(DATE_TRUNC('month', s.day) AS DATE)
-      WHEN w.grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', s.day) AS DATE)
-      WHEN w.grain = 'year'
-      THEN CAST(DATE_TRUNC('year', s.day) AS DATE)
+      WHEN w.grain = 'day' THEN s.day
+      WHEN w.grain = 'week' THEN CAST(DATE_TRUNC('week', s.day) AS DATE)
+      WHEN w.grain = 'month' THEN CAST(DATE_TRUNC('month', s.day) AS DATE)
+      WHEN w.grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', s.day) AS DATE)
+      WHEN w.grain = 'year' THEN CAST(DATE_TRUNC('year', s.day) AS DATE)
     END AS period_start,
     CASE
-      WHEN w.grain = 'day'
-      THEN s.previous_day
-      WHEN w.grain = 'week'
-      THEN CAST(DATE_TRUNC('week', s.previous_day) AS DATE)
-      WHEN w.grain = 'month'
-      THEN CAST(DATE_TRUNC('month', s.previous_day) AS DATE)
-      WHEN w.grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', s.previous_day) AS DATE)
-      WHEN w.grain = 'year'
-      THEN CAST(DATE_TRUNC('year', s.previous_day) AS DATE)
+      WHEN w.grain = 'day' THEN s.previous_day
+      WHEN w.grain = 'week' THEN CAST(DATE_TRUNC('week', s.previous_day) AS DATE)
+      WHEN w.grain = 'month' THEN CAST(DATE_TRUNC('month', s.previous_day) AS DATE)
+      WHEN w.grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', s.previous_day) AS DATE)
+      WHEN w.grain = 'year' THEN CAST(DATE_TRUNC('year', s.previous_day) AS DATE)
     END AS previous_start
   FROM sightings AS s
   CROSS JOIN window_definitions AS w
@@ -235,12 +143,9 @@ WITH entity_days AS (
   /* trailing windows: a sighting keeps its entity counted from its period for `periods` */
   /* periods; after an earlier sighting, only from where that one's coverage ends */
   SELECT
-    s.window_name,
-    s.dimension,
-    s.dimension_value,
+    s.window_name, s.dimension, s.dimension_value,
     CASE
-      WHEN previous.period_index IS NULL
-      THEN cur.period_index
+      WHEN previous.period_index IS NULL THEN cur.period_index
       ELSE GREATEST(cur.period_index, previous.period_index + s.periods)
     END AS covered_from,
     cur.period_index + s.periods AS covered_until
@@ -258,51 +163,29 @@ WITH entity_days AS (
 ), coverage_changes AS (
   /* entities starting and ending their coverage in each period */
   SELECT
-    window_name,
-    dimension,
-    dimension_value,
-    period_index,
+    window_name, dimension, dimension_value, period_index,
     SUM(change) AS change
   FROM (
     SELECT
-      window_name,
-      dimension,
-      dimension_value,
+      window_name, dimension, dimension_value,
       covered_from AS period_index,
       1 AS change
     FROM coverage
-    WHERE
-      covered_from < covered_until
+    WHERE covered_from < covered_until
     UNION ALL
     SELECT
-      window_name,
-      dimension,
-      dimension_value,
+      window_name, dimension, dimension_value,
       covered_until AS period_index,
       -1 AS change
     FROM coverage
-    WHERE
-      covered_from < covered_until
+    WHERE covered_from < covered_until
   ) AS changes
-  GROUP BY
-    window_name,
-    dimension,
-    dimension_value,
-    period_index
+  GROUP BY window_name, dimension, dimension_value, period_index
 ), trailing_counts AS (
   SELECT
-    w.window_name,
-    w.periods,
-    cur.grain,
-    cur.period_start,
-    cur.period_end,
-    cur.dimension,
-    cur.dimension_value,
-    cur.period_index,
-    SUM(COALESCE(c.change, 0)) OVER (
-      PARTITION BY w.window_name, cur.dimension, cur.dimension_value
-      ORDER BY cur.period_index
-    ) AS value /* entities covering the period: a running sum of the changes */
+    w.window_name, w.periods, cur.grain, cur.period_start, cur.period_end, cur.dimension,
+    cur.dimension_value, cur.period_index,
+    SUM(COALESCE(c.change, 0)) OVER (PARTITION BY w.window_name, cur.dimension, cur.dimension_value ORDER BY cur.period_index) AS value /* entities covering the period: a running sum of the changes */
   FROM window_definitions AS w
   INNER JOIN indexed AS cur
     ON w.grain = cur.grain
@@ -314,14 +197,9 @@ WITH entity_days AS (
 ), trailing_windows AS (
   /* each period's window: from the start of the period `periods - 1` before it */
   SELECT
-    t.window_name,
-    t.grain,
-    t.period_start,
-    t.period_end,
+    t.window_name, t.grain, t.period_start, t.period_end,
     first_period.period_start AS window_start,
-    t.dimension,
-    t.dimension_value,
-    t.value
+    t.dimension, t.dimension_value, t.value
   FROM trailing_counts AS t
   INNER JOIN indexed AS first_period
     ON first_period.grain = t.grain
@@ -330,23 +208,11 @@ WITH entity_days AS (
     AND first_period.period_index = t.period_index - t.periods + 1
 )
 SELECT
-  window_name,
-  grain,
-  period_start,
-  period_end,
-  window_start,
-  dimension,
-  dimension_value,
+  window_name, grain, period_start, period_end, window_start, dimension, dimension_value,
   CAST(value AS DOUBLE PRECISION) AS value
 FROM trailing_windows
 UNION ALL
 SELECT
-  window_name,
-  grain,
-  period_start,
-  period_end,
-  window_start,
-  dimension,
-  dimension_value,
+  window_name, grain, period_start, period_end, window_start, dimension, dimension_value,
   CAST(value AS DOUBLE PRECISION) AS value
 FROM to_date

@@ -9,6 +9,8 @@ with as_of as (
 ),
 
 base as (
+    -- each KPI row with its additivity, whether its period is the partial one, the periods
+    -- before it and the start of the same period last year
     select
         o.kpi,
         o.grain,
@@ -119,7 +121,7 @@ paces as (
     -- a partial period's value at its end: to date / the share of the total expected by
     -- its elapsed day, half the references' share and half the share of days elapsed (the
     -- latter alone without references with positive totals); a ratio paces its numerator
-    -- and its denominator (docs/projections.md)
+    -- and its denominator; a KPI not tracked by day has no days to pace
     select
         b.kpi,
         b.grain,
@@ -141,7 +143,6 @@ paces as (
             is_partial_period
             and grain <> 'day'
             and additivity in ('additive', 'ratio')
-            -- a KPI not tracked by day has no days to pace
             and kpi in (select kpi from observations where grain = 'day')
     ) as b
     left join pace_reference as r
@@ -153,12 +154,21 @@ paces as (
             and b.dimension_value = r.dimension_value
 ),
 
-days as (
-    select cast(series.day as date) as day
-    from (select min(period_start) as first_day, max(period_end) as last_day from observations) as bounds
-    cross join lateral generate_series(
-        cast(bounds.first_day as timestamp), cast(bounds.last_day as timestamp), interval '1 day'
-    ) as series (day)
+calendar as (
+    -- each day of the data in the period of every grain that holds it
+    select
+        d.day,
+        g.grain,
+        __period_start__(g.grain, d.day) as period_start,
+        __period_end__(g.grain, __period_start__(g.grain, d.day)) as period_end
+    from (
+        select cast(series.day as date) as day
+        from (select min(period_start) as first_day, max(period_end) as last_day from observations) as bounds
+        cross join lateral generate_series(
+            cast(bounds.first_day as timestamp), cast(bounds.last_day as timestamp), interval '1 day'
+        ) as series (day)
+    ) as d
+    cross join (values ('day'), ('week'), ('month'), ('quarter'), ('year')) as g (grain)
 ),
 
 target_days as (
@@ -174,30 +184,31 @@ target_days as (
             t.carry,
             t.value,
             d.day,
-            __period_end__(t.per, __period_start__(t.per, d.day)) - __period_start__(t.per, d.day) + 1 as per_days,
-            __period_start__(t.per, d.day) as per_start,
+            stated.period_end - stated.period_start + 1 as per_days,
+            stated.period_start as per_start,
             row_number() over (
                 partition by t.kpi, t.dimension, t.dimension_value, d.day order by t.priority
             ) as day_rank
         from target_definitions as t
-        inner join days as d
+        inner join calendar as d
             on
-                (t.valid_from is null or d.day >= t.valid_from)
+                d.grain = 'day'
+                and (t.valid_from is null or d.day >= t.valid_from)
                 and (t.valid_to is null or d.day <= t.valid_to)
-                and (t.kind = 'value' or t.series_start = __period_start__(t.per, d.day))
-        where t.kind in ('value', 'series') and t.carry in ('sum', 'level')
+        left join calendar as stated on stated.grain = t.per and stated.day = d.day
+        where
+            t.kind in ('value', 'series')
+            and t.carry in ('sum', 'level')
+            and (t.kind = 'value' or t.series_start = stated.period_start)
     ) as ranked
     where day_rank = 1
 ),
 
 target_periods as (
     -- each target day in the period of every grain that holds it (for equality joins)
-    select
-        td.*,
-        g.grain,
-        __period_start__(g.grain, td.day) as period_start
+    select td.*, c.grain, c.period_start
     from target_days as td
-    cross join (values ('day'), ('week'), ('month'), ('quarter'), ('year')) as g (grain)
+    inner join calendar as c on td.day = c.day
 ),
 
 target_pieces as (

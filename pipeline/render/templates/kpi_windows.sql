@@ -1,6 +1,7 @@
 -- Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs
 -- whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator.
 with indexed as (
+    -- the rows of KPIs that add up over periods, numbered in each series
     select
         o.kpi,
         o.grain,
@@ -21,6 +22,7 @@ with indexed as (
 ),
 
 trailing_windows as (
+    -- each declared window ending in each period: the periods before it, summed
     select
         cur.kpi,
         w.window_name,
@@ -61,6 +63,7 @@ trailing_windows as (
 ),
 
 days_in_periods as (
+    -- each day in the week, month, quarter and year that hold it
     select
         d.kpi,
         p.window_name,
@@ -86,6 +89,7 @@ days_in_periods as (
 ),
 
 to_date as (
+    -- period to date: a running total over each period's days
     select
         kpi,
         window_name,

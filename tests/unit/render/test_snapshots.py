@@ -6,6 +6,7 @@ Run with KPI_UPDATE_SNAPSHOTS=1 to rewrite them after an intended change.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_generated_files_say_they_are_generated_and_from_which_metric_file():
         ] or text.startswith("# Generated")
         if path.endswith(".sql") and path.startswith("models/"):
             assert any(f"--   {name}" in text for name in METRIC_FILES), path
-            assert "{{ config(materialized='table') }}" in text
+            assert re.search(r"\{\{ config\(materialized='(table|view)'\) \}\}", text), path
 
 
 def test_with_a_lookback_the_plan_s_incremental_models_change_and_nothing_else():

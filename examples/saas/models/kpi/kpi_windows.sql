@@ -11,40 +11,8 @@
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */
 WITH observations AS (
   SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__accounts') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__composite') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__invoices') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__logo_churn') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__mrr') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__mrr_movements') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__paying_accounts') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__tickets') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__trial_to_paid') }}
+    *
+  FROM {{ ref('kpi_observations') }}
 ), catalog AS (
   SELECT
     *
@@ -70,42 +38,25 @@ WITH observations AS (
     CAST(value AS DOUBLE) AS value
   FROM (VALUES
     (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)) AS distinct_windows(kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value, value)
-  WHERE
-    FALSE
+  WHERE FALSE
 ), indexed AS (
+  /* the rows of KPIs that add up over periods, numbered in each series */
   SELECT
-    o.kpi,
-    o.grain,
-    o.period_start,
-    o.period_end,
-    o.dimension,
-    o.dimension_value,
-    o.value,
-    o.numerator,
-    o.denominator,
-    c.additivity,
-    ROW_NUMBER() OVER (
-      PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value
-      ORDER BY o.period_start
-    ) AS period_index
+    o.kpi, o.grain, o.period_start, o.period_end, o.dimension, o.dimension_value, o.value, o.numerator,
+    o.denominator, c.additivity,
+    ROW_NUMBER() OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS period_index
   FROM observations AS o
   INNER JOIN catalog AS c
     ON o.kpi = c.kpi
-  WHERE
-    c.additivity IN ('additive', 'ratio')
+  WHERE c.additivity IN ('additive', 'ratio')
 ), trailing_windows AS (
+  /* each declared window ending in each period: the periods before it, summed */
   SELECT
-    cur.kpi,
-    w.window_name,
-    cur.grain,
-    cur.period_start,
-    cur.period_end,
+    cur.kpi, w.window_name, cur.grain, cur.period_start, cur.period_end,
     MIN(prev.period_start) AS window_start,
-    cur.dimension,
-    cur.dimension_value,
+    cur.dimension, cur.dimension_value,
     CASE
-      WHEN cur.additivity = 'additive'
-      THEN SUM(prev.value)
+      WHEN cur.additivity = 'additive' THEN SUM(prev.value)
       ELSE SUM(prev.numerator) / NULLIF(SUM(prev.denominator), 0)
     END AS value,
     CASE WHEN cur.additivity = 'ratio' THEN SUM(prev.numerator) END AS numerator,
@@ -131,51 +82,30 @@ WITH observations AS (
     cur.dimension_value,
     cur.additivity
   /* a window is shown only once it is complete */
-  HAVING
-    COUNT(*) = w.periods
+  HAVING COUNT(*) = w.periods
 ), days_in_periods AS (
+  /* each day in the week, month, quarter and year that hold it */
   SELECT
-    d.kpi,
-    p.window_name,
-    d.grain,
-    d.period_start,
-    d.period_end,
+    d.kpi, p.window_name, d.grain, d.period_start, d.period_end,
     CASE
-      WHEN p.period_grain = 'day'
-      THEN d.period_start
-      WHEN p.period_grain = 'week'
-      THEN CAST(DATE_TRUNC('week', d.period_start + 1) AS DATE) - 1
-      WHEN p.period_grain = 'month'
-      THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
-      WHEN p.period_grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
-      WHEN p.period_grain = 'year'
-      THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
+      WHEN p.period_grain = 'day' THEN d.period_start
+      WHEN p.period_grain = 'week' THEN CAST(DATE_TRUNC('week', d.period_start + 1) AS DATE) - 1
+      WHEN p.period_grain = 'month' THEN CAST(DATE_TRUNC('month', d.period_start) AS DATE)
+      WHEN p.period_grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.period_start) AS DATE)
+      WHEN p.period_grain = 'year' THEN CAST(DATE_TRUNC('year', d.period_start) AS DATE)
     END AS window_start,
-    d.dimension,
-    d.dimension_value,
-    d.value,
-    d.numerator,
-    d.denominator,
-    d.additivity
+    d.dimension, d.dimension_value, d.value, d.numerator, d.denominator, d.additivity
   FROM indexed AS d
   CROSS JOIN (VALUES
     ('week_to_date', 'week'),
     ('month_to_date', 'month'),
     ('quarter_to_date', 'quarter'),
     ('year_to_date', 'year')) AS p(window_name, period_grain)
-  WHERE
-    d.grain = 'day'
+  WHERE d.grain = 'day'
 ), to_date AS (
+  /* period to date: a running total over each period's days */
   SELECT
-    kpi,
-    window_name,
-    grain,
-    period_start,
-    period_end,
-    window_start,
-    dimension,
-    dimension_value,
+    kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value,
     CASE
       WHEN additivity = 'additive'
       THEN SUM(value) OVER (
@@ -215,44 +145,18 @@ WITH observations AS (
   FROM days_in_periods
 )
 SELECT
-  kpi,
-  window_name,
-  grain,
-  period_start,
-  period_end,
-  window_start,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value, value,
+  numerator, denominator
 FROM trailing_windows
 UNION ALL
 SELECT
-  kpi,
-  window_name,
-  grain,
-  period_start,
-  period_end,
-  window_start,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value, value,
+  numerator, denominator
 FROM to_date
 UNION ALL
 /* distinct counts, recounted from rows in their own models */
 SELECT
-  kpi,
-  window_name,
-  grain,
-  period_start,
-  period_end,
-  window_start,
-  dimension,
-  dimension_value,
-  value,
+  kpi, window_name, grain, period_start, period_end, window_start, dimension, dimension_value, value,
   CAST(NULL AS DOUBLE) AS numerator,
   CAST(NULL AS DOUBLE) AS denominator
 FROM distinct_windows

@@ -11,33 +11,26 @@ WITH source AS (
     accounts.segment AS dim__segment,
     1 AS in__signups
   FROM {{ ref('accounts') }} AS accounts
-  WHERE
-    NOT accounts.signed_up_at IS NULL
+  WHERE NOT accounts.signed_up_at IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__region) = 0
-      THEN 'region'
-      WHEN GROUPING(dim__segment) = 0
-      THEN 'segment'
+      WHEN GROUPING(dim__region) = 0 THEN 'region'
+      WHEN GROUPING(dim__segment) = 0 THEN 'segment'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__region) = 0
-      THEN COALESCE(CAST(dim__region AS TEXT), '(null)')
-      WHEN GROUPING(dim__segment) = 0
-      THEN COALESCE(CAST(dim__segment AS TEXT), '(null)')
+      WHEN GROUPING(dim__region) = 0 THEN COALESCE(CAST(dim__region AS TEXT), '(null)')
+      WHEN GROUPING(dim__segment) = 0 THEN COALESCE(CAST(dim__segment AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__signups) AS signups
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__region),
       (date_day, dim__segment)
     )
@@ -49,8 +42,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start + 1) AS DATE) - 1 AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(signups) AS signups
   FROM grouped
   GROUP BY
@@ -61,8 +53,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(signups) AS signups
   FROM grouped
   GROUP BY
@@ -73,8 +64,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(signups) AS signups
   FROM grouped
   GROUP BY
@@ -85,8 +75,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(signups) AS signups
   FROM grouped
   GROUP BY
@@ -102,11 +91,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -138,31 +123,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.signups, 0) AS signups
 FROM spine
 LEFT JOIN rolled_up

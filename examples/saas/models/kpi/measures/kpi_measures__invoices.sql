@@ -13,17 +13,12 @@ WITH source AS MATERIALIZED (
   FROM {{ ref('invoices') }} AS invoices
   LEFT JOIN {{ ref('accounts') }} AS accounts
     ON invoices.account_id = accounts.account_id
-  WHERE
-    NOT invoices.issued_on IS NULL
+  WHERE NOT invoices.issued_on IS NULL
 ), day_aggregates AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
-    CASE
-      WHEN GROUPING(dim__accounts__segment) = 0
-      THEN 'accounts.segment'
-      ELSE 'total'
-    END AS dimension,
+    CASE WHEN GROUPING(dim__accounts__segment) = 0 THEN 'accounts.segment' ELSE 'total' END AS dimension,
     CASE
       WHEN GROUPING(dim__accounts__segment) = 0
       THEN COALESCE(CAST(dim__accounts__segment AS TEXT), '(null)')
@@ -33,91 +28,55 @@ WITH source AS MATERIALIZED (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__accounts__segment)
     )
 ), first_seen__billed_accounts AS (
   SELECT
     date_day AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(CASE WHEN COALESCE(previous_day < date_day, TRUE) THEN 1 END) AS billed_accounts,
     COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day + 1) AS DATE) - 1, TRUE)
-        THEN 1
-      END
+      CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day + 1) AS DATE) - 1, TRUE) THEN 1 END
     ) AS billed_accounts__new_in_week,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS billed_accounts__new_in_month,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS billed_accounts__new_in_quarter,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS billed_accounts__new_in_year
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE) THEN 1 END) AS billed_accounts__new_in_month,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE) THEN 1 END) AS billed_accounts__new_in_quarter,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE) THEN 1 END) AS billed_accounts__new_in_year
   FROM (
     SELECT
-      date_day,
-      dimension,
-      dimension_value,
+      date_day, dimension, dimension_value,
       LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
     FROM (
       SELECT
-        seen.date_day,
-        slices.dimension,
+        seen.date_day, slices.dimension,
         CASE slices.dimension
-          WHEN 'accounts.segment'
-          THEN COALESCE(CAST(seen.dim__accounts__segment AS TEXT), '(null)')
+          WHEN 'accounts.segment' THEN COALESCE(CAST(seen.dim__accounts__segment AS TEXT), '(null)')
           ELSE 'total'
         END AS dimension_value,
         seen.entity
       FROM (
         SELECT DISTINCT
-          date_day,
-          dim__accounts__segment,
+          date_day, dim__accounts__segment,
           in__billed_accounts AS entity
         FROM (
           SELECT
             date_day, dim__accounts__segment, in__billed_accounts
           FROM source
         ) AS rows
-        WHERE
-          NOT in__billed_accounts IS NULL
+        WHERE NOT in__billed_accounts IS NULL
       ) AS seen
       CROSS JOIN (
         SELECT
           CAST(dimension AS TEXT) AS dimension
-        FROM (VALUES
-          ('total'),
-          ('accounts.segment')) AS names(dimension)
+        FROM (VALUES ('total'), ('accounts.segment')) AS names(dimension)
       ) AS slices
     ) AS sightings
   ) AS lagged
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), grouped AS (
   SELECT
-    day_aggregates.grain,
-    day_aggregates.period_start,
-    day_aggregates.dimension,
-    day_aggregates.dimension_value,
-    first_seen__billed_accounts.billed_accounts,
-    day_aggregates.billings,
+    day_aggregates.grain, day_aggregates.period_start, day_aggregates.dimension,
+    day_aggregates.dimension_value, first_seen__billed_accounts.billed_accounts, day_aggregates.billings,
     first_seen__billed_accounts.billed_accounts__new_in_week,
     first_seen__billed_accounts.billed_accounts__new_in_month,
     first_seen__billed_accounts.billed_accounts__new_in_quarter,
@@ -129,23 +88,15 @@ WITH source AS MATERIALIZED (
     AND day_aggregates.dimension_value = first_seen__billed_accounts.dimension_value
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    billed_accounts,
-    billings,
-    billed_accounts__new_in_week,
-    billed_accounts__new_in_month,
-    billed_accounts__new_in_quarter,
+    grain, period_start, dimension, dimension_value, billed_accounts, billings,
+    billed_accounts__new_in_week, billed_accounts__new_in_month, billed_accounts__new_in_quarter,
     billed_accounts__new_in_year
   FROM grouped
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start + 1) AS DATE) - 1 AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(billed_accounts__new_in_week) AS billed_accounts,
     SUM(billings) AS billings,
     CAST(NULL AS BIGINT) AS billed_accounts__new_in_week,
@@ -161,8 +112,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(billed_accounts__new_in_month) AS billed_accounts,
     SUM(billings) AS billings,
     CAST(NULL AS BIGINT) AS billed_accounts__new_in_week,
@@ -178,8 +128,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(billed_accounts__new_in_quarter) AS billed_accounts,
     SUM(billings) AS billings,
     CAST(NULL AS BIGINT) AS billed_accounts__new_in_week,
@@ -195,8 +144,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(billed_accounts__new_in_year) AS billed_accounts,
     SUM(billings) AS billings,
     CAST(NULL AS BIGINT) AS billed_accounts__new_in_week,
@@ -217,11 +165,7 @@ WITH source AS MATERIALIZED (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -253,37 +197,24 @@ WITH source AS MATERIALIZED (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.billed_accounts, 0) AS billed_accounts,
   COALESCE(rolled_up.billings, 0) AS billings,
-  rolled_up.billed_accounts__new_in_week,
-  rolled_up.billed_accounts__new_in_month,
-  rolled_up.billed_accounts__new_in_quarter,
-  rolled_up.billed_accounts__new_in_year
+  rolled_up.billed_accounts__new_in_week, rolled_up.billed_accounts__new_in_month,
+  rolled_up.billed_accounts__new_in_quarter, rolled_up.billed_accounts__new_in_year
 FROM spine
 LEFT JOIN rolled_up
   ON spine.grain = rolled_up.grain

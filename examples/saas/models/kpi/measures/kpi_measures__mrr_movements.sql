@@ -10,25 +10,21 @@ WITH source AS (
     mrr_movements.segment AS dim__segment,
     CASE WHEN mrr_movements.movement_type = 'new' THEN mrr_movements.mrr_delta END AS in__new_mrr
   FROM {{ ref('mrr_movements') }} AS mrr_movements
-  WHERE
-    NOT mrr_movements.movement_on IS NULL
+  WHERE NOT mrr_movements.movement_on IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__segment) = 0 THEN 'segment' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__segment) = 0
-      THEN COALESCE(CAST(dim__segment AS TEXT), '(null)')
+      WHEN GROUPING(dim__segment) = 0 THEN COALESCE(CAST(dim__segment AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     SUM(in__new_mrr) AS new_mrr
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__segment)
     )
 ), rolled_up AS (
@@ -39,8 +35,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start + 1) AS DATE) - 1 AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(new_mrr) AS new_mrr
   FROM grouped
   GROUP BY
@@ -51,8 +46,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(new_mrr) AS new_mrr
   FROM grouped
   GROUP BY
@@ -63,8 +57,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(new_mrr) AS new_mrr
   FROM grouped
   GROUP BY
@@ -75,8 +68,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(new_mrr) AS new_mrr
   FROM grouped
   GROUP BY
@@ -92,11 +84,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -128,31 +116,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.new_mrr, 0) AS new_mrr
 FROM spine
 LEFT JOIN rolled_up

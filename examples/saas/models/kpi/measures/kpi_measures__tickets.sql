@@ -13,33 +13,27 @@ WITH source AS (
   FROM {{ ref('tickets') }} AS tickets
   LEFT JOIN {{ ref('accounts') }} AS accounts
     ON tickets.account_id = accounts.account_id
-  WHERE
-    NOT tickets.created_at IS NULL
+  WHERE NOT tickets.created_at IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__accounts__segment) = 0
-      THEN 'accounts.segment'
-      WHEN GROUPING(dim__priority) = 0
-      THEN 'priority'
+      WHEN GROUPING(dim__accounts__segment) = 0 THEN 'accounts.segment'
+      WHEN GROUPING(dim__priority) = 0 THEN 'priority'
       ELSE 'total'
     END AS dimension,
     CASE
       WHEN GROUPING(dim__accounts__segment) = 0
       THEN COALESCE(CAST(dim__accounts__segment AS TEXT), '(null)')
-      WHEN GROUPING(dim__priority) = 0
-      THEN COALESCE(CAST(dim__priority AS TEXT), '(null)')
+      WHEN GROUPING(dim__priority) = 0 THEN COALESCE(CAST(dim__priority AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__support_tickets) AS support_tickets
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__accounts__segment),
       (date_day, dim__priority)
     )
@@ -51,8 +45,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start + 1) AS DATE) - 1 AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(support_tickets) AS support_tickets
   FROM grouped
   GROUP BY
@@ -63,8 +56,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(support_tickets) AS support_tickets
   FROM grouped
   GROUP BY
@@ -75,8 +67,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(support_tickets) AS support_tickets
   FROM grouped
   GROUP BY
@@ -87,8 +78,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(support_tickets) AS support_tickets
   FROM grouped
   GROUP BY
@@ -104,11 +94,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -140,31 +126,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.support_tickets, 0) AS support_tickets
 FROM spine
 LEFT JOIN rolled_up

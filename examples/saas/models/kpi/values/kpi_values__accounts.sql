@@ -6,9 +6,7 @@
 
 SELECT
   'signups' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(signups AS DOUBLE) AS value,

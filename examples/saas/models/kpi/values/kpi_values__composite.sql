@@ -10,39 +10,30 @@ WITH kpi__billed_accounts AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__invoices') }}
-  WHERE
-    kpi = 'billed_accounts'
+  WHERE kpi = 'billed_accounts'
 ), kpi__billings AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__invoices') }}
-  WHERE
-    kpi = 'billings'
+  WHERE kpi = 'billings'
 ), kpi__mrr AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__mrr') }}
-  WHERE
-    kpi = 'mrr'
+  WHERE kpi = 'mrr'
 ), kpi__paying_accounts AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__paying_accounts') }}
-  WHERE
-    kpi = 'paying_accounts'
+  WHERE kpi = 'paying_accounts'
 ), kpi__support_tickets AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__tickets') }}
-  WHERE
-    kpi = 'support_tickets'
+  WHERE kpi = 'support_tickets'
 ), kpi__arpa AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(kpi__mrr.value AS DOUBLE) / NULLIF(kpi__paying_accounts.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
@@ -51,11 +42,7 @@ WITH kpi__billed_accounts AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__billings_per_account AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE) AS denominator
@@ -64,52 +51,26 @@ WITH kpi__billed_accounts AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__support_load AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(kpi__support_tickets.value AS DOUBLE) / NULLIF(kpi__paying_accounts.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__support_tickets
   FULL OUTER JOIN kpi__paying_accounts
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension IN ('total', 'segment')
+  WHERE dimension IN ('total', 'segment')
 )
 SELECT
   'arpa' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__arpa
 UNION ALL
 SELECT
   'billings_per_account' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__billings_per_account
 UNION ALL
 SELECT
   'support_load' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__support_load

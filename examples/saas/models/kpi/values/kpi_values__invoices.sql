@@ -6,9 +6,7 @@
 
 SELECT
   'billed_accounts' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'accounts.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(billed_accounts AS DOUBLE) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__invoices') }}
 UNION ALL
 SELECT
   'billings' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'accounts.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(billings AS DOUBLE) AS value,

@@ -6,9 +6,7 @@
 
 SELECT
   'new_mrr' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(new_mrr AS DOUBLE) AS value,

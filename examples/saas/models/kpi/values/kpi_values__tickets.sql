@@ -6,9 +6,7 @@
 
 SELECT
   'support_tickets' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'accounts.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(support_tickets AS DOUBLE) AS value,

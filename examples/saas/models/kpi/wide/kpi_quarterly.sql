@@ -8,8 +8,7 @@
 {{ config(materialized='table') }}
 
 SELECT
-  period_start,
-  period_end,
+  period_start, period_end,
   MAX(CASE WHEN kpi = 'arpa' THEN value END) AS arpa,
   MAX(CASE WHEN kpi = 'billed_accounts' THEN value END) AS billed_accounts,
   MAX(CASE WHEN kpi = 'billings' THEN value END) AS billings,
@@ -23,8 +22,5 @@ SELECT
   MAX(CASE WHEN kpi = 'support_tickets' THEN value END) AS support_tickets,
   MAX(CASE WHEN kpi = 'trial_to_paid' THEN value END) AS trial_to_paid
 FROM {{ ref('kpi_values') }}
-WHERE
-  grain = 'quarter' AND dimension = 'total'
-GROUP BY
-  period_start,
-  period_end
+WHERE grain = 'quarter' AND dimension = 'total'
+GROUP BY period_start, period_end

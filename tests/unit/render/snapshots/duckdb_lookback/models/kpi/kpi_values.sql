@@ -10,137 +10,44 @@
 /* and deviation flag. */
 WITH observations AS (
   SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__aov_last_year') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__clv_90d') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__composite') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__composite_2') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__headcount') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__lead_to_won_rate') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__orders__order_date') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__orders__ordered_at') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__repeat_buyers') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__revenue_last_month') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__revenue_to_date') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__sessions') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__staff_turnover') }}
-  UNION ALL
-  SELECT
-    kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-  FROM {{ ref('kpi_values__stock_on_hand') }}
+    *
+  FROM {{ ref('kpi_observations') }}
 ), catalog AS (
   SELECT
     *
   FROM {{ ref('kpi_catalog') }}
 ), target_definitions AS (
   SELECT
-    CAST(kpi AS TEXT) AS kpi,
-    CAST(priority AS DOUBLE) AS priority,
-    CAST(kind AS TEXT) AS kind,
-    CAST(per AS TEXT) AS per,
-    CAST(series_start AS DATE) AS series_start,
-    CAST(value AS DOUBLE) AS value,
-    CAST(growth AS DOUBLE) AS growth,
-    CAST(dimension AS TEXT) AS dimension,
-    CAST(dimension_value AS TEXT) AS dimension_value,
-    CAST(valid_from AS DATE) AS valid_from,
-    CAST(valid_to AS DATE) AS valid_to,
-    CAST(carry AS TEXT) AS carry,
-    CAST(source AS TEXT) AS source
-  FROM (VALUES
-    (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)) AS target_definitions(kpi, priority, kind, per, series_start, value, growth, dimension, dimension_value, valid_from, valid_to, carry, source)
-  WHERE
-    FALSE
+    *
+  FROM {{ ref('kpi_targets') }}
 ), as_of AS (
   /* the data's last day: the period holding it is the current, partial one */
   SELECT
     MAX(period_start) AS last_day
   FROM observations
-  WHERE
-    grain = 'day'
+  WHERE grain = 'day'
 ), base AS (
+  /* each KPI row with its additivity, whether its period is the partial one, the periods */
+  /* before it and the start of the same period last year */
   SELECT
-    o.kpi,
-    o.grain,
-    o.period_start,
-    o.period_end,
-    o.dimension,
-    o.dimension_value,
-    o.value,
-    o.numerator,
-    o.denominator,
-    c.additivity,
+    o.kpi, o.grain, o.period_start, o.period_end, o.dimension, o.dimension_value, o.value, o.numerator,
+    o.denominator, c.additivity,
     COALESCE(o.period_end > a.last_day, FALSE) AS is_partial_period,
+    CASE WHEN o.period_end > a.last_day THEN CAST(a.last_day - o.period_start + 1 AS INT) END AS elapsed_days,
+    LAG(o.value) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_value,
+    LAG(o.period_start) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_start,
+    LAG(o.period_end) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_end,
+    ROW_NUMBER() OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS period_index,
     CASE
-      WHEN o.period_end > a.last_day
-      THEN CAST(a.last_day - o.period_start + 1 AS INT)
-    END AS elapsed_days,
-    LAG(o.value) OVER (
-      PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value
-      ORDER BY o.period_start
-    ) AS previous_value,
-    LAG(o.period_start) OVER (
-      PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value
-      ORDER BY o.period_start
-    ) AS previous_start,
-    LAG(o.period_end) OVER (
-      PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value
-      ORDER BY o.period_start
-    ) AS previous_end,
-    ROW_NUMBER() OVER (
-      PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value
-      ORDER BY o.period_start
-    ) AS period_index,
-    CASE
-      WHEN o.grain = 'day'
-      THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
+      WHEN o.grain = 'day' THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
       WHEN o.grain = 'week'
       THEN CASE
         WHEN CAST(EXTRACT(week FROM o.period_start - 7 * CAST(EXTRACT(week FROM MAKE_DATE(CAST(EXTRACT(isoyear FROM o.period_start) AS INT) - 1, 12, 28)) AS INT)) AS INT) = CAST(EXTRACT(week FROM o.period_start) AS INT)
         THEN o.period_start - 7 * CAST(EXTRACT(week FROM MAKE_DATE(CAST(EXTRACT(isoyear FROM o.period_start) AS INT) - 1, 12, 28)) AS INT)
       END
-      WHEN o.grain = 'month'
-      THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
-      WHEN o.grain = 'quarter'
-      THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
-      WHEN o.grain = 'year'
-      THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
+      WHEN o.grain = 'month' THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
+      WHEN o.grain = 'quarter' THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
+      WHEN o.grain = 'year' THEN CAST(o.period_start - INTERVAL '1' YEAR AS DATE)
     END AS last_year_start
   FROM observations AS o
   INNER JOIN catalog AS c
@@ -149,14 +56,9 @@ WITH observations AS (
 ), previous_to_date AS (
   /* the previous period over as many days as the partial period has had */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
+    b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
     CASE
-      WHEN b.additivity = 'additive'
-      THEN SUM(d.value)
+      WHEN b.additivity = 'additive' THEN SUM(d.value)
       ELSE SUM(d.numerator) / NULLIF(SUM(d.denominator), 0)
     END AS previous_value_to_date
   FROM base AS b
@@ -168,25 +70,14 @@ WITH observations AS (
     AND d.period_start >= b.previous_start
     AND d.period_start < b.previous_start + b.elapsed_days
     AND d.period_start <= b.previous_end
-  WHERE
-    b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
-  GROUP BY
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
-    b.additivity
+  WHERE b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
+  GROUP BY b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, b.additivity
 ), pace_reference AS (
   /* a partial period's days 50 to 54 weeks earlier (the same weekdays, about the same */
   /* dates a year before), in each shift the history holds all of: their totals over the */
   /* whole period and up to its elapsed day */
   SELECT
-    kpi,
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
+    kpi, grain, period_start, dimension, dimension_value,
     SUM(value_total) AS value_total,
     SUM(value_to_date) AS value_to_date,
     SUM(numerator_total) AS numerator_total,
@@ -195,39 +86,15 @@ WITH observations AS (
     SUM(denominator_to_date) AS denominator_to_date
   FROM (
     SELECT
-      b.kpi,
-      b.grain,
-      b.period_start,
-      b.dimension,
-      b.dimension_value,
+      b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
       SUM(d.value) AS value_total,
-      SUM(
-        CASE
-          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
-          THEN d.value
-        END
-      ) AS value_to_date,
+      SUM(CASE WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days THEN d.value END) AS value_to_date,
       SUM(d.numerator) AS numerator_total,
-      SUM(
-        CASE
-          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
-          THEN d.numerator
-        END
-      ) AS numerator_to_date,
+      SUM(CASE WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days THEN d.numerator END) AS numerator_to_date,
       SUM(d.denominator) AS denominator_total,
-      SUM(
-        CASE
-          WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days
-          THEN d.denominator
-        END
-      ) AS denominator_to_date
+      SUM(CASE WHEN d.period_start < b.period_start - 7 * w.weeks + b.elapsed_days THEN d.denominator END) AS denominator_to_date
     FROM base AS b
-    CROSS JOIN (VALUES
-      (50),
-      (51),
-      (52),
-      (53),
-      (54)) AS w(weeks)
+    CROSS JOIN (VALUES (50), (51), (52), (53), (54)) AS w(weeks)
     INNER JOIN observations AS d
       ON d.kpi = b.kpi
       AND d.grain = 'day'
@@ -235,57 +102,33 @@ WITH observations AS (
       AND d.dimension_value = b.dimension_value
       AND d.period_start >= b.period_start - 7 * w.weeks
       AND d.period_start <= b.period_end - 7 * w.weeks
-    WHERE
-      b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
-    GROUP BY
-      b.kpi,
-      b.grain,
-      b.period_start,
-      b.period_end,
-      b.dimension,
-      b.dimension_value,
-      w.weeks
-    HAVING
-      COUNT(*) = b.period_end - b.period_start + 1
+    WHERE b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
+    GROUP BY b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, w.weeks
+    HAVING COUNT(*) = b.period_end - b.period_start + 1
   ) AS shifted
-  GROUP BY
-    kpi,
-    grain,
-    period_start,
-    dimension,
-    dimension_value
+  GROUP BY kpi, grain, period_start, dimension, dimension_value
 ), paces AS (
   /* a partial period's value at its end: to date / the share of the total expected by */
   /* its elapsed day, half the references' share and half the share of days elapsed (the */
   /* latter alone without references with positive totals); a ratio paces its numerator */
-  /* and its denominator (docs/projections.md) */
+  /* and its denominator; a KPI not tracked by day has no days to pace */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
+    b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
     CASE
       WHEN b.additivity = 'additive'
       THEN b.value / CASE
         WHEN LEAST(r.value_total, r.value_to_date) > 0
-        THEN (
-          r.value_to_date / r.value_total + b.elapsed_share
-        ) / 2
+        THEN (r.value_to_date / r.value_total + b.elapsed_share) / 2
         ELSE b.elapsed_share
       END
       ELSE b.numerator / CASE
         WHEN LEAST(r.numerator_total, r.numerator_to_date) > 0
-        THEN (
-          r.numerator_to_date / r.numerator_total + b.elapsed_share
-        ) / 2
+        THEN (r.numerator_to_date / r.numerator_total + b.elapsed_share) / 2
         ELSE b.elapsed_share
       END / NULLIF(
         b.denominator / CASE
           WHEN LEAST(r.denominator_total, r.denominator_to_date) > 0
-          THEN (
-            r.denominator_to_date / r.denominator_total + b.elapsed_share
-          ) / 2
+          THEN (r.denominator_to_date / r.denominator_total + b.elapsed_share) / 2
           ELSE b.elapsed_share
         END,
         0
@@ -294,20 +137,17 @@ WITH observations AS (
   FROM (
     SELECT
       *,
-      CAST(elapsed_days AS DOUBLE) / (
-        period_end - period_start + 1
-      ) AS elapsed_share
+      CAST(elapsed_days AS DOUBLE) / (period_end - period_start + 1) AS elapsed_share
     FROM base
     WHERE
       is_partial_period
       AND grain <> 'day'
       AND additivity IN ('additive', 'ratio')
-      AND /* a KPI not tracked by day has no days to pace */ kpi IN (
+      AND kpi IN (
         SELECT
           kpi
         FROM observations
-        WHERE
-          grain = 'day'
+        WHERE grain = 'day'
       )
   ) AS b
   LEFT JOIN pace_reference AS r
@@ -316,20 +156,39 @@ WITH observations AS (
     AND b.period_start = r.period_start
     AND b.dimension = r.dimension
     AND b.dimension_value = r.dimension_value
-), days AS (
+), calendar AS (
+  /* each day of the data in the period of every grain that holds it */
   SELECT
-    CAST(series.day AS DATE) AS day
+    d.day, g.grain,
+    CASE
+      WHEN g.grain = 'day' THEN d.day
+      WHEN g.grain = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+      WHEN g.grain = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+      WHEN g.grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+      WHEN g.grain = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+    END AS period_start,
+    CASE
+      WHEN g.grain = 'day' THEN d.day
+      WHEN g.grain = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
+      WHEN g.grain = 'month'
+      THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN g.grain = 'quarter'
+      THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN g.grain = 'year'
+      THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
+    END AS period_end
   FROM (
     SELECT
-      MIN(period_start) AS first_day,
-      MAX(period_end) AS last_day
-    FROM observations
-  ) AS bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+      CAST(series.day AS DATE) AS day
+    FROM (
+      SELECT
+        MIN(period_start) AS first_day,
+        MAX(period_end) AS last_day
+      FROM observations
+    ) AS bounds
+    CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
+  ) AS d
+  CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('quarter'), ('year')) AS g(grain)
 ), target_days AS (
   /* constant and series targets, day by day, with the period of `per` each day falls in; */
   /* on each day the first target (in declaration order) that covers it applies */
@@ -337,121 +196,40 @@ WITH observations AS (
     *
   FROM (
     SELECT
-      t.kpi,
-      t.source,
+      t.kpi, t.source,
       COALESCE(t.dimension, 'total') AS dimension,
       COALESCE(t.dimension_value, 'total') AS dimension_value,
-      t.carry,
-      t.value,
-      d.day,
-      CASE
-        WHEN t.per = 'day'
-        THEN d.day
-        WHEN t.per = 'week'
-        THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
-        WHEN t.per = 'month'
-        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
-        WHEN t.per = 'quarter'
-        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
-        WHEN t.per = 'year'
-        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
-      END - CASE
-        WHEN t.per = 'day'
-        THEN d.day
-        WHEN t.per = 'week'
-        THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-        WHEN t.per = 'month'
-        THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-        WHEN t.per = 'quarter'
-        THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-        WHEN t.per = 'year'
-        THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-      END + 1 AS per_days,
-      CASE
-        WHEN t.per = 'day'
-        THEN d.day
-        WHEN t.per = 'week'
-        THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-        WHEN t.per = 'month'
-        THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-        WHEN t.per = 'quarter'
-        THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-        WHEN t.per = 'year'
-        THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-      END AS per_start,
+      t.carry, t.value, d.day,
+      stated.period_end - stated.period_start + 1 AS per_days,
+      stated.period_start AS per_start,
       ROW_NUMBER() OVER (PARTITION BY t.kpi, t.dimension, t.dimension_value, d.day ORDER BY t.priority) AS day_rank
     FROM target_definitions AS t
-    INNER JOIN days AS d
-      ON (
-        t.valid_from IS NULL OR d.day >= t.valid_from
-      )
-      AND (
-        t.valid_to IS NULL OR d.day <= t.valid_to
-      )
-      AND (
-        t.kind = 'value'
-        OR t.series_start = CASE
-          WHEN t.per = 'day'
-          THEN d.day
-          WHEN t.per = 'week'
-          THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-          WHEN t.per = 'month'
-          THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-          WHEN t.per = 'quarter'
-          THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-          WHEN t.per = 'year'
-          THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-        END
-      )
+    INNER JOIN calendar AS d
+      ON d.grain = 'day'
+      AND (t.valid_from IS NULL OR d.day >= t.valid_from)
+      AND (t.valid_to IS NULL OR d.day <= t.valid_to)
+    LEFT JOIN calendar AS stated
+      ON stated.grain = t.per AND stated.day = d.day
     WHERE
-      t.kind IN ('value', 'series') AND t.carry IN ('sum', 'level')
+      t.kind IN ('value', 'series')
+      AND t.carry IN ('sum', 'level')
+      AND (t.kind = 'value' OR t.series_start = stated.period_start)
   ) AS ranked
-  WHERE
-    day_rank = 1
+  WHERE day_rank = 1
 ), target_periods AS (
   /* each target day in the period of every grain that holds it (for equality joins) */
   SELECT
-    td.*,
-    g.grain,
-    CASE
-      WHEN g.grain = 'day'
-      THEN td.day
-      WHEN g.grain = 'week'
-      THEN CAST(DATE_TRUNC('week', td.day) AS DATE)
-      WHEN g.grain = 'month'
-      THEN CAST(DATE_TRUNC('month', td.day) AS DATE)
-      WHEN g.grain = 'quarter'
-      THEN CAST(DATE_TRUNC('quarter', td.day) AS DATE)
-      WHEN g.grain = 'year'
-      THEN CAST(DATE_TRUNC('year', td.day) AS DATE)
-    END AS period_start
+    td.*, c.grain, c.period_start
   FROM target_days AS td
-  CROSS JOIN (VALUES
-    ('day'),
-    ('week'),
-    ('month'),
-    ('quarter'),
-    ('year')) AS g(grain)
+  INNER JOIN calendar AS c
+    ON td.day = c.day
 ), target_pieces AS (
   /* each observed period's overlap with each period a target is stated for */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.period_end,
-    b.dimension,
-    b.dimension_value,
-    tp.source,
-    tp.carry,
-    tp.value,
-    tp.per_days,
+    b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, tp.source, tp.carry,
+    tp.value, tp.per_days,
     COUNT(*) AS days,
-    COUNT(
-      CASE
-        WHEN b.elapsed_days IS NULL OR tp.day < b.period_start + b.elapsed_days
-        THEN 1
-      END
-    ) AS days_to_date
+    COUNT(CASE WHEN b.elapsed_days IS NULL OR tp.day < b.period_start + b.elapsed_days THEN 1 END) AS days_to_date
   FROM base AS b
   INNER JOIN target_periods AS tp
     ON tp.kpi = b.kpi
@@ -476,48 +254,27 @@ WITH observations AS (
   /* amounts and counts: each stated period's share by days (exact when periods align); */
   /* rates and levels: the day-weighted mean; for a partial period, the share due by its last day */
   SELECT
-    kpi,
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
+    kpi, grain, period_start, dimension, dimension_value,
     0 AS tier,
     0 AS priority,
     LISTAGG(DISTINCT source, '; '
     ORDER BY
       source) AS source,
+    CASE WHEN MAX(carry) = 'sum' THEN SUM(value * days / per_days) ELSE SUM(value * days) / SUM(days) END AS target,
     CASE
-      WHEN MAX(carry) = 'sum'
-      THEN SUM(value * days / per_days)
-      ELSE SUM(value * days) / SUM(days)
-    END AS target,
-    CASE
-      WHEN MAX(carry) = 'sum'
-      THEN SUM(value * days_to_date / per_days)
+      WHEN MAX(carry) = 'sum' THEN SUM(value * days_to_date / per_days)
       ELSE SUM(value * days) / SUM(days)
     END AS target_to_date
   FROM target_pieces
-  GROUP BY
-    kpi,
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value
+  GROUP BY kpi, grain, period_start, period_end, dimension, dimension_value
   /* a target applies to a period only when targets cover every day of it */
-  HAVING
-    SUM(days) = period_end - period_start + 1
+  HAVING SUM(days) = period_end - period_start + 1
 ), exact_targets AS (
   /* targets of KPIs that do not carry to other grains (distinct counts) */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
+    b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
     0 AS tier,
-    t.priority,
-    t.source,
+    t.priority, t.source,
     t.value AS target,
     t.value AS target_to_date
   FROM base AS b
@@ -525,44 +282,25 @@ WITH observations AS (
     ON t.kpi = b.kpi
     AND t.carry = 'exact'
     AND t.per = b.grain
-    AND (
-      t.kind = 'value' OR t.series_start = b.period_start
-    )
-    AND (
-      t.valid_from IS NULL OR b.period_start >= t.valid_from
-    )
-    AND (
-      t.valid_to IS NULL OR b.period_end <= t.valid_to
-    )
+    AND (t.kind = 'value' OR t.series_start = b.period_start)
+    AND (t.valid_from IS NULL OR b.period_start >= t.valid_from)
+    AND (t.valid_to IS NULL OR b.period_end <= t.valid_to)
     AND COALESCE(t.dimension, 'total') = b.dimension
     AND COALESCE(t.dimension_value, 'total') = b.dimension_value
 ), growth_targets AS (
   /* the same period last year, grown by the target's rate */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
+    b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
     1 AS tier,
-    t.priority,
-    t.source,
-    ly.value * (
-      1 + t.growth
-    ) AS target,
-    ly.value * (
-      1 + t.growth
-    ) AS target_to_date
+    t.priority, t.source,
+    ly.value * (1 + t.growth) AS target,
+    ly.value * (1 + t.growth) AS target_to_date
   FROM base AS b
   INNER JOIN target_definitions AS t
     ON t.kpi = b.kpi
     AND t.kind = 'growth'
-    AND (
-      t.valid_from IS NULL OR b.period_start >= t.valid_from
-    )
-    AND (
-      t.valid_to IS NULL OR b.period_end <= t.valid_to
-    )
+    AND (t.valid_from IS NULL OR b.period_start >= t.valid_from)
+    AND (t.valid_to IS NULL OR b.period_end <= t.valid_to)
     AND COALESCE(t.dimension, 'total') = b.dimension
     AND COALESCE(t.dimension_value, 'total') = b.dimension_value
   INNER JOIN observations AS ly
@@ -574,18 +312,8 @@ WITH observations AS (
 ), chosen_targets AS (
   /* value and series targets first, then the first growth target that applies */
   SELECT
-    kpi,
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    target,
-    target_to_date,
-    source,
-    ROW_NUMBER() OVER (
-      PARTITION BY kpi, grain, period_start, dimension, dimension_value
-      ORDER BY tier, priority
-    ) AS rank
+    kpi, grain, period_start, dimension, dimension_value, target, target_to_date, source,
+    ROW_NUMBER() OVER (PARTITION BY kpi, grain, period_start, dimension, dimension_value ORDER BY tier, priority) AS rank
   FROM (
     SELECT
       *
@@ -599,16 +327,11 @@ WITH observations AS (
       *
     FROM growth_targets
   ) AS candidates
-  WHERE
-    target IS NOT NULL
+  WHERE target IS NOT NULL
 ), recent_periods AS (
   /* mean and spread of the periods before, for the deviation flag */
   SELECT
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
+    b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value,
     AVG(p.value) AS trailing_mean,
     STDDEV_SAMP(p.value) AS trailing_stddev
   FROM base AS b
@@ -622,90 +345,50 @@ WITH observations AS (
     AND p.dimension_value = b.dimension_value
     AND p.period_index = b.period_index - offsets.k
     AND NOT p.is_partial_period
-  GROUP BY
-    b.kpi,
-    b.grain,
-    b.period_start,
-    b.dimension,
-    b.dimension_value,
-    c.deviation_periods
-  HAVING
-    COUNT(p.value) = c.deviation_periods
+  GROUP BY b.kpi, b.grain, b.period_start, b.dimension, b.dimension_value, c.deviation_periods
+  HAVING COUNT(p.value) = c.deviation_periods
 )
 SELECT
-  b.kpi,
-  c.label,
-  c.category,
-  c.format,
-  c.unit,
-  c.direction,
-  b.grain,
-  b.period_start,
-  b.period_end,
-  b.dimension,
-  b.dimension_value,
-  b.value,
-  b.numerator,
-  b.denominator,
-  b.is_partial_period,
+  b.kpi, c.label, c.category, c.format, c.unit, c.direction, b.grain, b.period_start, b.period_end,
+  b.dimension, b.dimension_value, b.value, b.numerator, b.denominator, b.is_partial_period,
   b.previous_value,
   b.value - b.previous_value AS previous_change,
-  (
-    b.value - b.previous_value
-  ) / NULLIF(ABS(b.previous_value), 0) AS previous_change_rate,
+  (b.value - b.previous_value) / NULLIF(ABS(b.previous_value), 0) AS previous_change_rate,
   ptd.previous_value_to_date,
   ly.value AS last_year_value,
   b.value - ly.value AS last_year_change,
-  (
-    b.value - ly.value
-  ) / NULLIF(ABS(ly.value), 0) AS last_year_change_rate,
-  ct.target,
-  ct.target_to_date,
+  (b.value - ly.value) / NULLIF(ABS(ly.value), 0) AS last_year_change_rate,
+  ct.target, ct.target_to_date,
   ct.source AS target_source,
   CASE
-    WHEN c.direction = 'higher'
-    THEN b.value / NULLIF(ct.target, 0)
+    WHEN c.direction = 'higher' THEN b.value / NULLIF(ct.target, 0)
     ELSE ct.target / NULLIF(b.value, 0)
   END AS attainment,
   b.value - ct.target AS target_gap,
   CASE
-    WHEN b.value IS NULL OR ct.target_to_date IS NULL
-    THEN NULL
-    WHEN c.direction = 'higher' AND b.value >= c.on_track * ct.target_to_date
-    THEN 'on_track'
-    WHEN c.direction = 'higher' AND b.value >= c.at_risk * ct.target_to_date
-    THEN 'at_risk'
-    WHEN c.direction = 'higher'
-    THEN 'off_track'
-    WHEN b.value * c.on_track <= ct.target_to_date
-    THEN 'on_track'
-    WHEN b.value * c.at_risk <= ct.target_to_date
-    THEN 'at_risk'
+    WHEN b.value IS NULL OR ct.target_to_date IS NULL THEN NULL
+    WHEN c.direction = 'higher' AND b.value >= c.on_track * ct.target_to_date THEN 'on_track'
+    WHEN c.direction = 'higher' AND b.value >= c.at_risk * ct.target_to_date THEN 'at_risk'
+    WHEN c.direction = 'higher' THEN 'off_track'
+    WHEN b.value * c.on_track <= ct.target_to_date THEN 'on_track'
+    WHEN b.value * c.at_risk <= ct.target_to_date THEN 'at_risk'
     ELSE 'off_track'
   END AS status,
   pj.projected_value,
   CASE
-    WHEN c.direction = 'higher'
-    THEN pj.projected_value / NULLIF(ct.target, 0)
+    WHEN c.direction = 'higher' THEN pj.projected_value / NULLIF(ct.target, 0)
     ELSE ct.target / NULLIF(pj.projected_value, 0)
   END AS projected_attainment,
   CASE
-    WHEN pj.projected_value IS NULL OR ct.target IS NULL
-    THEN NULL
-    WHEN c.direction = 'higher' AND pj.projected_value >= c.on_track * ct.target
-    THEN 'on_track'
-    WHEN c.direction = 'higher' AND pj.projected_value >= c.at_risk * ct.target
-    THEN 'at_risk'
-    WHEN c.direction = 'higher'
-    THEN 'off_track'
-    WHEN pj.projected_value * c.on_track <= ct.target
-    THEN 'on_track'
-    WHEN pj.projected_value * c.at_risk <= ct.target
-    THEN 'at_risk'
+    WHEN pj.projected_value IS NULL OR ct.target IS NULL THEN NULL
+    WHEN c.direction = 'higher' AND pj.projected_value >= c.on_track * ct.target THEN 'on_track'
+    WHEN c.direction = 'higher' AND pj.projected_value >= c.at_risk * ct.target THEN 'at_risk'
+    WHEN c.direction = 'higher' THEN 'off_track'
+    WHEN pj.projected_value * c.on_track <= ct.target THEN 'on_track'
+    WHEN pj.projected_value * c.at_risk <= ct.target THEN 'at_risk'
     ELSE 'off_track'
   END AS projected_status,
-  tr.trailing_mean,
-  tr.trailing_stddev,
+  tr.trailing_mean, tr.trailing_stddev,
   COALESCE(
     NOT b.is_partial_period
     AND ABS(b.value - tr.trailing_mean) > c.deviation_k * tr.trailing_stddev + 1e-9 * GREATEST(ABS(tr.trailing_mean), 1),

@@ -14,16 +14,14 @@ WITH source AS MATERIALIZED (
     orders.amount AS in__largest_order,
     orders.amount AS in__typical_order
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT orders.order_date IS NULL
+  WHERE NOT orders.order_date IS NULL
 ), day_aggregates AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     COUNT(in__orders_placed) AS orders_placed,
@@ -36,98 +34,56 @@ WITH source AS MATERIALIZED (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__channel)
     )
 ), first_seen__buyers AS (
   SELECT
     date_day AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(CASE WHEN COALESCE(previous_day < date_day, TRUE) THEN 1 END) AS buyers,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS buyers__new_in_week,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS buyers__new_in_month,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS buyers__new_in_quarter,
-    COUNT(
-      CASE
-        WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE)
-        THEN 1
-      END
-    ) AS buyers__new_in_year
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('week', date_day) AS DATE), TRUE) THEN 1 END) AS buyers__new_in_week,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('month', date_day) AS DATE), TRUE) THEN 1 END) AS buyers__new_in_month,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('quarter', date_day) AS DATE), TRUE) THEN 1 END) AS buyers__new_in_quarter,
+    COUNT(CASE WHEN COALESCE(previous_day < CAST(DATE_TRUNC('year', date_day) AS DATE), TRUE) THEN 1 END) AS buyers__new_in_year
   FROM (
     SELECT
-      date_day,
-      dimension,
-      dimension_value,
+      date_day, dimension, dimension_value,
       LAG(date_day) OVER (PARTITION BY dimension, dimension_value, entity ORDER BY date_day) AS previous_day
     FROM (
       SELECT
-        seen.date_day,
-        slices.dimension,
+        seen.date_day, slices.dimension,
         CASE slices.dimension
-          WHEN 'channel'
-          THEN COALESCE(CAST(seen.dim__channel AS TEXT), '(null)')
+          WHEN 'channel' THEN COALESCE(CAST(seen.dim__channel AS TEXT), '(null)')
           ELSE 'total'
         END AS dimension_value,
         seen.entity
       FROM (
         SELECT DISTINCT
-          date_day,
-          dim__channel,
+          date_day, dim__channel,
           in__buyers AS entity
         FROM (
           SELECT
             date_day, dim__channel, in__buyers
           FROM source
         ) AS rows
-        WHERE
-          NOT in__buyers IS NULL
+        WHERE NOT in__buyers IS NULL
       ) AS seen
       CROSS JOIN (
         SELECT
           CAST(dimension AS TEXT) AS dimension
-        FROM (VALUES
-          ('total'),
-          ('channel')) AS names(dimension)
+        FROM (VALUES ('total'), ('channel')) AS names(dimension)
       ) AS slices
     ) AS sightings
   ) AS lagged
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), grouped AS (
   SELECT
-    day_aggregates.grain,
-    day_aggregates.period_start,
-    day_aggregates.dimension,
-    day_aggregates.dimension_value,
-    day_aggregates.orders_placed,
-    day_aggregates.average_order__sum,
-    day_aggregates.average_order__count,
-    first_seen__buyers.buyers,
-    day_aggregates.largest_order,
-    day_aggregates.typical_order,
-    first_seen__buyers.buyers__new_in_week,
-    first_seen__buyers.buyers__new_in_month,
-    first_seen__buyers.buyers__new_in_quarter,
+    day_aggregates.grain, day_aggregates.period_start, day_aggregates.dimension,
+    day_aggregates.dimension_value, day_aggregates.orders_placed, day_aggregates.average_order__sum,
+    day_aggregates.average_order__count, first_seen__buyers.buyers, day_aggregates.largest_order,
+    day_aggregates.typical_order, first_seen__buyers.buyers__new_in_week,
+    first_seen__buyers.buyers__new_in_month, first_seen__buyers.buyers__new_in_quarter,
     first_seen__buyers.buyers__new_in_year
   FROM day_aggregates
   LEFT JOIN first_seen__buyers
@@ -141,31 +97,19 @@ WITH source AS MATERIALIZED (
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS month_start,
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS quarter_start,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS year_start,
-    dim__channel,
-    in__typical_order
+    dim__channel, in__typical_order
   FROM source
 ), rolled_up AS (
   SELECT
-    grain,
-    period_start,
-    dimension,
-    dimension_value,
-    orders_placed,
-    average_order__sum,
-    average_order__count,
-    buyers,
-    largest_order,
-    buyers__new_in_week,
-    buyers__new_in_month,
-    buyers__new_in_quarter,
-    buyers__new_in_year
+    grain, period_start, dimension, dimension_value, orders_placed, average_order__sum,
+    average_order__count, buyers, largest_order, buyers__new_in_week, buyers__new_in_month,
+    buyers__new_in_quarter, buyers__new_in_year
   FROM grouped
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
@@ -184,8 +128,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
@@ -204,8 +147,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
@@ -224,8 +166,7 @@ WITH source AS MATERIALIZED (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(orders_placed) AS orders_placed,
     SUM(average_order__sum) AS average_order__sum,
     SUM(average_order__count) AS average_order__count,
@@ -250,8 +191,7 @@ WITH source AS MATERIALIZED (
     week_start AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
@@ -260,9 +200,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        week_start
-      ),
+      (week_start),
       (week_start, dim__channel)
     )
   UNION ALL
@@ -271,8 +209,7 @@ WITH source AS MATERIALIZED (
     month_start AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
@@ -281,9 +218,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        month_start
-      ),
+      (month_start),
       (month_start, dim__channel)
     )
   UNION ALL
@@ -292,8 +227,7 @@ WITH source AS MATERIALIZED (
     quarter_start AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
@@ -302,9 +236,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        quarter_start
-      ),
+      (quarter_start),
       (quarter_start, dim__channel)
     )
   UNION ALL
@@ -313,8 +245,7 @@ WITH source AS MATERIALIZED (
     year_start AS period_start,
     CASE WHEN GROUPING(dim__channel) = 0 THEN 'channel' ELSE 'total' END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS TEXT), '(null)')
       ELSE 'total'
     END AS dimension_value,
     QUANTILE_CONT(CAST(in__typical_order AS DOUBLE), 0.5
@@ -323,9 +254,7 @@ WITH source AS MATERIALIZED (
   FROM holistic_rows
   GROUP BY
     GROUPING SETS (
-      (
-        year_start
-      ),
+      (year_start),
       (year_start, dim__channel)
     )
 ), bounds AS (
@@ -337,11 +266,7 @@ WITH source AS MATERIALIZED (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -373,40 +298,27 @@ WITH source AS MATERIALIZED (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.orders_placed, 0) AS orders_placed,
   COALESCE(rolled_up.average_order__sum, 0) AS average_order__sum,
   COALESCE(rolled_up.average_order__count, 0) AS average_order__count,
   COALESCE(rolled_up.buyers, 0) AS buyers,
   rolled_up.largest_order AS largest_order,
   recomputed.typical_order AS typical_order,
-  rolled_up.buyers__new_in_week,
-  rolled_up.buyers__new_in_month,
-  rolled_up.buyers__new_in_quarter,
+  rolled_up.buyers__new_in_week, rolled_up.buyers__new_in_month, rolled_up.buyers__new_in_quarter,
   rolled_up.buyers__new_in_year
 FROM spine
 LEFT JOIN rolled_up

@@ -13,17 +13,12 @@ WITH source AS (
   FROM {{ ref('sessions') }} AS sessions
   LEFT JOIN {{ ref('customers') }} AS customers
     ON sessions.customer_id = customers.customer_id
-  WHERE
-    NOT sessions.session_date IS NULL
+  WHERE NOT sessions.session_date IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
-    CASE
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      ELSE 'total'
-    END AS dimension,
+    CASE WHEN GROUPING(dim__customers__segment) = 0 THEN 'customers.segment' ELSE 'total' END AS dimension,
     CASE
       WHEN GROUPING(dim__customers__segment) = 0
       THEN COALESCE(CAST(dim__customers__segment AS TEXT), '(null)')
@@ -34,9 +29,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__customers__segment)
     )
 ), rolled_up AS (
@@ -47,8 +40,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
@@ -60,8 +52,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
@@ -73,8 +64,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
@@ -86,8 +76,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM grouped
@@ -104,11 +93,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -140,31 +125,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.conversions, 0) AS conversions,
   COALESCE(rolled_up.sessions, 0) AS sessions
 FROM spine

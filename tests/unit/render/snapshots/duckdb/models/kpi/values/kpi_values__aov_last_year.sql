@@ -14,11 +14,7 @@ WITH base AS (
     AND dimension IN ('total', 'channel')
 ), periods AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CASE
       WHEN grain IN ('day', 'month', 'quarter', 'year')
       THEN CAST(period_start - INTERVAL '12' MONTH AS DATE)
@@ -32,11 +28,7 @@ WITH base AS (
 )
 SELECT
   'aov_last_year' AS kpi,
-  periods.grain,
-  periods.period_start,
-  periods.period_end,
-  periods.dimension,
-  periods.dimension_value,
+  periods.grain, periods.period_start, periods.period_end, periods.dimension, periods.dimension_value,
   CAST(earlier.value AS DOUBLE) AS value,
   CAST(earlier.numerator AS DOUBLE) AS numerator,
   CAST(earlier.denominator AS DOUBLE) AS denominator

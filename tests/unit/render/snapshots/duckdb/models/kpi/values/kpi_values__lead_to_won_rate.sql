@@ -11,23 +11,18 @@ WITH source AS (
     TRUE AS kept,
     source AS dim__source
   FROM {{ ref('leads') }} AS leads
-  WHERE
-    NOT created_at IS NULL
+  WHERE NOT created_at IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
   UNION ALL
   SELECT
     'source' AS dimension,
     COALESCE(CAST(dim__source AS TEXT), '(null)') AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -38,11 +33,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -87,8 +78,7 @@ WITH source AS (
     lead_id AS entity,
     CAST(closed_on AS DATE) AS date_day
   FROM {{ ref('deals') }} AS deals
-  WHERE
-    NOT closed_on IS NULL AND NOT lead_id IS NULL AND COALESCE(is_won, FALSE)
+  WHERE NOT closed_on IS NULL AND NOT lead_id IS NULL AND COALESCE(is_won, FALSE)
 ), converted AS (
   SELECT DISTINCT
     source.entity, source.date_day
@@ -97,38 +87,29 @@ WITH source AS (
     ON events.entity = source.entity
     AND events.date_day >= source.date_day
     AND events.date_day <= source.date_day + 30
-  WHERE
-    source.kept
+  WHERE source.kept
 ), flagged AS (
   SELECT
-    labelled.date_day,
-    labelled.dimension,
-    labelled.dimension_value,
+    labelled.date_day, labelled.dimension, labelled.dimension_value,
     converted.entity AS converted_entity
   FROM labelled
   LEFT JOIN converted
     ON labelled.entity = converted.entity AND labelled.date_day = converted.date_day
-  WHERE
-    labelled.kept
+  WHERE labelled.kept
 ), counts AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(*) AS base_rows,
     COUNT(converted_entity) AS converted_rows
   FROM flagged
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(*) AS base_rows,
     COUNT(converted_entity) AS converted_rows
   FROM flagged
@@ -140,8 +121,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(*) AS base_rows,
     COUNT(converted_entity) AS converted_rows
   FROM flagged
@@ -153,8 +133,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(*) AS base_rows,
     COUNT(converted_entity) AS converted_rows
   FROM flagged
@@ -166,8 +145,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     COUNT(*) AS base_rows,
     COUNT(converted_entity) AS converted_rows
   FROM flagged
@@ -178,11 +156,7 @@ WITH source AS (
 )
 SELECT
   'lead_to_won_rate' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(counts.converted_rows AS DOUBLE) / NULLIF(counts.base_rows, 0) AS DOUBLE) AS value,
   CAST(COALESCE(counts.converted_rows, 0) AS DOUBLE) AS numerator,
   CAST(COALESCE(counts.base_rows, 0) AS DOUBLE) AS denominator

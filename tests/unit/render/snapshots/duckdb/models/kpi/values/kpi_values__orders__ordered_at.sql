@@ -6,9 +6,7 @@
 
 SELECT
   'revenue' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(revenue AS DOUBLE) AS value,

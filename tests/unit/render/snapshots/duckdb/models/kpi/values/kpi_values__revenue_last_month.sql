@@ -8,27 +8,16 @@ WITH base AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
   FROM {{ ref('kpi_values__orders__ordered_at') }}
-  WHERE
-    kpi = 'revenue'
-    AND grain IN ('day', 'month')
-    AND dimension IN ('total', 'channel')
+  WHERE kpi = 'revenue' AND grain IN ('day', 'month') AND dimension IN ('total', 'channel')
 ), periods AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(period_start - INTERVAL '1' MONTH AS DATE) AS shifted_start
   FROM base
 )
 SELECT
   'revenue_last_month' AS kpi,
-  periods.grain,
-  periods.period_start,
-  periods.period_end,
-  periods.dimension,
-  periods.dimension_value,
+  periods.grain, periods.period_start, periods.period_end, periods.dimension, periods.dimension_value,
   CAST(earlier.value AS DOUBLE) AS value,
   CAST(earlier.numerator AS DOUBLE) AS numerator,
   CAST(earlier.denominator AS DOUBLE) AS denominator

@@ -6,11 +6,7 @@
 
 SELECT
   'revenue_to_date' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
+  grain, period_start, period_end, dimension, dimension_value,
   CAST(SUM(value) OVER (
     PARTITION BY grain, dimension, dimension_value
     ORDER BY period_start

@@ -6,9 +6,7 @@
 
 SELECT
   'conversions' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(conversions AS DOUBLE) AS value,
@@ -18,9 +16,7 @@ FROM {{ ref('kpi_measures__sessions') }}
 UNION ALL
 SELECT
   'sessions' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   CASE dimension WHEN 'customers.segment' THEN 'segment' ELSE dimension END AS dimension,
   dimension_value,
   CAST(sessions AS DOUBLE) AS value,

@@ -11,37 +11,28 @@ WITH source AS (
     COALESCE(NOT is_cancelled, FALSE) AS kept,
     channel AS dim__channel
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
-    AND {{ on_or_after_recomputed('order_date', 'first_day') }}
+  WHERE NOT order_date IS NULL AND {{ on_or_after_recomputed('order_date', 'first_day') }}
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
   UNION ALL
   SELECT
     'channel' AS dimension,
     COALESCE(CAST(dim__channel AS TEXT), '(null)') AS dimension_value,
-    date_day,
-    entity,
-    kept
+    date_day, entity, kept
   FROM source
 ), sightings AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS period_start,
     CAST(DATE_TRUNC('month', CAST(DATE_TRUNC('month', date_day) AS DATE) - 1) AS DATE) AS previous_start,
-    dimension,
-    dimension_value,
-    entity,
+    dimension, dimension_value, entity,
     MIN(date_day) AS first_day
   FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
   GROUP BY
     CAST(DATE_TRUNC('month', date_day) AS DATE),
     dimension,
@@ -52,13 +43,10 @@ WITH source AS (
     'year' AS grain,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS period_start,
     CAST(DATE_TRUNC('year', CAST(DATE_TRUNC('year', date_day) AS DATE) - 1) AS DATE) AS previous_start,
-    dimension,
-    dimension_value,
-    entity,
+    dimension, dimension_value, entity,
     MIN(date_day) AS first_day
   FROM labelled
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
   GROUP BY
     CAST(DATE_TRUNC('year', date_day) AS DATE),
     dimension,
@@ -90,19 +78,13 @@ WITH source AS (
     SELECT
       *
     FROM sightings
-    WHERE
-      FALSE
+    WHERE FALSE
     {% endif %}
   ) AS kept
 ), first_seen AS (
   SELECT
-    sightings.previous_start,
-    sightings.grain,
-    sightings.period_start,
-    sightings.dimension,
-    sightings.dimension_value,
-    sightings.entity,
-    sightings.first_day
+    sightings.previous_start, sightings.grain, sightings.period_start, sightings.dimension,
+    sightings.dimension_value, sightings.entity, sightings.first_day
   FROM sightings
   LEFT JOIN stored
     ON sightings.grain = stored.grain
@@ -110,8 +92,7 @@ WITH source AS (
     AND sightings.dimension = stored.dimension
     AND sightings.dimension_value = stored.dimension_value
     AND sightings.entity = stored.entity
-  WHERE
-    stored.entity IS NULL
+  WHERE stored.entity IS NULL
 ), active AS (
   SELECT
     grain, period_start, dimension, dimension_value, entity
@@ -122,12 +103,8 @@ WITH source AS (
   FROM first_seen
 )
 SELECT
-  first_seen.grain,
-  first_seen.period_start,
-  first_seen.dimension,
-  first_seen.dimension_value,
-  first_seen.entity,
-  first_seen.first_day,
+  first_seen.grain, first_seen.period_start, first_seen.dimension, first_seen.dimension_value,
+  first_seen.entity, first_seen.first_day,
   NOT previous.entity IS NULL AS was_active_before
 FROM first_seen
 LEFT JOIN active AS previous

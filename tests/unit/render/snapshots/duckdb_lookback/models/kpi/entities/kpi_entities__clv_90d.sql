@@ -10,14 +10,12 @@ WITH recomputed AS (
   SELECT
     customer_id AS entity
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    CAST(order_date AS DATE) >= {{ first_recomputed }} AND NOT customer_id IS NULL
+  WHERE CAST(order_date AS DATE) >= {{ first_recomputed }} AND NOT customer_id IS NULL
   UNION
   SELECT
     entity
   FROM {{ this }}
-  WHERE
-    last_day >= {{ first_recomputed }}
+  WHERE last_day >= {{ first_recomputed }}
 ), source AS (
   SELECT
     CAST(order_date AS DATE) AS date_day,
@@ -26,8 +24,7 @@ WITH recomputed AS (
     amount AS amount__clv_90d
   FROM {{ ref('orders') }} AS orders
   WHERE
-    NOT order_date IS NULL
-    AND customer_id IN (
+    NOT order_date IS NULL AND customer_id IN (
       SELECT
         entity
       FROM recomputed
@@ -36,8 +33,7 @@ WITH recomputed AS (
   SELECT
     date_day, entity, amount__clv_90d
   FROM source
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
 ), firsts AS (
   SELECT
     entity,
@@ -45,8 +41,7 @@ WITH recomputed AS (
     MAX(date_day) AS last_day,
     SUM(amount__clv_90d) AS amount__clv_90d
   FROM rows
-  GROUP BY
-    entity
+  GROUP BY entity
 ), late AS (
   SELECT
     rows.entity,
@@ -54,13 +49,10 @@ WITH recomputed AS (
   FROM rows
   INNER JOIN firsts
     ON rows.entity = firsts.entity AND rows.date_day >= firsts.first_day + 90
-  GROUP BY
-    rows.entity
+  GROUP BY rows.entity
 )
 SELECT
-  recomputed.entity,
-  firsts.first_day,
-  firsts.last_day,
+  recomputed.entity, firsts.first_day, firsts.last_day,
   CAST(COALESCE(firsts.amount__clv_90d, 0) - COALESCE(late.amount__clv_90d, 0) AS DOUBLE) AS within__clv_90d
 FROM recomputed
 LEFT JOIN firsts
@@ -75,14 +67,12 @@ WITH source AS (
     COALESCE(NOT is_cancelled, FALSE) AS kept,
     amount AS amount__clv_90d
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), rows AS (
   SELECT
     date_day, entity, amount__clv_90d
   FROM source
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
 ), firsts AS (
   SELECT
     entity,
@@ -90,8 +80,7 @@ WITH source AS (
     MAX(date_day) AS last_day,
     SUM(amount__clv_90d) AS amount__clv_90d
   FROM rows
-  GROUP BY
-    entity
+  GROUP BY entity
 ), late AS (
   SELECT
     rows.entity,
@@ -99,13 +88,10 @@ WITH source AS (
   FROM rows
   INNER JOIN firsts
     ON rows.entity = firsts.entity AND rows.date_day >= firsts.first_day + 90
-  GROUP BY
-    rows.entity
+  GROUP BY rows.entity
 )
 SELECT
-  firsts.entity,
-  firsts.first_day,
-  firsts.last_day,
+  firsts.entity, firsts.first_day, firsts.last_day,
   CAST(COALESCE(firsts.amount__clv_90d, 0) - COALESCE(late.amount__clv_90d, 0) AS DOUBLE) AS within__clv_90d
 FROM firsts
 LEFT JOIN late

@@ -21,11 +21,7 @@ WITH source AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
-    CASE
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
-      ELSE 'total'
-    END AS dimension,
+    CASE WHEN GROUPING(dim__customers__segment) = 0 THEN 'customers.segment' ELSE 'total' END AS dimension,
     CASE
       WHEN GROUPING(dim__customers__segment) = 0
       THEN COALESCE(CAST(dim__customers__segment AS TEXT), '(null)')
@@ -34,13 +30,10 @@ WITH source AS (
     COUNT(in__conversions) AS conversions,
     COUNT(in__sessions) AS sessions
   FROM source
-  WHERE
-    COALESCE(date_day >= {{ recompute_from }}, TRUE)
+  WHERE COALESCE(date_day >= {{ recompute_from }}, TRUE)
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__customers__segment)
     )
 ), stored_days AS (
@@ -51,14 +44,12 @@ WITH source AS (
     SELECT
       *
     FROM {{ this }}
-    WHERE
-      grain = 'day'
+    WHERE grain = 'day'
     {% else %}
     SELECT
       *
     FROM grouped
-    WHERE
-      FALSE
+    WHERE FALSE
     {% endif %}
   ) AS stored
 ), day_partials AS (
@@ -92,13 +83,11 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM day_partials
-  WHERE
-    COALESCE(period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE), TRUE)
+  WHERE COALESCE(period_start >= CAST(DATE_TRUNC('week', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('week', period_start) AS DATE),
     dimension,
@@ -107,13 +96,11 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM day_partials
-  WHERE
-    COALESCE(period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE), TRUE)
+  WHERE COALESCE(period_start >= CAST(DATE_TRUNC('month', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('month', period_start) AS DATE),
     dimension,
@@ -122,13 +109,11 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM day_partials
-  WHERE
-    COALESCE(period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
+  WHERE COALESCE(period_start >= CAST(DATE_TRUNC('quarter', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('quarter', period_start) AS DATE),
     dimension,
@@ -137,13 +122,11 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(conversions) AS conversions,
     SUM(sessions) AS sessions
   FROM day_partials
-  WHERE
-    COALESCE(period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE), TRUE)
+  WHERE COALESCE(period_start >= CAST(DATE_TRUNC('year', {{ recompute_from }}) AS DATE), TRUE)
   GROUP BY
     CAST(DATE_TRUNC('year', period_start) AS DATE),
     dimension,
@@ -157,11 +140,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -197,31 +176,20 @@ WITH source AS (
   FROM stored_days
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1' MONTH AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3' MONTH AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12' MONTH AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.conversions, 0) AS conversions,
   COALESCE(rolled_up.sessions, 0) AS sessions
 FROM spine

@@ -8,54 +8,40 @@ WITH kpi__conversions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
-  WHERE
-    kpi = 'conversions'
+  WHERE kpi = 'conversions'
 ), kpi__orders_placed AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders__order_date') }}
-  WHERE
-    kpi = 'orders_placed'
+  WHERE kpi = 'orders_placed'
 ), kpi__revenue AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__orders__ordered_at') }}
-  WHERE
-    kpi = 'revenue'
+  WHERE kpi = 'revenue'
 ), kpi__revenue_last_month AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__revenue_last_month') }}
-  WHERE
-    kpi = 'revenue_last_month'
+  WHERE kpi = 'revenue_last_month'
 ), kpi__sessions AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__sessions') }}
-  WHERE
-    kpi = 'sessions'
+  WHERE kpi = 'sessions'
 ), kpi__aov AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE) AS denominator
   FROM kpi__revenue AS numerator_kpi
   FULL OUTER JOIN kpi__orders_placed AS denominator_kpi
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension IN ('total', 'channel')
+  WHERE dimension IN ('total', 'channel')
 ), kpi__conversion_rate AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE) AS denominator
@@ -64,81 +50,41 @@ WITH kpi__conversions AS (
     USING (grain, period_start, period_end, dimension, dimension_value)
 ), kpi__revenue_mom_growth AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
-    CAST((
-      kpi__revenue.value - kpi__revenue_last_month.value
-    ) AS DOUBLE) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
+    grain, period_start, period_end, dimension, dimension_value,
+    CAST((kpi__revenue.value - kpi__revenue_last_month.value) AS DOUBLE) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__revenue_last_month
   FULL OUTER JOIN kpi__revenue
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    grain IN ('day', 'month') AND dimension = 'total'
+  WHERE grain IN ('day', 'month') AND dimension = 'total'
 ), kpi__revenue_per_session AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     CAST(kpi__revenue.value AS DOUBLE) / NULLIF(kpi__sessions.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__revenue
   FULL OUTER JOIN kpi__sessions
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    grain IN ('month', 'year') AND dimension = 'total'
+  WHERE grain IN ('month', 'year') AND dimension = 'total'
 )
 SELECT
   'aov' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__aov
 UNION ALL
 SELECT
   'conversion_rate' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__conversion_rate
 UNION ALL
 SELECT
   'revenue_mom_growth' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__revenue_mom_growth
 UNION ALL
 SELECT
   'revenue_per_session' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__revenue_per_session

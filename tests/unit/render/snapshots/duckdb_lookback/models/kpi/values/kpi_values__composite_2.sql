@@ -8,38 +8,24 @@ WITH kpi__aov AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__composite') }}
-  WHERE
-    kpi = 'aov'
+  WHERE kpi = 'aov'
 ), kpi__aov_last_year AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value, value
   FROM {{ ref('kpi_values__aov_last_year') }}
-  WHERE
-    kpi = 'aov_last_year'
+  WHERE kpi = 'aov_last_year'
 ), kpi__aov_change_on_last_year AS (
   SELECT
-    grain,
-    period_start,
-    period_end,
-    dimension,
-    dimension_value,
+    grain, period_start, period_end, dimension, dimension_value,
     kpi__aov.value - kpi__aov_last_year.value AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__aov
   FULL OUTER JOIN kpi__aov_last_year
     USING (grain, period_start, period_end, dimension, dimension_value)
-  WHERE
-    dimension = 'total'
+  WHERE dimension = 'total'
 )
 SELECT
   'aov_change_on_last_year' AS kpi,
-  grain,
-  period_start,
-  period_end,
-  dimension,
-  dimension_value,
-  value,
-  numerator,
-  denominator
+  grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
 FROM kpi__aov_change_on_last_year

@@ -12,33 +12,25 @@ WITH source AS (
     TRUE AS kept,
     department AS dim__department
   FROM {{ ref('employees') }} AS employees
-  WHERE
-    NOT hired_on IS NULL
+  WHERE NOT hired_on IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    start_day,
-    end_day,
-    entity,
-    kept
+    start_day, end_day, entity, kept
   FROM source
   UNION ALL
   SELECT
     'department' AS dimension,
     COALESCE(CAST(dim__department AS TEXT), '(null)') AS dimension_value,
-    start_day,
-    end_day,
-    entity,
-    kept
+    start_day, end_day, entity, kept
   FROM source
 ), bounds AS (
   SELECT
     MIN(start_day) AS first_day,
     MAX(
       CASE
-        WHEN start_day IS NULL OR COALESCE(end_day, start_day) IS NULL
-        THEN NULL
+        WHEN start_day IS NULL OR COALESCE(end_day, start_day) IS NULL THEN NULL
         ELSE GREATEST(start_day, COALESCE(end_day, start_day))
       END
     ) AS last_day
@@ -47,11 +39,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1' DAY
-  )) AS series(day)
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -86,14 +74,10 @@ WITH source AS (
       OR labelled.end_day >= periods.period_start
       AND labelled.end_day >= labelled.start_day
     )
-  WHERE
-    labelled.kept AND NOT labelled.entity IS NULL
+  WHERE labelled.kept AND NOT labelled.entity IS NULL
 ), counts AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value,
+    periods.grain, periods.period_start, earlier.dimension, earlier.dimension_value,
     COUNT(*) AS previous_entities,
     COUNT(later.entity) AS retained_entities
   FROM periods
@@ -105,19 +89,11 @@ WITH source AS (
     AND later.dimension = earlier.dimension
     AND later.dimension_value = earlier.dimension_value
     AND later.entity = earlier.entity
-  GROUP BY
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value
+  GROUP BY periods.grain, periods.period_start, earlier.dimension, earlier.dimension_value
 )
 SELECT
   'staff_turnover' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE) / NULLIF(COALESCE(counts.previous_entities, 0), 0) AS DOUBLE) AS value,
   CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE) AS numerator,
   CAST(COALESCE(counts.previous_entities, 0) AS DOUBLE) AS denominator

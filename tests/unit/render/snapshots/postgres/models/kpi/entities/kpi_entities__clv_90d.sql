@@ -11,14 +11,12 @@ WITH source AS (
     COALESCE(NOT is_cancelled, FALSE) AS kept,
     amount AS amount__clv_90d
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), rows AS (
   SELECT
     date_day, entity, amount__clv_90d
   FROM source
-  WHERE
-    kept AND NOT entity IS NULL
+  WHERE kept AND NOT entity IS NULL
 ), firsts AS (
   SELECT
     entity,
@@ -26,8 +24,7 @@ WITH source AS (
     MAX(date_day) AS last_day,
     SUM(amount__clv_90d) AS amount__clv_90d
   FROM rows
-  GROUP BY
-    entity
+  GROUP BY entity
 ), late AS (
   SELECT
     rows.entity,
@@ -35,13 +32,10 @@ WITH source AS (
   FROM rows
   INNER JOIN firsts
     ON rows.entity = firsts.entity AND rows.date_day >= firsts.first_day + 90
-  GROUP BY
-    rows.entity
+  GROUP BY rows.entity
 )
 SELECT
-  firsts.entity,
-  firsts.first_day,
-  firsts.last_day,
+  firsts.entity, firsts.first_day, firsts.last_day,
   CAST(COALESCE(firsts.amount__clv_90d, 0) - COALESCE(late.amount__clv_90d, 0) AS DOUBLE PRECISION) AS within__clv_90d
 FROM firsts
 LEFT JOIN late

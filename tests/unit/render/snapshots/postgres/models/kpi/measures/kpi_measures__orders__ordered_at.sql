@@ -13,22 +13,18 @@ WITH source AS (
   FROM {{ ref('orders') }} AS orders
   LEFT JOIN {{ ref('customers') }} AS customers
     ON orders.customer_id = customers.customer_id
-  WHERE
-    NOT orders.ordered_at IS NULL
+  WHERE NOT orders.ordered_at IS NULL
 ), grouped AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN 'channel'
-      WHEN GROUPING(dim__customers__segment) = 0
-      THEN 'customers.segment'
+      WHEN GROUPING(dim__channel) = 0 THEN 'channel'
+      WHEN GROUPING(dim__customers__segment) = 0 THEN 'customers.segment'
       ELSE 'total'
     END AS dimension,
     CASE
-      WHEN GROUPING(dim__channel) = 0
-      THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
+      WHEN GROUPING(dim__channel) = 0 THEN COALESCE(CAST(dim__channel AS VARCHAR), '(null)')
       WHEN GROUPING(dim__customers__segment) = 0
       THEN COALESCE(CAST(dim__customers__segment AS VARCHAR), '(null)')
       ELSE 'total'
@@ -37,9 +33,7 @@ WITH source AS (
   FROM source
   GROUP BY
     GROUPING SETS (
-      (
-        date_day
-      ),
+      (date_day),
       (date_day, dim__channel),
       (date_day, dim__customers__segment)
     )
@@ -51,8 +45,7 @@ WITH source AS (
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
   GROUP BY
@@ -63,8 +56,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
   GROUP BY
@@ -75,8 +67,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
   GROUP BY
@@ -87,8 +78,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', period_start) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(revenue) AS revenue
   FROM grouped
   GROUP BY
@@ -104,11 +94,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -140,31 +126,20 @@ WITH source AS (
   FROM grouped
 ), spine AS (
   SELECT
-    periods.grain,
-    periods.period_start,
+    periods.grain, periods.period_start,
     CASE
-      WHEN periods.grain = 'day'
-      THEN periods.period_start
-      WHEN periods.grain = 'week'
-      THEN periods.period_start + 6
-      WHEN periods.grain = 'month'
-      THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'quarter'
-      THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
-      WHEN periods.grain = 'year'
-      THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'day' THEN periods.period_start
+      WHEN periods.grain = 'week' THEN periods.period_start + 6
+      WHEN periods.grain = 'month' THEN CAST(periods.period_start + INTERVAL '1 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'quarter' THEN CAST(periods.period_start + INTERVAL '3 MONTH' AS DATE) - 1
+      WHEN periods.grain = 'year' THEN CAST(periods.period_start + INTERVAL '12 MONTH' AS DATE) - 1
     END AS period_end,
-    slices.dimension,
-    slices.dimension_value
+    slices.dimension, slices.dimension_value
   FROM periods
   CROSS JOIN slices
 )
 SELECT
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   COALESCE(rolled_up.revenue, 0) AS revenue
 FROM spine
 LEFT JOIN rolled_up

@@ -8,8 +8,7 @@ WITH source AS (
   SELECT
     CAST(order_date AS DATE) AS date_day
   FROM {{ ref('orders') }} AS orders
-  WHERE
-    NOT order_date IS NULL
+  WHERE NOT order_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
@@ -25,11 +24,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -77,19 +72,12 @@ WITH source AS (
 )
 SELECT
   'clv_90d' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CASE
     WHEN spine.period_end + 89 <= bounds.last_day
     THEN CAST(cohorts.amount AS DOUBLE PRECISION) / NULLIF(cohorts.entities, 0)
   END AS DOUBLE PRECISION) AS value,
-  CAST(CASE
-    WHEN spine.period_end + 89 <= bounds.last_day
-    THEN COALESCE(cohorts.amount, 0)
-  END AS DOUBLE PRECISION) AS numerator,
+  CAST(CASE WHEN spine.period_end + 89 <= bounds.last_day THEN COALESCE(cohorts.amount, 0) END AS DOUBLE PRECISION) AS numerator,
   CAST(COALESCE(cohorts.entities, 0) AS DOUBLE PRECISION) AS denominator
 FROM spine
 LEFT JOIN bounds

@@ -12,25 +12,18 @@ WITH source AS (
     TRUE AS kept,
     department AS dim__department
   FROM {{ ref('employees') }} AS employees
-  WHERE
-    NOT hired_on IS NULL
+  WHERE NOT hired_on IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    start_day,
-    end_day,
-    amount,
-    kept
+    start_day, end_day, amount, kept
   FROM source
   UNION ALL
   SELECT
     'department' AS dimension,
     COALESCE(CAST(dim__department AS VARCHAR), '(null)') AS dimension_value,
-    start_day,
-    end_day,
-    amount,
-    kept
+    start_day, end_day, amount, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -41,11 +34,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -87,38 +76,27 @@ WITH source AS (
   CROSS JOIN slices
 ), changes AS (
   SELECT
-    date_day,
-    dimension,
-    dimension_value,
+    date_day, dimension, dimension_value,
     SUM(delta) AS delta
   FROM (
     SELECT
       start_day AS date_day,
-      dimension,
-      dimension_value,
+      dimension, dimension_value,
       CASE WHEN kept THEN amount END AS delta
     FROM labelled
-    WHERE
-      end_day IS NULL OR end_day >= start_day
+    WHERE end_day IS NULL OR end_day >= start_day
     UNION ALL
     SELECT
       end_day + 1 AS date_day,
-      dimension,
-      dimension_value,
+      dimension, dimension_value,
       -CASE WHEN kept THEN amount END AS delta
     FROM labelled
-    WHERE
-      end_day >= start_day
+    WHERE end_day >= start_day
   ) AS deltas
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), levels AS (
   SELECT
-    days.date_day,
-    slices.dimension,
-    slices.dimension_value,
+    days.date_day, slices.dimension, slices.dimension_value,
     SUM(COALESCE(changes.delta, 0)) OVER (
       PARTITION BY slices.dimension, slices.dimension_value
       ORDER BY days.date_day
@@ -136,8 +114,7 @@ WITH source AS (
     date_day AS period_start,
     MAX(date_day) AS last_day
   FROM days
-  GROUP BY
-    date_day
+  GROUP BY date_day
   UNION ALL
   SELECT
     'week' AS grain,
@@ -173,11 +150,7 @@ WITH source AS (
 )
 SELECT
   'headcount' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(levels.level AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator

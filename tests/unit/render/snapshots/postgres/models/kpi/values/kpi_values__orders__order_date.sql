@@ -6,9 +6,7 @@
 
 SELECT
   'orders_placed' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(orders_placed AS DOUBLE PRECISION) AS value,
@@ -18,56 +16,44 @@ FROM {{ ref('kpi_measures__orders__order_date') }}
 UNION ALL
 SELECT
   'average_order' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(average_order__sum AS DOUBLE PRECISION) / NULLIF(CAST(average_order__count AS DOUBLE PRECISION), 0) AS value,
   CAST(average_order__sum AS DOUBLE PRECISION) AS numerator,
   CAST(average_order__count AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders__order_date') }}
-WHERE
-  dimension = 'total'
+WHERE dimension = 'total'
 UNION ALL
 SELECT
   'buyers' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(buyers AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders__order_date') }}
-WHERE
-  dimension = 'total'
+WHERE dimension = 'total'
 UNION ALL
 SELECT
   'largest_order' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(largest_order AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders__order_date') }}
-WHERE
-  grain IN ('week', 'month') AND dimension = 'total'
+WHERE grain IN ('week', 'month') AND dimension = 'total'
 UNION ALL
 SELECT
   'typical_order' AS kpi,
-  grain,
-  period_start,
-  period_end,
+  grain, period_start, period_end,
   dimension AS dimension,
   dimension_value,
   CAST(typical_order AS DOUBLE PRECISION) AS value,
   CAST(NULL AS DOUBLE PRECISION) AS numerator,
   CAST(NULL AS DOUBLE PRECISION) AS denominator
 FROM {{ ref('kpi_measures__orders__order_date') }}
-WHERE
-  grain = 'month' AND dimension = 'total'
+WHERE grain = 'month' AND dimension = 'total'

@@ -12,25 +12,18 @@ WITH source AS (
     TRUE AS kept,
     department AS dim__department
   FROM {{ ref('employees') }} AS employees
-  WHERE
-    NOT hired_on IS NULL
+  WHERE NOT hired_on IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    start_day,
-    end_day,
-    entity,
-    kept
+    start_day, end_day, entity, kept
   FROM source
   UNION ALL
   SELECT
     'department' AS dimension,
     COALESCE(CAST(dim__department AS VARCHAR), '(null)') AS dimension_value,
-    start_day,
-    end_day,
-    entity,
-    kept
+    start_day, end_day, entity, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -41,11 +34,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'month' AS grain,
@@ -80,14 +69,10 @@ WITH source AS (
       OR labelled.end_day >= periods.period_start
       AND labelled.end_day >= labelled.start_day
     )
-  WHERE
-    labelled.kept AND NOT labelled.entity IS NULL
+  WHERE labelled.kept AND NOT labelled.entity IS NULL
 ), counts AS (
   SELECT
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value,
+    periods.grain, periods.period_start, earlier.dimension, earlier.dimension_value,
     COUNT(*) AS previous_entities,
     COUNT(later.entity) AS retained_entities
   FROM periods
@@ -99,19 +84,11 @@ WITH source AS (
     AND later.dimension = earlier.dimension
     AND later.dimension_value = earlier.dimension_value
     AND later.entity = earlier.entity
-  GROUP BY
-    periods.grain,
-    periods.period_start,
-    earlier.dimension,
-    earlier.dimension_value
+  GROUP BY periods.grain, periods.period_start, earlier.dimension, earlier.dimension_value
 )
 SELECT
   'staff_turnover' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE PRECISION) / NULLIF(COALESCE(counts.previous_entities, 0), 0) AS DOUBLE PRECISION) AS value,
   CAST(COALESCE(counts.previous_entities, 0) - COALESCE(counts.retained_entities, 0) AS DOUBLE PRECISION) AS numerator,
   CAST(COALESCE(counts.previous_entities, 0) AS DOUBLE PRECISION) AS denominator

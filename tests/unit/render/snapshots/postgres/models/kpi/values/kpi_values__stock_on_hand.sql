@@ -10,15 +10,12 @@ WITH source AS (
     quantity_on_hand AS amount,
     TRUE AS kept
   FROM {{ ref('inventory_snapshots') }} AS inventory_snapshots
-  WHERE
-    NOT snapshot_date IS NULL
+  WHERE NOT snapshot_date IS NULL
 ), labelled AS (
   SELECT
     'total' AS dimension,
     'total' AS dimension_value,
-    date_day,
-    amount,
-    kept
+    date_day, amount, kept
   FROM source
 ), bounds AS (
   SELECT
@@ -29,11 +26,7 @@ WITH source AS (
   SELECT
     CAST(series.day AS DATE) AS date_day
   FROM bounds
-  CROSS JOIN LATERAL GENERATE_SERIES(
-    CAST(bounds.first_day AS TIMESTAMP),
-    CAST(bounds.last_day AS TIMESTAMP),
-    INTERVAL '1 DAY'
-  ) AS series(day)
+  CROSS JOIN LATERAL GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1 DAY') AS series(day)
 ), periods AS (
   SELECT DISTINCT
     'day' AS grain,
@@ -79,20 +72,13 @@ WITH source AS (
   FROM source
 ), sums AS (
   SELECT
-    date_day,
-    dimension,
-    dimension_value,
+    date_day, dimension, dimension_value,
     SUM(CASE WHEN kept THEN amount END) AS level
   FROM labelled
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
 ), levels AS (
   SELECT
-    data_days.date_day,
-    slices.dimension,
-    slices.dimension_value,
+    data_days.date_day, slices.dimension, slices.dimension_value,
     COALESCE(sums.level, 0) AS level
   FROM data_days
   CROSS JOIN slices
@@ -104,21 +90,16 @@ WITH source AS (
   SELECT
     'day' AS grain,
     date_day AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(level) AS total,
     COUNT(*) AS days
   FROM levels
-  GROUP BY
-    date_day,
-    dimension,
-    dimension_value
+  GROUP BY date_day, dimension, dimension_value
   UNION ALL
   SELECT
     'week' AS grain,
     CAST(DATE_TRUNC('week', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(level) AS total,
     COUNT(*) AS days
   FROM levels
@@ -130,8 +111,7 @@ WITH source AS (
   SELECT
     'month' AS grain,
     CAST(DATE_TRUNC('month', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(level) AS total,
     COUNT(*) AS days
   FROM levels
@@ -143,8 +123,7 @@ WITH source AS (
   SELECT
     'quarter' AS grain,
     CAST(DATE_TRUNC('quarter', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(level) AS total,
     COUNT(*) AS days
   FROM levels
@@ -156,8 +135,7 @@ WITH source AS (
   SELECT
     'year' AS grain,
     CAST(DATE_TRUNC('year', date_day) AS DATE) AS period_start,
-    dimension,
-    dimension_value,
+    dimension, dimension_value,
     SUM(level) AS total,
     COUNT(*) AS days
   FROM levels
@@ -168,11 +146,7 @@ WITH source AS (
 )
 SELECT
   'stock_on_hand' AS kpi,
-  spine.grain,
-  spine.period_start,
-  spine.period_end,
-  spine.dimension,
-  spine.dimension_value,
+  spine.grain, spine.period_start, spine.period_end, spine.dimension, spine.dimension_value,
   CAST(CAST(averages.total AS DOUBLE PRECISION) / NULLIF(averages.days, 0) AS DOUBLE PRECISION) AS value,
   CAST(averages.total AS DOUBLE PRECISION) AS numerator,
   CAST(averages.days AS DOUBLE PRECISION) AS denominator

@@ -6,8 +6,7 @@
 {{ config(materialized='table') }}
 
 SELECT
-  period_start,
-  period_end,
+  period_start, period_end,
   MAX(CASE WHEN kpi = 'aov' THEN value END) AS aov,
   MAX(CASE WHEN kpi = 'aov_change_on_last_year' THEN value END) AS aov_change_on_last_year,
   MAX(CASE WHEN kpi = 'aov_last_year' THEN value END) AS aov_last_year,
@@ -24,8 +23,5 @@ SELECT
   MAX(CASE WHEN kpi = 'sessions' THEN value END) AS sessions,
   MAX(CASE WHEN kpi = 'stock_on_hand' THEN value END) AS stock_on_hand
 FROM {{ ref('kpi_values') }}
-WHERE
-  grain = 'week' AND dimension = 'total'
-GROUP BY
-  period_start,
-  period_end
+WHERE grain = 'week' AND dimension = 'total'
+GROUP BY period_start, period_end
