@@ -22,6 +22,7 @@ import yaml
 from pipeline.catalog import read_catalog
 from pipeline.profile import read_yaml, rendered, target_output
 from pipeline.quality.spec import SPEC_GLOB
+from pipeline.warehouse.names import PUBLISHED_SCHEMA
 
 # dbt adapter type -> the dialect of the metric expressions and generated models (the
 # dialects config.dialect accepts)
@@ -241,7 +242,7 @@ def _new_dbt_project(root: Path, done: Scaffold) -> None:
                     "duckdb": {
                         "type": "duckdb",
                         "path": warehouse,
-                        "schema": "{{ env_var('KPI_SCHEMA', 'analytics') }}",
+                        "schema": f"{{{{ env_var('KPI_SCHEMA', '{PUBLISHED_SCHEMA}') }}}}",
                         "threads": 1,
                     }
                 },

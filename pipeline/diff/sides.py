@@ -11,11 +11,12 @@ from pathlib import Path
 from pipeline.diff.report import Side
 from pipeline.errors import Issue
 from pipeline.project import DbtError, Project, release_duckdb
-from pipeline.publish import PUBLISHED_SCHEMA
 from pipeline.render.dbt import KPI_DIR
 from pipeline.spec.model import Spec
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import PUBLISHED_SCHEMA, values_table
 
-VALUES_TABLE = f"{PUBLISHED_SCHEMA}.kpi_values"
+VALUES_TABLE = values_table()
 WAREHOUSE_NAME = "kpi_diff.duckdb"
 
 
@@ -128,11 +129,7 @@ def has_values(warehouse: Path) -> bool:
     if not warehouse.is_file():
         return False
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        found = con.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = 'kpi_values'",
-            [PUBLISHED_SCHEMA],
-        ).fetchone()
+        found = sql.execute(con, sql.has_table(VALUES_TABLE)).fetchone()
     return bool(found and found[0])
 
 
