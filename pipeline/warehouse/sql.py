@@ -119,8 +119,8 @@ def ident(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=True)
 
 
-def column(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table, quoted=True)
+def column(name: str) -> exp.Column:
+    return exp.column(name, quoted=True)
 
 
 def param() -> exp.Placeholder:
@@ -428,24 +428,26 @@ def fingerprint(con: Any, relation: Relation) -> exp.Expr:
 
 # --- export -------------------------------------------------------------------------
 
-COPY_OPTIONS = {  # the file formats of an export, as DuckDB's COPY options
-    "parquet": (("FORMAT", "parquet"), ("COMPRESSION", "zstd")),
-    "csv": (("FORMAT", "csv"), ("HEADER", "true"), ("DELIMITER", "','")),
-    "json": (("FORMAT", "json"), ("ARRAY", "true")),
+COPY_OPTIONS: dict[str, tuple[tuple[str, exp.Expr], ...]] = {  # DuckDB's COPY options per format
+    "parquet": (("FORMAT", exp.var("parquet")), ("COMPRESSION", exp.var("zstd"))),
+    "csv": (("FORMAT", exp.var("csv")), ("HEADER", exp.true()), ("DELIMITER", exp.Literal.string(","))),
+    "json": (("FORMAT", exp.var("json")), ("ARRAY", exp.true())),
 }
 
 
 def copy_to(query: exp.Query, path: Path, fmt: str) -> exp.Copy:
-    """COPY (query) TO 'path' (format options)."""
+    """COPY (query) TO 'path' (the format's options)."""
     params = [
-        exp.CopyParameter(this=exp.var(k), expression=parse_one(v, read=TEMPLATE_DIALECT) if v.startswith("'") else exp.var(v))
-        for k, v in COPY_OPTIONS[fmt]
+        exp.CopyParameter(this=exp.var(k), expression=v.copy()) for k, v in COPY_OPTIONS[fmt]
     ]
-    return exp.Copy(this=query.subquery(), kind=False, files=[exp.Literal.string(str(path))], params=params)
+    return exp.Copy(
+        this=query.subquery(), kind=False, files=[exp.Literal.string(str(path))], params=params
+    )
 
 
-def ordered(relation: Relation, columns: Sequence[str], keys: Sequence[str],
-            where: exp.Expr | None = None) -> exp.Select:
+def ordered(
+    relation: Relation, columns: Sequence[str], keys: Sequence[str], where: exp.Expr | None = None
+) -> exp.Select:
     """The rows of `relation` (its `columns`, every one when empty) ordered by `keys`."""
     return select(relation, columns or [exp.Star()], where, keys)
 
@@ -460,8 +462,8 @@ def distinct(relation: Relation, name: str, where: exp.Expr | None = None) -> ex
 
 def totals(relation: Relation, columns: Sequence[str]) -> exp.Select:
     """The unsliced rows (dimension 'total'), by KPI, grain and period."""
-    return select(relation, columns, column("dimension").eq(exp.Literal.string("total")),
-                  ["kpi", "grain", "period_start"])
+    total = column("dimension").eq(exp.Literal.string("total"))
+    return select(relation, columns, total, ["kpi", "grain", "period_start"])
 
 
 def latest_two(relation: Relation, columns: Sequence[str]) -> exp.Expr:
