@@ -1,6 +1,6 @@
 """Write-audit-publish on DuckDB: run schemas, audit, one-transaction swap, rollback, lock.
 
-Layout of the warehouse (one DuckDB file):
+Layout of the warehouse (one DuckDB file; the names are `pipeline.warehouse.names`'s):
 
 - `raw`: the raw tables, as `dbt seed` loads them (never read by BI tools).
 - `run_<id>_input`: the gate's validated copy of every raw table for run `<id>`
@@ -13,6 +13,8 @@ Layout of the warehouse (one DuckDB file):
   `_kpi_row_counts` (raw / passed / quarantined rows per table and run, the volume
   baseline).
 - `quarantine`: `quarantined_rows`, the rows the gate set aside, with the reason.
+
+The statements are built in `pipeline.warehouse.sql`.
 
 A run is published by replacing the views of `analytics` in a single DuckDB
 transaction, so a reader sees either the old complete marts or the new complete
@@ -33,7 +35,6 @@ import fcntl
 import json
 import os
 import re
-import secrets
 import tempfile
 import threading
 import time
@@ -45,19 +46,30 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 from pipeline.plan.models import KPI_MARTS
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import (
+    COUNTS_TABLE,
+    META_SCHEMA,
+    PUBLISHED_MARKER,
+    PUBLISHED_SCHEMA,
+    QUARANTINE_SCHEMA,
+    RUN_SCHEMA,
+    RUNS_TABLE,
+    Relation,
+    input_schema,
+    run_schema,
+)
 
-PUBLISHED_SCHEMA = "analytics"
-META_SCHEMA = "kpi_meta"
-QUARANTINE_SCHEMA = "quarantine"
-RAW_SCHEMA = "raw"
-RUNS_TABLE = f"{META_SCHEMA}._kpi_runs"
-COUNTS_TABLE = f"{META_SCHEMA}._kpi_row_counts"
-QUARANTINE_TABLE = f"{QUARANTINE_SCHEMA}.quarantined_rows"
-PUBLISHED_MARKER = "_kpi_published"
-
-_RUN_ID = re.compile(r"^r\d{8}t\d{6}_[0-9a-f]{6}$")
+# names the gate (`build.py`, `quality/`) and the tests read from here
+from pipeline.warehouse.names import QUARANTINE_TABLE as QUARANTINE_TABLE
+from pipeline.warehouse.names import RAW_SCHEMA as RAW_SCHEMA
+from pipeline.warehouse.names import new_run_id as new_run_id
+from pipeline.warehouse.sql import execute, param
+from pipeline.warehouse.sql import quote_ident as quote_ident
+from pipeline.warehouse.sql import quote_literal as quote_literal
 
 
 class PublishError(RuntimeError):
@@ -87,7 +99,7 @@ class AuditCheck:
     """A sanity query on the run schema: it returns the number of offending rows."""
 
     name: str
-    sql: str
+    query: exp.Expr
 
 
 @dataclass(frozen=True)
@@ -95,38 +107,6 @@ class AuditFailure:
     name: str
     offending: int
     detail: str = ""
-
-
-# --- names --------------------------------------------------------------------------
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dt%H%M%S")
-    return f"r{stamp}_{secrets.token_hex(3)}"
-
-
-def run_schema(run_id: str) -> str:
-    _check_id(run_id)
-    return f"run_{run_id}"
-
-
-def input_schema(run_id: str) -> str:
-    return f"{run_schema(run_id)}_input"
-
-
-def _check_id(run_id: str) -> None:
-    if not _RUN_ID.match(run_id):
-        raise ValueError(f"not a run id: {run_id!r}")
-
-
-def quote_ident(name: str) -> str:
-    """A DuckDB identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def quote_literal(text: str) -> str:
-    """A DuckDB string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 # --- lock ---------------------------------------------------------------------------
@@ -296,96 +276,64 @@ def connect(
             time.sleep(min(pause, left))
             pause = min(pause * 2, 1.0)
     limit = os.environ.get(MEMORY_LIMIT_ENV) or DEFAULT_MEMORY_LIMIT
-    con.execute(f"SET memory_limit = {quote_literal(limit)}")
-    con.execute("SET TimeZone = 'UTC'")  # the project's time zone: raw timestamps are naive UTC
+    execute(con, sql.setting("memory_limit", limit))
+    execute(con, sql.utc(con))  # the project's time zone: raw timestamps are naive UTC
     return con
 
 
 def ensure_meta(con: duckdb.DuckDBPyConnection) -> None:
     for schema in (META_SCHEMA, QUARANTINE_SCHEMA, PUBLISHED_SCHEMA):
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-    con.execute(f"""
-        CREATE TABLE IF NOT EXISTS {RUNS_TABLE} (
-            run_id VARCHAR PRIMARY KEY,
-            status VARCHAR NOT NULL,
-            started_at TIMESTAMP,
-            finished_at TIMESTAMP,
-            published_at TIMESTAMP,
-            as_of TIMESTAMP,
-            detail VARCHAR,
-            inputs VARCHAR
-        )""")
-    # warehouses made before runs recorded their inputs' fingerprint and published tables
-    con.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN IF NOT EXISTS inputs VARCHAR")
-    con.execute(f"ALTER TABLE {RUNS_TABLE} ADD COLUMN IF NOT EXISTS published_tables VARCHAR")
-    con.execute(f"""
-        CREATE TABLE IF NOT EXISTS {COUNTS_TABLE} (
-            run_id VARCHAR NOT NULL,
-            table_name VARCHAR NOT NULL,
-            raw_rows BIGINT NOT NULL,
-            passed_rows BIGINT NOT NULL,
-            quarantined_rows BIGINT NOT NULL,
-            PRIMARY KEY (run_id, table_name)
-        )""")
-    con.execute(f"""
-        CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} (
-            run_id VARCHAR NOT NULL,
-            source VARCHAR NOT NULL,
-            table_name VARCHAR NOT NULL,
-            row_number BIGINT NOT NULL,
-            expectation VARCHAR NOT NULL,
-            reason VARCHAR NOT NULL,
-            row_json VARCHAR,
-            quarantined_at TIMESTAMP NOT NULL
-        )""")
+        execute(con, sql.create_schema(schema))
+    for table in sql.META_TABLES:
+        for statement in sql.create_table(table):
+            execute(con, statement)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, *, as_of: datetime) -> None:
     ensure_meta(con)
-    con.execute(
-        f"INSERT INTO {RUNS_TABLE} (run_id, status, started_at, as_of) VALUES (?, 'building', ?, ?)",
-        [run_id, _now(), as_of],
-    )
+    execute(con, sql.insert(RUNS_TABLE, {
+        "run_id": param(), "status": exp.Literal.string("building"), "started_at": param(),
+        "as_of": param(),
+    }), [run_id, _now(), as_of])
 
 
 def set_status(
     con: duckdb.DuckDBPyConnection, run_id: str, status: str, detail: str | None = None
 ) -> None:
-    con.execute(
-        f"UPDATE {RUNS_TABLE} SET status = ?, finished_at = ?, detail = coalesce(?, detail) "
-        "WHERE run_id = ?",
-        [status, _now(), detail, run_id],
-    )
+    detail_or_kept = exp.func("coalesce", param(), sql.column("detail"))
+    execute(con, sql.update(
+        RUNS_TABLE, {"status": param(), "finished_at": param(), "detail": detail_or_kept},
+        sql.is_param("run_id"),
+    ), [status, _now(), detail, run_id])
 
 
 def record_inputs(con: duckdb.DuckDBPyConnection, run_id: str, fingerprint: Any) -> None:
     """Store the fingerprint of the run's raw inputs (`quality.inputs`) with the run."""
-    con.execute(
-        f"UPDATE {RUNS_TABLE} SET inputs = ? WHERE run_id = ?", [json.dumps(fingerprint), run_id]
-    )
+    execute(con, sql.update(RUNS_TABLE, {"inputs": param()}, sql.is_param("run_id")),
+            [json.dumps(fingerprint), run_id])
 
 
 def _published_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str] | None:
     """The tables a run published (None: not recorded, a run from before the record)."""
-    row = con.execute(
-        f"SELECT published_tables FROM {RUNS_TABLE} WHERE run_id = ?", [run_id]
-    ).fetchone()
+    row = _run_field(con, run_id, "published_tables")
     return json.loads(row[0]) if row and row[0] else None
+
+
+def _run_field(con: duckdb.DuckDBPyConnection, run_id: str, name: str) -> Any:
+    return execute(con, sql.select(RUNS_TABLE, [name], sql.is_param("run_id")), [run_id]).fetchone()
 
 
 def run_inputs(con: duckdb.DuckDBPyConnection, run_id: str) -> str | None:
     """The JSON fingerprint of a run's raw inputs, None when it was not recorded."""
-    row = con.execute(f"SELECT inputs FROM {RUNS_TABLE} WHERE run_id = ?", [run_id]).fetchone()
+    row = _run_field(con, run_id, "inputs")
     return str(row[0]) if row and row[0] is not None else None
 
 
 def runs(con: duckdb.DuckDBPyConnection) -> list[RunRecord]:
-    if not _has_table(con, META_SCHEMA, "_kpi_runs"):
+    if not has_table(con, RUNS_TABLE):
         return []
-    rows = con.execute(
-        f"SELECT run_id, status, started_at, finished_at, published_at, detail "
-        f"FROM {RUNS_TABLE} ORDER BY started_at, run_id"
-    ).fetchall()
+    columns = ["run_id", "status", "started_at", "finished_at", "published_at", "detail"]
+    rows = execute(con, sql.select(RUNS_TABLE, columns, order=["started_at", "run_id"])).fetchall()
     return [RunRecord(*row) for row in rows]
 
 
@@ -411,11 +359,10 @@ def previous_run(con: duckdb.DuckDBPyConnection) -> str | None:
 def baseline_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Raw row counts per table of the published run (the volume checks' baseline)."""
     current = published_run(con)
-    if current is None or not _has_table(con, META_SCHEMA, "_kpi_row_counts"):
+    if current is None or not has_table(con, COUNTS_TABLE):
         return {}
-    rows = con.execute(
-        f"SELECT table_name, raw_rows FROM {COUNTS_TABLE} WHERE run_id = ?", [current]
-    ).fetchall()
+    query = sql.select(COUNTS_TABLE, ["table_name", "raw_rows"], sql.is_param("run_id"))
+    rows = execute(con, query, [current]).fetchall()
     return {str(name): int(count) for name, count in rows}
 
 
@@ -436,9 +383,9 @@ def abandon_unfinished(con: duckdb.DuckDBPyConnection) -> list[str]:
     # schemas of runs nobody recorded (killed between CREATE SCHEMA and the insert)
     known = {r.run_id for r in runs(con)}
     for schema in _schemas(con):
-        match = re.match(r"^run_(r\d{8}t\d{6}_[0-9a-f]{6})(_input)?$", schema)
+        match = RUN_SCHEMA.match(schema)
         if match and match.group(1) not in known:
-            con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(schema)} CASCADE")
+            execute(con, sql.drop_schema(schema))
     return dead
 
 
@@ -447,11 +394,7 @@ def abandon_unfinished(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def run_tables(con: duckdb.DuckDBPyConnection, run_id: str) -> list[str]:
     """The tables (not views) dbt built in the run's schema: what gets published."""
-    rows = con.execute(
-        "SELECT table_name FROM information_schema.tables "
-        "WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY table_name",
-        [run_schema(run_id)],
-    ).fetchall()
+    rows = execute(con, sql.tables(run_schema(run_id), base_only=True)).fetchall()
     return [str(r[0]) for r in rows]
 
 
@@ -465,50 +408,8 @@ def default_audit_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[Au
       a part over its whole) within [0, 1];
     - the wide KPI tables (`kpi_daily`, `kpi_weekly`, ...): one row per period.
     """
-    schema = run_schema(run_id)
-    tables = run_tables(con, run_id)
-    checks: list[AuditCheck] = []
-
-    def rel(table: str) -> str:
-        return f"{quote_ident(schema)}.{quote_ident(table)}"
-
-    for table in tables:
-        checks.append(AuditCheck(
-            f"{table}: has rows",
-            f"SELECT CASE WHEN count(*) = 0 THEN 1 ELSE 0 END FROM {rel(table)}",
-        ))
-    if "kpi_values" in tables:
-        values = rel("kpi_values")
-        checks.append(AuditCheck(
-            "kpi_values: one row per (kpi, grain, period_start, dimension, dimension_value)",
-            f"SELECT count(*) FROM (SELECT 1 FROM {values} "
-            "GROUP BY kpi, grain, period_start, dimension, dimension_value HAVING count(*) > 1)",
-        ))
-        checks.append(AuditCheck(
-            "kpi_values: no NaN or infinite values",
-            f"SELECT count(*) FROM {values} WHERE isnan(value) OR isinf(value)",
-        ))
-        if "kpi_catalog" in tables:
-            catalog = rel("kpi_catalog")
-            joined = f"{values} v JOIN {catalog} c USING (kpi)"
-            checks.append(AuditCheck(
-                "kpi_values: no negative counts or durations",
-                f"SELECT count(*) FROM {joined} WHERE c.kind = 'simple' "
-                "AND c.format IN ('number', 'duration') AND v.value < 0",
-            ))
-            checks.append(AuditCheck(
-                "kpi_values: rates within [0, 1]",
-                f"SELECT count(*) FROM {joined} WHERE c.kind = 'ratio' "
-                "AND c.format = 'percent' AND (v.value < 0 OR v.value > 1)",
-            ))
-    for table in tables:
-        if re.fullmatch(r"kpi_(daily|weekly|monthly|quarterly|yearly)", table):
-            checks.append(AuditCheck(
-                f"{table}: one row per period_start",
-                f"SELECT count(*) FROM (SELECT 1 FROM {rel(table)} "
-                "GROUP BY period_start HAVING count(*) > 1)",
-            ))
-    return checks
+    queries = sql.audit_queries(run_schema(run_id), run_tables(con, run_id))
+    return [AuditCheck(name, query) for name, query in queries]
 
 
 def audit(
@@ -520,7 +421,7 @@ def audit(
     failures = []
     for check in checks if checks is not None else default_audit_checks(con, run_id):
         try:
-            row = con.execute(check.sql).fetchone()
+            row = execute(con, check.query).fetchone()
             offending = int(row[0]) if row and row[0] is not None else 0
         except duckdb.Error as error:
             failures.append(AuditFailure(check.name, -1, str(error).splitlines()[0]))
@@ -552,38 +453,24 @@ def swap(
     else:
         tables = [t for t in built if t in KPI_MARTS or t in marts]
     schema = run_schema(run_id)
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name, kind in con.execute(
-            "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?",
-            [PUBLISHED_SCHEMA],
-        ).fetchall():
-            what = "VIEW" if kind == "VIEW" else "TABLE"
-            con.execute(f"DROP {what} IF EXISTS {PUBLISHED_SCHEMA}.{quote_ident(name)} CASCADE")
+    with sql.transaction(con):
+        for name, kind in execute(con, sql.tables(PUBLISHED_SCHEMA)).fetchall():
+            execute(con, sql.drop(sql.published(name), "VIEW" if kind == "VIEW" else "TABLE"))
         for table in tables:
-            con.execute(
-                f"CREATE VIEW {PUBLISHED_SCHEMA}.{quote_ident(table)} AS "
-                f"SELECT * FROM {quote_ident(schema)}.{quote_ident(table)}"
-            )
+            execute(con, sql.create_view(sql.published(table), sql.select_all(Relation(schema, table))))
         now = _now()
-        con.execute(
-            f"CREATE VIEW {PUBLISHED_SCHEMA}.{PUBLISHED_MARKER} AS SELECT "
-            f"'{run_id}' AS run_id, TIMESTAMP '{now.isoformat(sep=' ')}' AS published_at"
-        )
+        execute(con, sql.marker_view(run_id, now))
         if pause is not None:
             pause("swap")
-        con.execute(
-            f"UPDATE {RUNS_TABLE} SET status = 'superseded' WHERE status = 'published'"
-        )
-        con.execute(
-            f"UPDATE {RUNS_TABLE} SET status = 'published', published_at = ?, finished_at = ?, "
-            "published_tables = ? WHERE run_id = ?",
-            [now, now, json.dumps(tables), run_id],
-        )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        published = exp.Literal.string("published")
+        execute(con, sql.update(RUNS_TABLE, {"status": exp.Literal.string("superseded")},
+                                sql.column("status").eq(published)))
+        execute(con, sql.update(
+            RUNS_TABLE,
+            {"status": published, "published_at": param(), "finished_at": param(),
+             "published_tables": param()},
+            sql.is_param("run_id"),
+        ), [now, now, json.dumps(tables), run_id])
 
 
 def cleanup(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -606,10 +493,10 @@ def rollback(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
     if current is None or previous is None:
         raise PublishError("nothing to roll back to: no previous published run is kept")
     swap(con, previous)
-    con.execute(
-        f"UPDATE {RUNS_TABLE} SET status = 'rolled_back', detail = ? WHERE run_id = ?",
-        [f"rolled back to {previous} at {_now().isoformat()}", current],
-    )
+    execute(con, sql.update(
+        RUNS_TABLE, {"status": exp.Literal.string("rolled_back"), "detail": param()},
+        sql.is_param("run_id"),
+    ), [f"rolled back to {previous} at {_now().isoformat()}", current])
     return current, previous
 
 
@@ -630,17 +517,10 @@ def published_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     The `_kpi_published` marker (which run, since when) is left out.
     """
     out: dict[str, str] = {}
-    rows = con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ? "
-        "AND table_name <> ? ORDER BY 1",
-        [PUBLISHED_SCHEMA, PUBLISHED_MARKER],
-    ).fetchall()
-    for (name,) in rows:
-        relation = f"{PUBLISHED_SCHEMA}.{quote_ident(str(name))}"
-        digest = con.execute(
-            f"SELECT count(*) || ':' || coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-            f"FROM (SELECT md5(CAST(t AS VARCHAR)) AS h FROM {relation} AS t)"
-        ).fetchone()
+    for name, _ in execute(con, sql.tables(PUBLISHED_SCHEMA)).fetchall():
+        if name == PUBLISHED_MARKER:
+            continue
+        digest = execute(con, sql.fingerprint(con, sql.published(str(name)))).fetchone()
         out[str(name)] = str(digest[0]) if digest else ""
     return out
 
@@ -649,26 +529,20 @@ def published_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 
 def _drop_run(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(run_schema(run_id))} CASCADE")
-    con.execute(f"DROP SCHEMA IF EXISTS {quote_ident(input_schema(run_id))} CASCADE")
+    execute(con, sql.drop_schema(run_schema(run_id)))
+    execute(con, sql.drop_schema(input_schema(run_id)))
 
 
 def _schemas(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.execute(
-        "SELECT schema_name FROM information_schema.schemata WHERE catalog_name = current_database()"
-    ).fetchall()
-    return [str(r[0]) for r in rows]
+    return [str(r[0]) for r in execute(con, sql.schemas()).fetchall()]
 
 
 def _has_schema(con: duckdb.DuckDBPyConnection, schema: str) -> bool:
     return schema in _schemas(con)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    row = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, table],
-    ).fetchone()
+def has_table(con: duckdb.DuckDBPyConnection, relation: Relation) -> bool:
+    row = execute(con, sql.has_table(relation)).fetchone()
     return bool(row and row[0])
 
 

@@ -18,11 +18,13 @@ from sqlglot import exp
 
 from pipeline import publish
 from pipeline.project import DEFAULT_PARQUET_LAYOUT, DbtError, Project
-from pipeline.quality.read import column, sql, template
+from pipeline.quality.read import column, sql
 from pipeline.quality.run import GateError
-from pipeline.quality.sources import Relation, SourceTable
+from pipeline.quality.sources import SourceTable
 from pipeline.quality.spec import GATE_DIALECT, TableSpec
 from pipeline.quality.values import converts
+from pipeline.warehouse.names import Relation
+from pipeline.warehouse.sql import fill
 
 _PLACEHOLDER = re.compile(r"\{(\w*)\}")
 _NAMES = ("source", "table", "identifier")
@@ -85,7 +87,7 @@ def check_layout(layout: str) -> str:
 def parquet_files(folder: Path, layout: str, table: SourceTable) -> tuple[str, list[str]]:
     """(the pattern, the files it matches) of one source table (a layout may hold globs)."""
     relative = layout.format(
-        source=table.source, table=table.table, identifier=table.relation.identifier
+        source=table.source, table=table.table, identifier=table.relation.name
     )
     pattern = str(folder / relative)
     return pattern, sorted(glob.glob(pattern))
@@ -130,11 +132,11 @@ def load_parquet(
             if progress is not None:
                 progress(table.table)
             relation = table.relation
-            con.execute(sql(template("CREATE SCHEMA IF NOT EXISTS $s",
+            con.execute(sql(fill("CREATE SCHEMA IF NOT EXISTS $s",
                                      s=exp.to_identifier(relation.schema, quoted=True))))
-            con.execute(sql(template(
+            con.execute(sql(fill(
                 "CREATE OR REPLACE TABLE $rel AS SELECT * FROM read_parquet($files)",
-                rel=relation.table(),
+                rel=relation.node(),
                 files=exp.Array(expressions=[exp.Literal.string(f) for f in files]),
             )))
     finally:
@@ -169,14 +171,14 @@ def load_raw_csvs(
     (VARCHAR), so that the gate reports the column and the rows that break it.
     """
     types = seed_column_types(seeds_dir)
-    con.execute(sql(template("CREATE SCHEMA IF NOT EXISTS $s",
+    con.execute(sql(fill("CREATE SCHEMA IF NOT EXISTS $s",
                              s=exp.to_identifier(publish.RAW_SCHEMA, quoted=True))))
     loaded = []
     for path in sorted(seeds_dir.rglob("*.csv")):
         table, declared_types = types.get(path.stem, (path.stem, {}))
         if tables is not None and table not in tables:
             continue
-        con.execute(sql(template(
+        con.execute(sql(fill(
             "CREATE OR REPLACE TEMP TABLE __seed_text AS SELECT * FROM "
             "read_csv($path, all_varchar = true, header = true)",
             path=exp.Literal.string(str(path)),
@@ -187,8 +189,8 @@ def load_raw_csvs(
         fits: dict[str, bool] = {}
         if kinds:
             checks = [
-                template("count(*) FILTER (WHERE $v IS NOT NULL AND NOT ($ok)) = 0", v=column(c),
-                         ok=template(converts("$v", kind.sql(GATE_DIALECT)), v=column(c)))
+                fill("count(*) FILTER (WHERE $v IS NOT NULL AND NOT ($ok)) = 0", v=column(c),
+                         ok=fill(converts("$v", kind.sql(GATE_DIALECT)), v=column(c)))
                 for c, kind in kinds.items()
             ]
             row = con.execute(sql(exp.select(*checks).from_("__seed_text"))).fetchone()
@@ -200,8 +202,8 @@ def load_raw_csvs(
             for c in columns
         ]
         query = exp.select(*select).from_("__seed_text")
-        con.execute(sql(template("CREATE OR REPLACE TABLE $rel AS $q", q=query,
-                                 rel=Relation(publish.RAW_SCHEMA, table).table())))
+        con.execute(sql(fill("CREATE OR REPLACE TABLE $rel AS $q", q=query,
+                                 rel=Relation(publish.RAW_SCHEMA, table).node())))
         loaded.append(table)
     con.execute("DROP TABLE IF EXISTS __seed_text")
     return loaded

@@ -23,6 +23,7 @@ import yaml
 from pipeline.catalog import read_catalog
 from pipeline.profile import read_yaml, rendered, target_output
 from pipeline.quality.spec import SPEC_GLOB
+from pipeline.warehouse.names import PUBLISHED_SCHEMA
 
 # dbt adapter type -> the dialect of the metric expressions and generated models (the
 # dialects config.dialect accepts)
@@ -144,7 +145,7 @@ def _with_warehouse_columns(root: Path, source: Source) -> Source:
                 found = con.execute(
                     "select column_name, data_type from information_schema.columns"
                     " where table_schema = ? and table_name = ? order by ordinal_position",
-                    [relation.schema, relation.identifier],
+                    [relation.schema, relation.name],
                 ).fetchall()
                 table = SourceTable(table.name, {str(c): str(t) for c, t in found}, table.tests)
             tables.append(table)
@@ -274,7 +275,7 @@ def _new_dbt_project(root: Path, done: Scaffold) -> None:
                     "duckdb": {
                         "type": "duckdb",
                         "path": warehouse,
-                        "schema": "{{ env_var('KPI_SCHEMA', 'analytics') }}",
+                        "schema": f"{{{{ env_var('KPI_SCHEMA', '{PUBLISHED_SCHEMA}') }}}}",
                         "threads": 1,
                     }
                 },

@@ -22,16 +22,15 @@ import duckdb
 
 from pipeline import publish
 from pipeline.alerts.rules import Rules
-from pipeline.publish import quote_ident
-
-SENT_TABLE = f"{publish.META_SCHEMA}._kpi_alerts_sent"
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import SENT_TABLE, run_schema, values_table
 
 
 @dataclass(frozen=True)
 class EventKind:
     name: str
     description: str
-    where: str  # over the pairs' columns (see _PAIRS)
+    where: str  # over the pairs' columns (see `sql.ALERT_PAIRS`)
     state: str  # what makes a repeat of the same key a new event
 
 
@@ -66,46 +65,6 @@ KINDS = {
         ),
     )
 }
-
-# the new run's rows paired with the old run's; `{new}`/`{old}` are quoted run relations,
-# $kpis/$grains the rules' KPIs and grains
-_PAIRS = """
-WITH n AS (
-    SELECT kpi, label, format, unit, grain, period_start, period_end, dimension,
-           dimension_value, value,
-           CASE WHEN is_partial_period THEN target_to_date ELSE target END AS target,
-           attainment, status, is_partial_period, is_deviation, projected_value,
-           projected_attainment, projected_status
-    FROM {new} WHERE list_contains($kpis, kpi) AND list_contains($grains, grain)
-),
-o AS (
-    SELECT kpi, grain, period_start, dimension, dimension_value, status,
-           is_partial_period, is_deviation
-    FROM {old} WHERE list_contains($kpis, kpi) AND list_contains($grains, grain)
-),
-n_series AS (
-    SELECT kpi, grain, dimension, dimension_value, max(period_start) AS last_start
-    FROM n GROUP BY ALL
-),
-o_series AS (
-    SELECT o.kpi, o.grain, o.dimension, o.dimension_value, s.last_start AS previous_last_start,
-           o.status AS previous_status
-    FROM o JOIN (
-        SELECT kpi, grain, dimension, dimension_value, max(period_start) AS last_start
-        FROM o GROUP BY ALL
-    ) AS s ON o.kpi = s.kpi AND o.grain = s.grain AND o.dimension = s.dimension
-        AND o.dimension_value = s.dimension_value AND o.period_start = s.last_start
-),
-pairs AS (
-    SELECT n.*, ns.last_start, os.previous_last_start, os.previous_status,
-           o.is_partial_period AS was_partial, o.is_deviation AS was_deviation
-    FROM n
-    JOIN n_series AS ns USING (kpi, grain, dimension, dimension_value)
-    JOIN o_series AS os USING (kpi, grain, dimension, dimension_value)
-    LEFT JOIN o USING (kpi, grain, dimension, dimension_value, period_start)
-)
-"""
-
 
 @dataclass
 class Event:
@@ -161,17 +120,12 @@ def compare(
     when it was delivered before."""
     if not rules.kpis or not rules.grains:
         return []
-    relation = "{}.kpi_values"
-    selects = [
-        f"SELECT '{kind.name}' AS kind, *, CAST({kind.state} AS VARCHAR) AS state "
-        f"FROM pairs WHERE {kind.where}"
-        for kind in KINDS.values()
-    ]
-    sql = _PAIRS.format(
-        new=relation.format(quote_ident(publish.run_schema(new_run))),
-        old=relation.format(quote_ident(publish.run_schema(old_run))),
-    ) + " UNION ALL BY NAME ".join(selects)
-    result = con.execute(sql, {"kpis": sorted(rules.kpis), "grains": sorted(rules.grains)})
+    query = sql.alert_events(
+        values_table(run_schema(new_run)).node(),
+        values_table(run_schema(old_run)).node(),
+        [(kind.name, kind.where, kind.state) for kind in KINDS.values()],
+    )
+    result = sql.execute(con, query, {"kpis": sorted(rules.kpis), "grains": sorted(rules.grains)})
     names = [d[0] for d in result.description]
     rows = result.fetchall()
     sent = _sent_states(con)
@@ -197,19 +151,8 @@ def compare(
 
 def ensure_sent_table(con: duckdb.DuckDBPyConnection) -> None:
     publish.ensure_meta(con)
-    con.execute(f"""
-        CREATE TABLE IF NOT EXISTS {SENT_TABLE} (
-            kind VARCHAR NOT NULL,
-            kpi VARCHAR NOT NULL,
-            grain VARCHAR NOT NULL,
-            dimension VARCHAR NOT NULL,
-            dimension_value VARCHAR NOT NULL,
-            period_start DATE NOT NULL,
-            state VARCHAR NOT NULL,
-            run_id VARCHAR NOT NULL,
-            previous_run_id VARCHAR NOT NULL,
-            sent_at TIMESTAMP NOT NULL
-        )""")
+    for statement in sql.create_table(sql.SENT_DEF):
+        sql.execute(con, statement)
 
 
 def record_sent(
@@ -220,15 +163,12 @@ def record_sent(
     now = datetime.now(UTC).replace(tzinfo=None)
     rows = [[*e.key, e.state, run_id, previous_run_id, now] for e in events]
     if rows:
-        con.executemany(f"INSERT INTO {SENT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        sql.executemany(con, sql.insert_row(sql.SENT_DEF), rows)
 
 
 def _sent_states(con: duckdb.DuckDBPyConnection) -> dict[tuple[Any, ...], str]:
     """The last state sent for each event key."""
-    if not publish._has_table(con, publish.META_SCHEMA, SENT_TABLE.split(".")[1]):
+    if not publish.has_table(con, SENT_TABLE):
         return {}
-    rows = con.execute(
-        f"SELECT kind, kpi, grain, dimension, dimension_value, period_start, "
-        f"arg_max(state, sent_at) FROM {SENT_TABLE} GROUP BY ALL"
-    ).fetchall()
+    rows = sql.execute(con, sql.sent_states()).fetchall()
     return {tuple(r[:6]): str(r[6]) for r in rows}

@@ -23,6 +23,7 @@ from pipeline.diff.sides import VALUES_TABLE, Loaded
 from pipeline.spec import expressions
 from pipeline.spec.hygiene import definition_key
 from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.warehouse import sql
 
 TOLERANCE = 1e-9  # relative: float sums in another order are not a move
 
@@ -188,58 +189,22 @@ def compare_values(
     import duckdb
 
     with duckdb.connect(":memory:") as con:
-        con.execute(f"attach '{_quoted(base_warehouse)}' as base (read_only)")
-        con.execute(f"attach '{_quoted(head_warehouse)}' as head (read_only)")
-        base_counts = dict(
-            con.execute(f"select kpi, count(*) from base.{VALUES_TABLE} group by kpi").fetchall()
-        )
-        head_counts = dict(
-            con.execute(f"select kpi, count(*) from head.{VALUES_TABLE} group by kpi").fetchall()
-        )
-        con.execute("create temp table pairs (head_kpi varchar, base_kpi varchar)")
+        sides = {}
+        for side, warehouse in (("base", base_warehouse), ("head", head_warehouse)):
+            sql.execute(con, sql.attach(warehouse, side))
+            sides[side] = VALUES_TABLE.node(catalog=side)
+        base_counts = dict(sql.execute(con, sql.counts_by_kpi(sides["base"])).fetchall())
+        head_counts = dict(sql.execute(con, sql.counts_by_kpi(sides["head"])).fetchall())
+        sql.execute(con, sql.fill(sql.PAIRS_TABLE))
         if pairs:
-            con.executemany("insert into pairs values (?, ?)", list(pairs.items()))
-        con.execute(
-            f"""
-            create temp table joined as
-            with b as (
-                select p.head_kpi as kpi, v.grain, v.period_start, v.dimension,
-                       v.dimension_value, v.value::double as value
-                from base.{VALUES_TABLE} v join pairs p on v.kpi = p.base_kpi
-            ), h as (
-                select v.kpi, v.grain, v.period_start, v.dimension, v.dimension_value,
-                       v.value::double as value
-                from head.{VALUES_TABLE} v join pairs p on v.kpi = p.head_kpi
-            )
-            select coalesce(h.kpi, b.kpi) as kpi, coalesce(h.grain, b.grain) as grain,
-                   coalesce(h.period_start, b.period_start) as period_start,
-                   coalesce(h.dimension, b.dimension) as dimension,
-                   coalesce(h.dimension_value, b.dimension_value) as dimension_value,
-                   b.value as base_value, h.value as head_value,
-                   b.kpi is not null as in_base, h.kpi is not null as in_head,
-                   h.value - b.value as change,
-                   case when b.value <> 0 then (h.value - b.value) / abs(b.value) end as relative,
-                   b.kpi is not null and h.kpi is not null and (
-                       (b.value is null) <> (h.value is null)
-                       or abs(h.value - b.value) > {TOLERANCE} * greatest(1, abs(b.value))
-                   ) as moved
-            from b full join h using (kpi, grain, period_start, dimension, dimension_value)
-            """
-        )
+            sql.executemany(con, sql.fill(sql.INSERT_PAIR), list(pairs.items()))
+        sql.execute(con, sql.joined(sides["base"], sides["head"], TOLERANCE))
         diffs: dict[str, ValueDiff] = {name: ValueDiff() for name in pairs}
-        for kpi, compared, moved, only_base, only_head in con.execute(
-            """
-            select kpi, count(*) filter (where in_base and in_head),
-                   count(*) filter (where moved),
-                   count(*) filter (where in_base and not in_head),
-                   count(*) filter (where in_head and not in_base)
-            from joined group by kpi
-            """
+        for kpi, compared, moved, only_base, only_head in sql.execute(
+            con, sql.fill(sql.MOVED_PER_KPI)
         ).fetchall():
             diffs[kpi] = ValueDiff(compared, moved, only_base, only_head)
-        for kpi, grain, moved in con.execute(
-            "select kpi, grain, count(*) from joined where moved group by kpi, grain"
-        ).fetchall():
+        for kpi, grain, moved in sql.execute(con, sql.fill(sql.MOVED_PER_GRAIN)).fetchall():
             diffs[kpi].moved_by_grain[grain] = moved
         for kpi, diff in diffs.items():
             order = {g: i for i, g in enumerate(GRAINS)}
@@ -247,28 +212,9 @@ def compare_values(
                 sorted(diff.moved_by_grain.items(), key=lambda item: order.get(item[0], 99))
             )
             del kpi
-        for row in con.execute(
-            """
-            select kpi, grain, period_start::varchar, dimension, dimension_value,
-                   base_value, head_value, change, relative
-            from (
-                select *, row_number() over (
-                    partition by kpi
-                    order by abs(change) desc nulls last, grain, period_start, dimension,
-                             dimension_value
-                ) as n
-                from joined where moved
-            ) where n <= ?
-            order by kpi, n
-            """,
-            [top],
-        ).fetchall():
+        for row in sql.execute(con, sql.fill(sql.TOP_MOVES), [top]).fetchall():
             diffs[row[0]].moves.append(Move(*row[1:]))
     return diffs, base_counts, head_counts
-
-
-def _quoted(path: Path) -> str:
-    return str(path).replace("'", "''")
 
 
 def compare(

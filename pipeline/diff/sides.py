@@ -8,15 +8,19 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlglot import exp
+
 from pipeline.diff.report import Side
 from pipeline.errors import Issue
 from pipeline.project import DbtError, Project, release_duckdb
-from pipeline.publish import PUBLISHED_SCHEMA, RAW_SCHEMA, quote_ident, quote_literal
 from pipeline.render.dbt import KPI_DIR
 from pipeline.spec.model import Spec
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import PUBLISHED_SCHEMA, RAW_SCHEMA, Relation, values_table
 
-VALUES_TABLE = f"{PUBLISHED_SCHEMA}.kpi_values"
+VALUES_TABLE = values_table()
 WAREHOUSE_NAME = "kpi_diff.duckdb"
+PROJECT_WAREHOUSE = "project_warehouse"  # the project's warehouse, attached to copy its raw tables
 
 
 @dataclass
@@ -97,19 +101,21 @@ def seed(root: Path, warehouse: Path, work: Path, raw_from: Path | None = None) 
         return
     import duckdb
 
-    schema = quote_ident(RAW_SCHEMA)
     with duckdb.connect(str(warehouse)) as con:
-        con.execute(f"ATTACH {quote_literal(str(raw_from))} AS project_warehouse (READ_ONLY)")
-        listed = "select table_catalog, table_name from information_schema.tables where table_schema = ?"
-        tables = con.execute(listed, [RAW_SCHEMA]).fetchall()
-        seeded = {name for catalog, name in tables if catalog != "project_warehouse"}
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        sql.execute(con, sql.attach(raw_from, PROJECT_WAREHOUSE))
+        listed = sql.select(
+            Relation("information_schema", "tables"),
+            ["table_catalog", "table_name"],
+            sql.column("table_schema").eq(exp.Literal.string(RAW_SCHEMA)),
+        )
+        tables = sql.execute(con, listed).fetchall()
+        seeded = {name for catalog, name in tables if catalog != PROJECT_WAREHOUSE}
+        sql.execute(con, sql.create_schema(RAW_SCHEMA))
         for catalog, name in tables:
-            if catalog == "project_warehouse" and name not in seeded:
-                table = quote_ident(name)
-                con.execute(
-                    f"CREATE TABLE {schema}.{table} AS SELECT * FROM project_warehouse.{schema}.{table}"
-                )
+            if catalog == PROJECT_WAREHOUSE and name not in seeded:
+                table = Relation(RAW_SCHEMA, name)
+                copied = exp.select("*").from_(table.node(catalog=PROJECT_WAREHOUSE))
+                sql.execute(con, exp.Create(kind="TABLE", this=table.node(), expression=copied))
 
 
 def build_values(
@@ -147,11 +153,7 @@ def has_values(warehouse: Path) -> bool:
     if not warehouse.is_file():
         return False
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        found = con.execute(
-            "select count(*) from information_schema.tables"
-            " where table_schema = ? and table_name = 'kpi_values'",
-            [PUBLISHED_SCHEMA],
-        ).fetchone()
+        found = sql.execute(con, sql.has_table(VALUES_TABLE)).fetchone()
     return bool(found and found[0])
 
 

@@ -29,8 +29,9 @@ from pipeline.semantics.additivity import ADDITIVE, base_of
 from pipeline.spec import expressions
 from pipeline.spec.load import load
 from pipeline.spec.model import GRAINS, Kpi, Spec
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import PUBLISHED_SCHEMA, Relation, values_table
 
-PUBLISHED_SCHEMA = "analytics"
 VS = ("previous", "last_year")
 COLUMNS = (
     "kpi", "label", "format", "unit", "direction", "grain", "period_start", "period_end",
@@ -463,33 +464,36 @@ def explain(
     if not project.warehouse.is_file():
         raise _user_error(f"no warehouse at {project.warehouse}: run `kpi build` first")
     grain, day = parse_period(period, grain) if period else (grain or "month", None)
-    table = f"{schema}.kpi_values"
+    table = values_table(schema)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        known = [r[0] for r in con.execute(f"select distinct kpi from {table} order by 1").fetchall()]
+        sql.execute(con, sql.setting("enable_progress_bar", False))
+        known = [r[0] for r in sql.execute(con, sql.distinct(table, "kpi")).fetchall()]
         kpi = spec.kpi(name)
         if name not in known or kpi is None:
             raise _user_error(f"unknown KPI '{name}'{did_you_mean(name, known)}")
         grains = [
-            r[0] for r in con.execute(f"select distinct grain from {table} where kpi = ?", [name]).fetchall()
+            r[0]
+            for r in sql.execute(con, sql.distinct(table, "grain", sql.is_param("kpi")), [name]).fetchall()
         ]
         if grain not in grains:
             tracked = ", ".join(g for g in GRAINS if g in grains)
             raise _user_error(f"KPI '{name}' is not tracked by {grain} (grains: {tracked})")
-        periods = con.execute(
-            f"select period_start, period_end from {table} "
-            "where kpi = ? and grain = ? and dimension = 'total' order by period_start",
+        totals = exp.and_(
+            sql.is_param("kpi"), sql.is_param("grain"),
+            sql.column("dimension").eq(exp.Literal.string(TOTAL)),
+        )
+        periods = sql.execute(
+            con, sql.ordered(table, ["period_start", "period_end"], ["period_start"], totals),
             [name, grain],
         ).fetchall()
         current = _holding(periods, day, name, grain)
         base = _base(con, periods, current, vs, grain, spec.config.week_start, name)
         dimensions = _dimensions(con, table, kpi, by)
         wanted = [name, *inputs_of(kpi, spec)]
-        result = con.execute(
-            f"select {', '.join(COLUMNS)} from {table} where grain = ? and period_start in (?, ?) "
-            f"and kpi in ({', '.join('?' for _ in wanted)})",
-            [grain, current, base, *wanted],
+        where = exp.and_(
+            sql.is_param("grain"), sql.in_params("period_start", 2), sql.in_params("kpi", len(wanted))
         )
+        result = sql.execute(con, sql.select(table, COLUMNS, where), [grain, current, base, *wanted])
         names = [d[0] for d in result.description]
         rows = Rows(dict(zip(names, row, strict=True)) for row in result.fetchall())
     try:
@@ -528,8 +532,7 @@ def _base(
             raise _user_error(f"KPI '{name}' has no {grain} before {current} to compare with")
         return starts[index - 1]
     day = exp.cast(exp.Literal.string(current.isoformat()), exp.DataType.build("date"))
-    query = exp.select(calendar.last_year_start(grain, day, week_start)).sql(dialect="duckdb")
-    last_year = con.execute(query).fetchone()[0]
+    last_year = sql.execute(con, exp.select(calendar.last_year_start(grain, day, week_start))).fetchone()[0]
     if last_year is None:
         raise _user_error(f"the {grain} starting {current} has no same period last year")
     if last_year not in starts:
@@ -537,10 +540,9 @@ def _base(
     return last_year
 
 
-def _dimensions(con: Any, table: str, kpi: Kpi, by: Sequence[str]) -> list[str]:
-    published = {
-        r[0] for r in con.execute(f"select distinct dimension from {table} where kpi = ?", [kpi.name]).fetchall()
-    } - {TOTAL}
+def _dimensions(con: Any, table: Relation, kpi: Kpi, by: Sequence[str]) -> list[str]:
+    query = sql.distinct(table, "dimension", sql.is_param("kpi"))
+    published = {r[0] for r in sql.execute(con, query, [kpi.name]).fetchall()} - {TOTAL}
     if by and kpi.kind == "derived":
         raise _user_error(
             f"KPI '{kpi.name}' is derived: it is explained by its inputs "
@@ -567,15 +569,9 @@ def current_explanations(
     KPI's first dimension (and its inputs): the scorecard's drivers."""
     import duckdb
 
-    table = f"{schema}.kpi_values"
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        result = con.execute(
-            f"with latest as (select kpi, grain, period_start, row_number() over "
-            f"(partition by kpi, grain order by period_start desc) as k from {table} where dimension = 'total') "
-            f"select {', '.join(COLUMNS)} from {table} where (grain, period_start) in "
-            "(select grain, period_start from latest where k <= 2)"
-        )
+        sql.execute(con, sql.setting("enable_progress_bar", False))
+        result = sql.execute(con, sql.latest_two(values_table(schema), COLUMNS))
         names = [d[0] for d in result.description]
         records = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     by_grain: dict[str, list[dict[str, Any]]] = {}

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.spec.model import CATEGORIES, GRAINS
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import PUBLISHED_SCHEMA, values_table
 
-PUBLISHED_SCHEMA = "analytics"
 # the columns of kpi_values the scorecard reads (totals only: dimension = 'total')
 COLUMNS = (
     "kpi",
@@ -147,11 +148,8 @@ def read_totals(warehouse: Path, *, schema: str = PUBLISHED_SCHEMA) -> list[dict
     if not Path(warehouse).is_file():
         raise FileNotFoundError(f"no warehouse at {warehouse}: run `kpi build` first")
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        con.execute("SET enable_progress_bar = false")
-        result = con.execute(
-            f"SELECT {', '.join(COLUMNS)} FROM {schema}.kpi_values "
-            "WHERE dimension = 'total' ORDER BY kpi, grain, period_start"
-        )
+        sql.execute(con, sql.setting("enable_progress_bar", False))
+        result = sql.execute(con, sql.totals(values_table(schema), COLUMNS))
         names = [d[0] for d in result.description]
         return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
 

@@ -20,12 +20,12 @@ from pipeline.export.atomic import write_text_atomically
 from pipeline.plan.planner import Plan
 from pipeline.project import Project
 from pipeline.spec.model import Kpi, Spec, Target
+from pipeline.warehouse.names import PUBLISHED_SCHEMA, VALUES_MART
 
 CATALOG_VERSION = "1.0"
 SCHEMA_FILE = "catalog.schema.json"
 SCHEMA_ID = "https://kpi-pipeline.example/schemas/kpi-catalog/1.0.json"
-PUBLISHED_SCHEMA = "analytics"
-TRACKING_MODELS = ("kpi_values",)
+TRACKING_MODELS = (VALUES_MART,)
 
 
 def schema_path() -> Path:

@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import duckdb
+from sqlglot import exp
 
 from pipeline.export.catalog import SCHEMA_FILE, build_catalog, schema_path
-from pipeline.plan.models import KPI_MARTS, VALUE_KEYS, WINDOW_KEYS
+from pipeline.plan.models import KPI_MARTS
 from pipeline.project import Project
-from pipeline.publish import PUBLISHED_SCHEMA
-from pipeline.publish import quote_ident as _q
-from pipeline.publish import quote_literal as _literal
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import MART_KEYS, PUBLISHED_SCHEMA, Relation
 
 if TYPE_CHECKING:
     from pipeline.compiler import Compiled
@@ -48,7 +48,6 @@ EXPORT_VERSION = "1"
 MANIFEST = "manifest.json"
 FORMATS = ("parquet", "csv", "json")
 DEFAULT_EXPORT_DIR = Path("target") / "kpi" / "exports"
-KEYS = {"kpi_values": VALUE_KEYS, "kpi_windows": ("kpi", *WINDOW_KEYS), "kpi_catalog": ("kpi",)}
 PARTITION_COLUMN = "grain"
 
 
@@ -113,7 +112,7 @@ def export(
     report = ExportReport(out)
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            con.execute("SET enable_progress_bar = false")
+            sql.execute(con, sql.setting("enable_progress_bar", False))
             present = _relations(con, schema)
             wanted = [t for t in (tables or KPI_MARTS) if t in present]
             if not wanted:
@@ -177,14 +176,13 @@ def _export_table(
     formats: Sequence[str],
     report: ExportReport,
 ) -> dict[str, Any]:
-    relation = f"{_q(schema)}.{_q(table)}"
-    described = con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
+    relation = Relation(schema, table)
+    described = sql.execute(con, sql.describe(relation)).fetchall()
     columns = [(str(r[0]), str(r[1])) for r in described]
     names = [c for c, _ in columns]
-    keys = [k for k in KEYS.get(table, ("period_start",)) if k in names] or names
-    order = ", ".join(_q(k) for k in keys)
-    select = f"SELECT * FROM {relation} ORDER BY {order}"
-    row = con.execute(f"SELECT count(*) FROM {relation}").fetchone()
+    keys = [k for k in MART_KEYS[table] if k in names] or names
+    select = sql.ordered(relation, [], keys)
+    row = sql.execute(con, sql.select(relation, [sql.count_star()])).fetchone()
     rows = int(row[0]) if row else 0
     files: dict[str, list[str]] = {}
     partitions: list[str] = []
@@ -193,20 +191,13 @@ def _export_table(
         if fmt == "parquet" and PARTITION_COLUMN in names:
             partitions = [
                 str(r[0])
-                for r in con.execute(
-                    f"SELECT DISTINCT {_q(PARTITION_COLUMN)} FROM {relation} ORDER BY 1"
-                ).fetchall()
+                for r in sql.execute(con, sql.distinct(relation, PARTITION_COLUMN)).fetchall()
             ]
-            rest = ", ".join(_q(c) for c in names if c != PARTITION_COLUMN)
+            rest = [c for c in names if c != PARTITION_COLUMN]
             for value in partitions:
                 path = f"parquet/{table}/{PARTITION_COLUMN}={value}/{table}.parquet"
-                _write(
-                    con,
-                    f"SELECT {rest} FROM {relation} WHERE {_q(PARTITION_COLUMN)} = "
-                    f"{_literal(value)} ORDER BY {order}",
-                    staging / path,
-                    fmt,
-                )
+                where = sql.column(PARTITION_COLUMN).eq(exp.Literal.string(value))
+                _write(con, sql.ordered(relation, rest, keys, where), staging / path, fmt)
                 written.append(path)
         else:
             suffix = {"parquet": "parquet", "csv": "csv", "json": "json"}[fmt]
@@ -224,15 +215,10 @@ def _export_table(
     }
 
 
-def _write(con: duckdb.DuckDBPyConnection, select: str, path: Path, fmt: str) -> None:
+def _write(con: duckdb.DuckDBPyConnection, select: exp.Select, path: Path, fmt: str) -> None:
     """Write one file (the one place files are written: tests make it fail midway)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    options = {
-        "parquet": "FORMAT parquet, COMPRESSION zstd",
-        "csv": "FORMAT csv, HEADER true, DELIMITER ','",
-        "json": "FORMAT json, ARRAY true",
-    }[fmt]
-    con.execute(f"COPY ({select}) TO {_literal(str(path))} ({options})")
+    sql.execute(con, sql.copy_to(select, path, fmt))
 
 
 # --- the folder swap --------------------------------------------------------------------
@@ -292,10 +278,7 @@ def _exchange(a: Path, b: Path) -> bool:
 
 
 def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> set[str]:
-    rows = con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", [schema]
-    ).fetchall()
-    return {str(r[0]) for r in rows}
+    return {str(r[0]) for r in sql.execute(con, sql.tables(schema)).fetchall()}
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -27,6 +27,7 @@ from pipeline.export.cards import (
     read_totals,
     status_colour,
 )
+from pipeline.warehouse.names import PUBLISHED_SCHEMA
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_PERIODS = 12
@@ -115,7 +116,7 @@ def print_status(
     *,
     grain: str = "month",
     console: Console | None = None,
-    schema: str = "analytics",
+    schema: str = PUBLISHED_SCHEMA,
 ) -> None:
     """`kpi status`: read the published marts and print the table."""
     table = status_table(read_totals(warehouse, schema=schema), catalog, grain=grain)

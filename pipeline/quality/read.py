@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from functools import lru_cache
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import sqlglot
 from sqlglot import exp
 
 from pipeline.quality.inputs import DIGEST, time_column
-from pipeline.quality.sources import Relation
 from pipeline.quality.spec import GATE_DIALECT, WHERE, TableSpec
 from pipeline.quality.suite import (
     ROW,
@@ -30,38 +27,18 @@ from pipeline.quality.suite import (
 )
 from pipeline.quality.values import DUCKDB_TYPES, TEXT_TYPES, converts
 from pipeline.spec import expressions
+from pipeline.warehouse.names import Relation
+from pipeline.warehouse.sql import fill
 
 SAMPLE_ROWS = 1_000
 QUARANTINE = "__gate_quarantine"  # (table_name, row): the rows set aside so far, this session
 
 
-def template(text: str, **values: exp.Expr) -> exp.Expr:
-    """The constant SQL `text` with each `$name` replaced by the tree `values[name]`."""
-    tree = _parsed(text).copy()
-
-    def fill(node: exp.Expr) -> exp.Expr:
-        if isinstance(node, exp.Table) and isinstance(node.this, exp.Placeholder):
-            table = values[node.this.name].copy()
-            if node.alias:
-                table.set("alias", exp.TableAlias(this=exp.to_identifier(node.alias)))
-            return table
-        if isinstance(node, exp.Placeholder) and node.name in values:
-            return values[node.name].copy()
-        return node
-
-    return tree.transform(fill)
-
-
 def select(text: str, **values: exp.Expr) -> exp.Select:
-    """`template` of a SELECT."""
-    tree = template(text, **values)
+    """`fill` of a SELECT template."""
+    tree = fill(text, **values)
     assert isinstance(tree, exp.Select), text
     return tree
-
-
-@lru_cache(maxsize=64)
-def _parsed(text: str) -> exp.Expr:
-    return sqlglot.parse_one(text, read=GATE_DIALECT)
 
 
 def sql(tree: exp.Expr) -> str:
@@ -74,19 +51,19 @@ def column(name: str, table: str | None = None) -> exp.Column:
 
 def describe(con: duckdb.DuckDBPyConnection, relation: Relation) -> dict[str, str]:
     """column -> DuckDB type of the relation (raises duckdb.CatalogException when absent)."""
-    rows = con.execute(sql(template("DESCRIBE SELECT * FROM $rel", rel=relation.table()))).fetchall()
+    rows = con.execute(sql(fill("DESCRIBE SELECT * FROM $rel", rel=relation.node()))).fetchall()
     return {str(r[0]): str(r[1]) for r in rows}
 
 
 def count_rows(con: duckdb.DuckDBPyConnection, relation: Relation) -> int:
-    row = con.execute(sql(template("SELECT count(*) FROM $rel", rel=relation.table()))).fetchone()
+    row = con.execute(sql(fill("SELECT count(*) FROM $rel", rel=relation.node()))).fetchone()
     return int(row[0]) if row else 0
 
 
 def read_sample(
     con: duckdb.DuckDBPyConnection, relation: Relation, rows: int = SAMPLE_ROWS
 ) -> pd.DataFrame:
-    query = select("SELECT * FROM $rel LIMIT $n", rel=relation.table(), n=exp.Literal.number(rows))
+    query = select("SELECT * FROM $rel LIMIT $n", rel=relation.node(), n=exp.Literal.number(rows))
     return con.execute(sql(query)).df()
 
 
@@ -95,8 +72,8 @@ def digest_profile(
 ) -> pd.DataFrame:
     """One row of exact aggregates: row_count, the rows' digest (`quality.inputs`) and
     each of `newest` (output column -> a timestamp expression over alias `__t`) at its max."""
-    query = select("SELECT count(*) AS row_count FROM $rel AS __t", rel=relation.table()).select(
-        exp.alias_(template("sum(hash(__t)::HUGEINT)::VARCHAR"), DIGEST, quoted=True)
+    query = select("SELECT count(*) AS row_count FROM $rel AS __t", rel=relation.node()).select(
+        exp.alias_(fill("sum(hash(__t)::HUGEINT)::VARCHAR"), DIGEST, quoted=True)
     )
     for name, value in (newest or {}).items():
         query = query.select(
@@ -130,13 +107,13 @@ def read_profile(
 def typed(value: exp.Expr, logical_type: str) -> exp.Expr:
     """`value` read as `logical_type` when it converts exactly (`quality.values`), else NULL."""
     target = DUCKDB_TYPES[logical_type]
-    return template(f"CASE WHEN {converts('$v', target)} THEN CAST($v AS {target}) END", v=value)
+    return fill(f"CASE WHEN {converts('$v', target)} THEN CAST($v AS {target}) END", v=value)
 
 
 def unreadable(value: exp.Expr, logical_type: str) -> exp.Expr:
     """`value` when it is not NULL and does not read as `logical_type`, else NULL."""
     target = DUCKDB_TYPES[logical_type]
-    return template(f"CASE WHEN $v IS NOT NULL AND NOT {converts('$v', target)} THEN $v END", v=value)
+    return fill(f"CASE WHEN $v IS NOT NULL AND NOT {converts('$v', target)} THEN $v END", v=value)
 
 
 def typed_columns(spec: TableSpec, source: Callable[[str], exp.Expr]) -> list[exp.Expr]:
@@ -172,7 +149,7 @@ def derived_query(
     table needs parent columns on every row.
     """
     query = select("SELECT t.rowid AS $row FROM $rel AS t", row=exp.to_identifier(ROW),
-                     rel=relations[spec.name].table())
+                     rel=relations[spec.name].node())
     columns: list[str] = []
     anomalies: list[exp.Expr] = []
     cross = [c for e in spec.expectations if e.kind == "in_order" for c in e.columns if "." in c]
@@ -192,9 +169,9 @@ def derived_query(
         orphan, cascade = orphan_column(ref.column), cascade_column(ref.column)
         fk, key = column(ref.column, "t"), column("k", alias)
         query = query.select(
-            exp.alias_(template("CASE WHEN $fk IS NOT NULL AND $key IS NULL THEN $fk END",
+            exp.alias_(fill("CASE WHEN $fk IS NOT NULL AND $key IS NULL THEN $fk END",
                                 fk=fk, key=key), orphan, quoted=True),
-            exp.alias_(template("CASE WHEN $key IS NOT NULL AND NOT $passed THEN $fk END",
+            exp.alias_(fill("CASE WHEN $key IS NOT NULL AND NOT $passed THEN $fk END",
                                 fk=fk, key=key, passed=column("passed", alias)), cascade, quoted=True),
         )
         columns += [orphan, cascade]
@@ -219,7 +196,7 @@ def _parent(
         "SELECT $parent_key AS k, p.rowid NOT IN (SELECT row FROM $quarantine WHERE table_name = $name) "
         "AS ok FROM $rel AS p",
         parent_key=column(key, "p"), quarantine=exp.to_table(QUARANTINE), name=exp.Literal.string(table),
-        rel=relation.table(),
+        rel=relation.node(),
     )
     inner = inner.select(*(column(c, "p") for c in extra))
     if where:
@@ -227,7 +204,7 @@ def _parent(
     outer = select("SELECT k, bool_or(ok) AS passed FROM $inner GROUP BY k",
                      inner=inner.subquery())
     return outer.select(*(
-        exp.alias_(template("any_value($c) FILTER (WHERE ok)", c=column(c)), c, quoted=True)
+        exp.alias_(fill("any_value($c) FILTER (WHERE ok)", c=column(c)), c, quoted=True)
         for c in extra
     )).subquery()
 
@@ -252,7 +229,7 @@ def read_chunks(
     derived = derived_query(spec, relations, usable_refs)
     join, extra = False, []
     if derived is not None:
-        con.execute(sql(template("CREATE OR REPLACE TEMP TABLE __gate_derived AS $q", q=derived[0])))
+        con.execute(sql(fill("CREATE OR REPLACE TEMP TABLE __gate_derived AS $q", q=derived[0])))
         row = con.execute("SELECT count(*) FROM __gate_derived").fetchone()
         join = bool(row and row[0])
         extra = [
@@ -269,7 +246,7 @@ def read_chunks(
 
     def read(rows: exp.Expr, derived_rows: exp.Expr) -> pd.DataFrame | None:
         query = select("SELECT t.rowid AS $row, t.* FROM $rel AS t WHERE $cond",
-                         row=exp.to_identifier(ROW), rel=relation.table(), cond=rows)
+                         row=exp.to_identifier(ROW), rel=relation.node(), cond=rows)
         query = query.select(*extra, *typed_columns(spec, value))
         if join:
             picked = select("SELECT * FROM __gate_derived WHERE $cond", cond=derived_rows)
@@ -282,7 +259,7 @@ def read_chunks(
         low = value.copy() >= exp.Literal.number(start)
         return low if last else exp.and_(low, value.copy() < exp.Literal.number(start + chunk_rows))
 
-    not_duplicated = template("t.rowid NOT IN (SELECT row FROM __gate_duplicated)")
+    not_duplicated = fill("t.rowid NOT IN (SELECT row FROM __gate_duplicated)")
     starts = range(0, max(1, raw_rows), chunk_rows)
     for start in starts:
         last = start == starts[-1]  # open-ended: rowids past the row count too
@@ -323,23 +300,23 @@ def _duplicated_rows(
     parts = 0
     if spec.key:
         keys = select("SELECT count(*) AS n FROM $rel GROUP BY ALL HAVING count(*) > 1",
-                        rel=relation.table())
+                        rel=relation.node())
         keys.set("expressions", [*(column(c) for c in spec.key), *keys.expressions])
-        con.execute(sql(template("CREATE OR REPLACE TEMP TABLE __gate_duplicated_keys AS $q", q=keys)))
+        con.execute(sql(fill("CREATE OR REPLACE TEMP TABLE __gate_duplicated_keys AS $q", q=keys)))
         row = con.execute("SELECT coalesce(sum(n), 0) FROM __gate_duplicated_keys").fetchone()
         parts = math.ceil(int(row[0] if row else 0) / chunk_rows)
     if not parts:
         con.execute("CREATE OR REPLACE TEMP TABLE __gate_duplicated (row BIGINT, part UBIGINT)")
         return 0
     match = exp.and_(*(
-        template("$a IS NOT DISTINCT FROM $b", a=column(c, "d"), b=column(c, "t")) for c in spec.key
+        fill("$a IS NOT DISTINCT FROM $b", a=column(c, "d"), b=column(c, "t")) for c in spec.key
     ))
-    query = template(
+    query = fill(
         "CREATE OR REPLACE TEMP TABLE __gate_duplicated AS SELECT t.rowid AS row, "
         "$hash % $parts AS part FROM $rel AS t "
         "WHERE EXISTS (SELECT 1 FROM __gate_duplicated_keys AS d WHERE $match)",
         hash=exp.func("hash", *(column(c, "t") for c in spec.key)),
-        parts=exp.Literal.number(parts), rel=relation.table(), match=match,
+        parts=exp.Literal.number(parts), rel=relation.node(), match=match,
     )
     con.execute(sql(query))
     return parts
@@ -361,14 +338,14 @@ def type_offenders(
     elif actual.startswith("TIMESTAMP WITH TIME ZONE") and logical_type == "timestamp":
         bad = column(name).is_(exp.null()).not_()
     else:
-        bad = template(
+        bad = fill(
             f"$v IS NOT NULL AND TRY_CAST(TRY_CAST($v AS {DUCKDB_TYPES[logical_type]}) AS {actual})"
             " IS DISTINCT FROM $v", v=column(name),
         )
-    counted = con.execute(sql(template("SELECT count(*) FROM $rel WHERE $cond",
-                                       rel=relation.table(), cond=bad))).fetchone()
-    rows = con.execute(sql(template(
+    counted = con.execute(sql(fill("SELECT count(*) FROM $rel WHERE $cond",
+                                       rel=relation.node(), cond=bad))).fetchone()
+    rows = con.execute(sql(fill(
         "SELECT rowid AS $row, * FROM $rel WHERE $cond ORDER BY rowid LIMIT $n",
-        row=exp.to_identifier(ROW), rel=relation.table(), cond=bad, n=exp.Literal.number(limit),
+        row=exp.to_identifier(ROW), rel=relation.node(), cond=bad, n=exp.Literal.number(limit),
     ))).df()
     return int(counted[0]) if counted else 0, rows

@@ -18,9 +18,11 @@ from pipeline import publish
 from pipeline.quality import read
 from pipeline.quality.gate import GateResult, TableOutcome, Unguarded, Validator, validate_table
 from pipeline.quality.inputs import TableInput, compare_with_published, table_input, time_column
-from pipeline.quality.sources import INPUT_VAR, Relation, SourceTable, guarded
+from pipeline.quality.sources import INPUT_VAR, SourceTable, guarded
 from pipeline.quality.spec import TableSpec
 from pipeline.quality.suite import max_column
+from pipeline.warehouse.names import Relation
+from pipeline.warehouse.sql import fill
 
 DEFAULT_CHUNK_ROWS = 500_000
 TableStarted = Callable[[str], None]  # the table the gate starts on
@@ -52,7 +54,7 @@ def run_gate(
     """
     found, unguarded = guarded(specs, tables)
     relations = {name: t.relation for name, t in found.items()}
-    con.execute(read.sql(read.template(
+    con.execute(read.sql(fill(
         "CREATE OR REPLACE TEMP TABLE $q (table_name VARCHAR, row BIGINT)",
         q=exp.to_table(read.QUARANTINE),
     )))
@@ -135,7 +137,7 @@ def _gate_table(
     if outcome.quarantine:
         rows = pd.DataFrame({"table_name": spec.name, "row": sorted(outcome.quarantine)})
         con.register("__gate_rows", rows)
-        con.execute(read.sql(read.template("INSERT INTO $q SELECT table_name, row FROM __gate_rows",
+        con.execute(read.sql(fill("INSERT INTO $q SELECT table_name, row FROM __gate_rows",
                                            q=exp.to_table(read.QUARANTINE))))
         con.unregister("__gate_rows")
     return outcome, table_input(spec.source, spec.name, profile, column)
@@ -196,7 +198,7 @@ def write_gate_outputs(
     now = datetime.now(UTC).replace(tzinfo=None)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(read.sql(read.template("CREATE SCHEMA $s", s=exp.to_identifier(target, quoted=True))))
+        con.execute(read.sql(fill("CREATE SCHEMA $s", s=exp.to_identifier(target, quoted=True))))
         for table in tables:
             outcome = by_table.get(table.table)
             if outcome is None and (table.source, table.table) not in present:
@@ -213,17 +215,17 @@ def _write_input(
     con: duckdb.DuckDBPyConnection, table: SourceTable, outcome: TableOutcome | None,
     target: str, run_id: str, now: datetime,
 ) -> None:
-    raw = table.relation.table("t")
-    copy = Relation(target, table.relation.identifier).table()
+    raw = table.relation.node("t")
+    copy = Relation(target, table.relation.name).node()
     quarantined = outcome.quarantined_rows if outcome is not None else 0
     if table.gated and quarantined:
-        con.execute(read.sql(read.template(
+        con.execute(read.sql(fill(
             "CREATE TABLE $copy AS SELECT * FROM $raw WHERE t.rowid NOT IN "
             "(SELECT row FROM $q WHERE table_name = $name)",
             copy=copy, raw=raw, name=exp.Literal.string(table.table), q=exp.to_table(read.QUARANTINE),
         )))
     elif table.gated:
-        con.execute(read.sql(read.template("CREATE VIEW $copy AS SELECT * FROM $raw",
+        con.execute(read.sql(fill("CREATE VIEW $copy AS SELECT * FROM $raw",
                                            copy=copy, raw=raw)))
     if outcome is not None and quarantined:
         records = pd.DataFrame([
@@ -232,22 +234,22 @@ def _write_input(
         ])
         con.register("__gate_records", records)
         con.execute(
-            read.sql(read.template(
+            read.sql(fill(
                 "INSERT INTO $q SELECT ?, ?, ?, q.row, q.expectation, q.reason, to_json(t), ? "
                 "FROM $raw JOIN __gate_records AS q ON t.rowid = q.row",
-                q=exp.to_table(publish.QUARANTINE_TABLE), raw=raw,
+                q=publish.QUARANTINE_TABLE.node(), raw=raw,
             )),
             [run_id, table.source, table.table, now],
         )
         con.unregister("__gate_records")
     raw_rows = read.count_rows(con, table.relation)
-    passed = read.count_rows(con, Relation(target, table.relation.identifier)) if table.gated else raw_rows - quarantined
+    passed = read.count_rows(con, Relation(target, table.relation.name)) if table.gated else raw_rows - quarantined
     if raw_rows != passed + quarantined:
         raise GateError(
             f"{table.table}: {raw_rows} raw rows but {passed} passed + {quarantined} quarantined"
         )
     con.execute(
-        read.sql(read.template("INSERT INTO $t VALUES (?, ?, ?, ?, ?)",
-                               t=exp.to_table(publish.COUNTS_TABLE))),
+        read.sql(fill("INSERT INTO $t VALUES (?, ?, ?, ?, ?)",
+                               t=publish.COUNTS_TABLE.node())),
         [run_id, table.table, raw_rows, passed, quarantined],
     )

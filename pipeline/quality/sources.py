@@ -24,36 +24,15 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
-from sqlglot import exp
 
 from pipeline.quality.spec import SpecError, TableSpec
+from pipeline.warehouse.names import Relation
 
 INPUT_VAR = "raw_schema"  # the var kpi build sets to the gate's input schema
 _FOLLOWS = "__kpi_gate_input__"  # a stand-in value of INPUT_VAR, to see who follows it
 _CALL = re.compile(
     r"""\{\{\s*(var|env_var)\(\s*['"]([\w.]+)['"]\s*(?:,\s*['"]([^'"]*)['"]\s*)?\)\s*\}\}"""
 )
-
-
-@dataclass(frozen=True)
-class Relation:
-    """A table of the warehouse: [database.]schema.identifier."""
-
-    schema: str
-    identifier: str
-    database: str | None = None
-
-    def table(self, alias: str | None = None) -> exp.Table:
-        """The relation as a sqlglot table (quoted names)."""
-        return exp.table_(
-            exp.to_identifier(self.identifier, quoted=True),
-            db=exp.to_identifier(self.schema, quoted=True),
-            catalog=exp.to_identifier(self.database, quoted=True) if self.database else None,
-            alias=exp.to_identifier(alias) if alias else None,
-        )
-
-    def __str__(self) -> str:
-        return ".".join(p for p in (self.database, self.schema, self.identifier) if p)
 
 
 @dataclass(frozen=True)
@@ -162,7 +141,7 @@ def _resolve(
     schema = value(source, "schema", source_name) or source_name
     relation = Relation(
         schema=schema,
-        identifier=value(table, "identifier", str(table["name"])) or str(table["name"]),
+        name=value(table, "identifier", str(table["name"])) or str(table["name"]),
         database=value(source, "database", None) or None,
     )
     gated = value(source, "schema", source_name, follow=True) != schema
@@ -199,11 +178,11 @@ def _collisions(tables: Sequence[SourceTable]) -> list[str]:
     for t in tables:
         if not t.gated:
             continue
-        other = seen.setdefault(t.relation.identifier, t)
+        other = seen.setdefault(t.relation.name, t)
         if other is not t:
             problems.append(
                 f"{t.location}: {t.source}.{t.table} and {other.source}.{other.table} "
-                f"({other.location}) both read {t.relation.identifier!r} from the gate's input "
+                f"({other.location}) both read {t.relation.name!r} from the gate's input "
                 "schema: give one another identifier"
             )
     return problems

@@ -168,7 +168,7 @@ def test_a_failure_midway_leaves_the_previous_export_intact(
     real_write = files._write
     calls: list[Path] = []
 
-    def failing_write(con: Any, select: str, path: Path, fmt: str) -> None:
+    def failing_write(con: Any, select: Any, path: Path, fmt: str) -> None:
         if calls:
             raise OSError("disk full (simulated)")
         calls.append(path)

@@ -11,9 +11,10 @@ import pytest
 from pipeline.quality.gate import Validator, validate_table
 from pipeline.quality.read import read_chunks, type_offenders
 from pipeline.quality.run import run_gate as run_in_warehouse
-from pipeline.quality.sources import Relation, SourceTable
+from pipeline.quality.sources import SourceTable
 from pipeline.quality.spec import parse_spec
 from pipeline.quality.suite import ROW
+from pipeline.warehouse.names import Relation
 
 AS_OF = datetime(2026, 11, 15, 23, 59, 59)
 

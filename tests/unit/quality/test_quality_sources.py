@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.quality.sources import Relation, guarded, project_vars, source_tables
+from pipeline.quality.sources import guarded, project_vars, source_tables
 from pipeline.quality.spec import SpecError, parse_spec
+from pipeline.warehouse.names import Relation
 
 SOURCES = """\
 version: 2

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlglot import exp
+
 from pipeline.errors import Location, did_you_mean, error
 from pipeline.errors import UserError as _UserError
 from pipeline.project import Project
 from pipeline.spec.model import GRAINS
-
-PUBLISHED_SCHEMA = "analytics"
+from pipeline.warehouse import sql
+from pipeline.warehouse.names import values_table
 
 
 def _user_error(message: str) -> _UserError:
@@ -29,16 +31,14 @@ def kpi_rows(
     if not project.warehouse.is_file():
         raise _user_error(f"no warehouse at {project.warehouse}: run `kpi build` first")
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
-        table = f"{PUBLISHED_SCHEMA}.kpi_values"
-        known = [
-            r[0] for r in con.execute(f"select distinct kpi from {table} order by 1").fetchall()
-        ]
+        table = values_table()
+        known = [r[0] for r in sql.execute(con, sql.distinct(table, "kpi")).fetchall()]
         if kpi not in known:
             raise _user_error(f"unknown KPI '{kpi}'{did_you_mean(kpi, known)}")
         dims = [
             r[0]
-            for r in con.execute(
-                f"select distinct dimension from {table} where kpi = ?", [kpi]
+            for r in sql.execute(
+                con, sql.distinct(table, "dimension", sql.is_param("kpi")), [kpi]
             ).fetchall()
         ]
         dimension = by or "total"
@@ -47,9 +47,8 @@ def kpi_rows(
             raise _user_error(
                 f"KPI '{kpi}' has no dimension '{dimension}'{did_you_mean(dimension, dims)} (dimensions: {choices})"
             )
-        result = con.execute(
-            f"select * from {table} where kpi = ? and grain = ? and dimension = ? order by period_start, dimension_value",
-            [kpi, grain, dimension],
-        )
+        where = exp.and_(*(sql.is_param(c) for c in ("kpi", "grain", "dimension")))
+        query = sql.ordered(table, [], ["period_start", "dimension_value"], where)
+        result = sql.execute(con, query, [kpi, grain, dimension])
         columns = [d[0] for d in result.description]
         return columns, result.fetchall()
