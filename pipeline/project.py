@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import PipelineError, UserError
 from pipeline.profile import duckdb_output, profiles_dir, read_yaml, rendered
 
 # what a dbt project needs besides the folders dbt_project.yml names
@@ -29,7 +30,7 @@ DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
 }
 
 
-class DbtError(RuntimeError):
+class DbtError(PipelineError):
     """dbt ran and reported a failure (a failing test, a SQL error)."""
 
 
@@ -46,7 +47,7 @@ class Project:
         for folder in (here, *here.parents):
             if (folder / "dbt_project.yml").is_file():
                 return cls(folder, dict(env or {}))
-        raise FileNotFoundError(f"no dbt_project.yml in {here} or any parent folder")
+        raise UserError(f"no dbt_project.yml in {here} or any parent folder")
 
     @property
     def metrics_dir(self) -> Path:
@@ -119,7 +120,7 @@ class Project:
         args: Sequence[str],
         *,
         quiet: bool = True,
-        progress: Callable[[Progress], None] | None = None,
+        progress: Callable[[NodeEvent], None] | None = None,
     ) -> None:
         """Run one dbt command in-process; raise DbtError when dbt reports a failure.
 
@@ -139,7 +140,7 @@ class Project:
             argv = ["--quiet", "--no-use-colors", *argv]
         with _environment(self.dbt_env()), _cwd(self.root):
             callbacks: list[Callable[[Any], None]] = (
-                [_ProgressEvents(args[0] if args else "", progress)] if progress else []
+                [_NodeEvents(args[0] if args else "", progress)] if progress else []
             )
             try:
                 result = dbtRunner(callbacks=callbacks).invoke(argv)
@@ -184,7 +185,7 @@ def _project_paths(root: Path) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Progress:
+class NodeEvent:
     """A node of a dbt command starting or finishing (what `Project.dbt(progress=)` gets)."""
 
     stage: str  # the dbt command: "seed", "run", "build", "test"…
@@ -198,10 +199,10 @@ class Progress:
     elapsed: float  # seconds since the command started
 
 
-class _ProgressEvents:
-    """A dbtRunner callback turning dbt's events into `Progress` calls."""
+class _NodeEvents:
+    """A dbtRunner callback turning dbt's events into `NodeEvent` calls."""
 
-    def __init__(self, stage: str, sink: Callable[[Progress], None]) -> None:
+    def __init__(self, stage: str, sink: Callable[[NodeEvent], None]) -> None:
         self.stage, self.sink = stage, sink
         self.started = time.monotonic()
         self.positions: dict[str, tuple[int, int]] = {}
@@ -225,7 +226,7 @@ class _ProgressEvents:
             status = str(getattr(result, "status", "") or getattr(node, "node_status", ""))
             seconds = float(getattr(result, "execution_time", 0.0) or 0.0)
         self.sink(
-            Progress(
+            NodeEvent(
                 stage=self.stage,
                 event="start" if name == "LogStartLine" else "finish",
                 node=str(getattr(node, "node_name", unique_id)),

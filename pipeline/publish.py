@@ -46,6 +46,7 @@ from typing import Any
 
 import duckdb
 
+from pipeline.errors import PipelineError
 from pipeline.plan.models import KPI_MARTS
 
 PUBLISHED_SCHEMA = "analytics"
@@ -60,15 +61,15 @@ PUBLISHED_MARKER = "_kpi_published"
 _RUN_ID = re.compile(r"^r\d{8}t\d{6}_[0-9a-f]{6}$")
 
 
-class PublishError(RuntimeError):
+class PublishError(PipelineError):
     """The audit failed, or there is nothing to publish / roll back to."""
 
 
-class BuildLocked(RuntimeError):
+class BuildLocked(PipelineError):
     """Another build holds the warehouse lock."""
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(PipelineError):
     """The warehouse cannot be opened or written; the message says why and what to do."""
 
 

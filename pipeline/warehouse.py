@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.errors import Location, did_you_mean, error
+from pipeline.errors import Location, NoWarehouse, did_you_mean, error
 from pipeline.errors import UserError as _UserError
 from pipeline.project import Project
 from pipeline.spec.model import GRAINS
@@ -27,7 +27,7 @@ def kpi_rows(
             f"unknown grain '{grain}'{did_you_mean(grain, GRAINS)}; use one of {', '.join(GRAINS)}"
         )
     if not project.warehouse.is_file():
-        raise _user_error(f"no warehouse at {project.warehouse}: run `kpi build` first")
+        raise NoWarehouse(project.warehouse)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         table = f"{PUBLISHED_SCHEMA}.kpi_values"
         known = [

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import NoWarehouse
 from pipeline.spec.model import CATEGORIES, GRAINS
 
 PUBLISHED_SCHEMA = "analytics"
@@ -145,7 +146,7 @@ def read_totals(warehouse: Path, *, schema: str = PUBLISHED_SCHEMA) -> list[dict
     import duckdb
 
     if not Path(warehouse).is_file():
-        raise FileNotFoundError(f"no warehouse at {warehouse}: run `kpi build` first")
+        raise NoWarehouse(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("SET enable_progress_bar = false")
         result = con.execute(

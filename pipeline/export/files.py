@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
+from pipeline.errors import NoWarehouse, UserError
 from pipeline.export.catalog import SCHEMA_FILE, build_catalog, schema_path
 from pipeline.plan.models import KPI_MARTS, VALUE_KEYS, WINDOW_KEYS
 from pipeline.project import Project
@@ -52,8 +53,8 @@ KEYS = {"kpi_values": VALUE_KEYS, "kpi_windows": ("kpi", *WINDOW_KEYS), "kpi_cat
 PARTITION_COLUMN = "grain"
 
 
-class ExportError(RuntimeError):
-    """The export could not be written (no warehouse, no marts, a folder it must not replace)."""
+class ExportError(UserError):
+    """The export cannot start: an unknown format, no marts, a folder it must not replace."""
 
 
 @dataclass
@@ -104,7 +105,7 @@ def export(
     warehouse = Path(warehouse)
     out = Path(out).absolute()
     if not warehouse.is_file():
-        raise ExportError(f"no warehouse at {warehouse}: run `kpi build` first")
+        raise NoWarehouse(warehouse)
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)

@@ -3,8 +3,8 @@
 The files live beside the dbt sources they guard (`models/staging/<source>/`), are
 listed in `.dbtignore` so dbt never parses them, and are checked twice: against the
 JSON Schema `expectations.schema.json` (shape), then by `_semantics` (columns that
-exist, policies a check can have, parent tables that exist). Every mistake is
-reported as `file:line: message`.
+exist, policies a check can have, parent tables that exist). Every mistake is an
+issue at its file and line.
 
 A table's spec expands into `Expectation`s, one per Great Expectations expectation:
 `orders.not_null.customer_id`, `shipments.in_order.shipped_at.delivered_at`, ...
@@ -27,6 +27,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from pipeline.errors import NOWHERE, Issue, Location, UserError, error
 from pipeline.spec import expressions
 
 Policy = Literal["block", "warn", "quarantine"]
@@ -48,12 +49,8 @@ _AGE = re.compile(
 )
 
 
-class SpecError(ValueError):
-    """One or more mistakes in expectations files, each as `file:line: message`."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+class SpecError(UserError):
+    """One or more mistakes in expectations files, each an issue at its file and line."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class Expectation:
     params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     max_quarantine_percent: float = DEFAULT_MAX_QUARANTINE_PERCENT
-    location: str = ""
+    location: Location = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -88,7 +85,7 @@ class TableSpec:
     key: tuple[str, ...]
     columns: Mapping[str, str] = field(hash=False, compare=False)
     expectations: tuple[Expectation, ...] = ()
-    location: str = ""
+    location: Location = NOWHERE
 
     @property
     def references(self) -> tuple[Reference, ...]:
@@ -126,7 +123,7 @@ def spec_files(models_dir: Path) -> list[Path]:
 
 def load_specs(models_dir: Path) -> list[TableSpec]:
     """Every table spec under models/staging/*/, validated across files; raise SpecError."""
-    problems: list[str] = []
+    problems: list[Issue] = []
     tables: list[TableSpec] = []
     for path in spec_files(models_dir):
         try:
@@ -135,8 +132,8 @@ def load_specs(models_dir: Path) -> list[TableSpec]:
             name = path
         try:
             tables.extend(parse_spec(path.read_text(encoding="utf-8"), str(name)))
-        except SpecError as error:
-            problems.extend(error.problems)
+        except SpecError as exc:
+            problems.extend(exc.issues)
     problems.extend(_cross_file(tables))
     if problems:
         raise SpecError(problems)
@@ -147,14 +144,14 @@ def parse_spec(text: str, filename: str = "<string>") -> list[TableSpec]:
     """One expectations file's text -> its table specs; raise SpecError with file:line."""
     try:
         data = YAML(typ="rt").load(text)
-    except YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise SpecError([f"{filename}:{line}: invalid YAML: {error}"]) from None
+        raise SpecError(f"invalid YAML: {exc}", Location(filename, line)) from None
     if data is None:
-        raise SpecError([f"{filename}:1: empty expectations file"])
+        raise SpecError("empty expectations file", Location(filename, 1))
     problems = [
-        f"{filename}:{_line(data, list(err.absolute_path))}: {_describe(err)}"
+        error(_describe(err), Location(filename, _line(data, list(err.absolute_path))))
         for err in sorted(_validator().iter_errors(_plain(data)), key=lambda e: list(e.path))
     ]
     if problems:
@@ -175,7 +172,7 @@ def order_tables(tables: Iterable[TableSpec]) -> list[TableSpec]:
         if name in seen or name not in by_name:
             return
         if name in trail:
-            raise SpecError([f"{by_name[name].location}: reference cycle {' -> '.join(trail)}"])
+            raise SpecError(f"reference cycle {' -> '.join(trail)}", by_name[name].location)
         for ref in by_name[name].references:
             if ref.table != name:
                 visit(ref.table, (*trail, name))
@@ -230,18 +227,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def _loc(filename: str, node: Any, key: Any = None) -> str:
+def _loc(filename: str, node: Any, key: Any = None) -> Location:
     if key is not None and isinstance(node, CommentedMap) and key in node:
-        return f"{filename}:{node.lc.key(key)[0] + 1}"
-    return f"{filename}:{getattr(getattr(node, 'lc', None), 'line', 0) + 1}"
+        return Location(filename, node.lc.key(key)[0] + 1)
+    return Location(filename, getattr(getattr(node, "lc", None), "line", 0) + 1)
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list[str]]:
-    problems: list[str] = []
+def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list[Issue]]:
+    problems: list[Issue] = []
     source = str(data["source"])
     out: list[TableSpec] = []
     for table_name, body in data["tables"].items():
@@ -250,7 +247,7 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         key = tuple(_as_list(body["key"]))
         for col in key:
             if col not in columns:
-                problems.append(f"{where}: {table_name}.key: unknown column {col!r}")
+                problems.append(error(f"{table_name}.key: unknown column {col!r}", where))
         expectations: list[Expectation] = [
             Expectation(
                 id=f"{table_name}.columns",
@@ -273,14 +270,16 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         ]
         checks: Any = body.get("checks") or CommentedSeq()
         for index, check in enumerate(checks):
-            line = f"{filename}:{checks.lc.item(index)[0] + 1}"
+            line = Location(filename, checks.lc.item(index)[0] + 1)
             made, bad = _expand(table_name, columns, check, line)
             expectations.extend(made)
             problems.extend(bad)
         seen: set[str] = set()
         for e in expectations:
             if e.id in seen:
-                problems.append(f"{e.location}: duplicate expectation id {e.id!r} (set `id:`)")
+                problems.append(
+                    error(f"duplicate expectation id {e.id!r} (set `id:`)", e.location)
+                )
             seen.add(e.id)
         out.append(
             TableSpec(source, str(table_name), key, columns, tuple(expectations), where)
@@ -289,15 +288,15 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
 
 
 def _expand(
-    table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: str
-) -> tuple[list[Expectation], list[str]]:
+    table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: Location
+) -> tuple[list[Expectation], list[Issue]]:
     kind = next(k for k in check if k in KINDS)
     value = check[kind]
     level: Level = "table" if kind in TABLE_KINDS else "row"
     policy: Policy = check.get("policy") or ("block" if level == "table" else "quarantine")
-    problems: list[str] = []
+    problems: list[Issue] = []
     if level == "table" and policy == "quarantine":
-        problems.append(f"{line}: {kind} is about the whole table: policy block or warn")
+        problems.append(error(f"{kind} is about the whole table: policy block or warn", line))
     common: dict[str, Any] = {
         "table": table,
         "kind": kind,
@@ -323,7 +322,7 @@ def _expand(
     def known(cols: Iterable[str]) -> bool:
         missing = [c for c in cols if c not in columns]
         for col in missing:
-            problems.append(f"{line}: {kind}: {table} has no column {col!r} (see columns:)")
+            problems.append(error(f"{kind}: {table} has no column {col!r} (see columns:)", line))
         return not missing
 
     made: list[Expectation] = []
@@ -331,10 +330,12 @@ def _expand(
         cols = _as_list(value)
         if known(cols):
             if given_id and len(cols) > 1:
-                problems.append(f"{line}: `id:` needs a single column")
+                problems.append(error("`id:` needs a single column", line))
             for col in cols:
                 if kind == "not_in_future" and columns[col] not in ("date", "timestamp"):
-                    problems.append(f"{line}: not_in_future: {col} is not a date or timestamp")
+                    problems.append(
+                        error(f"not_in_future: {col} is not a date or timestamp", line)
+                    )
                 text = "is not null" if kind == "not_null" else "is not after the as-of time"
                 made.append(make(col, [col], {}, f"{col} {text}"))
     elif kind == "unique":
@@ -349,7 +350,7 @@ def _expand(
             try:
                 where = expressions.parse(where, GATE_DIALECT, what=WHERE).sql(GATE_DIALECT)
             except expressions.ExpressionError as exc:
-                problems.append(f"{line}: references: {exc}")
+                problems.append(error(f"references: {exc}", line))
         if known([col]):
             params = {"column": col, "table": parent, "to": to, "where": where}
             made.append(make(col, [col], params, f"{col} references {parent}.{to}"))
@@ -365,7 +366,7 @@ def _expand(
         if known([col]):
             lo, hi = value.get("min"), value.get("max")
             if lo is not None and hi is not None and lo > hi:
-                problems.append(f"{line}: between: min {lo} > max {hi}")
+                problems.append(error(f"between: min {lo} > max {hi}", line))
             params = {
                 "min": lo, "max": hi,
                 "strict_min": bool(value.get("strict_min", False)),
@@ -388,14 +389,14 @@ def _expand(
                     make(f"{a}.{b}", [a, b], {"earlier": a, "later": b}, f"{a} ≤ {b}")
                 )
             if given_id and len(made) > 1:
-                problems.append(f"{line}: `id:` needs exactly two columns")
+                problems.append(error("`id:` needs exactly two columns", line))
     elif kind == "freshness":
         col = value["column"]
         if known([col]):
             try:
                 age = parse_age(str(value["max_age"]))
-            except ValueError as error:
-                problems.append(f"{line}: freshness: {error}")
+            except ValueError as exc:
+                problems.append(error(f"freshness: {exc}", line))
             else:
                 made.append(
                     make(col, [col], {"max_age": age, "max_age_text": str(value["max_age"])},
@@ -416,40 +417,46 @@ def _expand(
     return made, problems
 
 
-def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
-    problems: list[str] = []
+def _cross_file(tables: Sequence[TableSpec]) -> list[Issue]:
+    problems: list[Issue] = []
     by_name: dict[str, TableSpec] = {}
     for t in tables:
         if t.name in by_name:
-            problems.append(f"{t.location}: table {t.name!r} also declared at {by_name[t.name].location}")
+            problems.append(
+                error(f"table {t.name!r} also declared at {by_name[t.name].location}", t.location)
+            )
         by_name[t.name] = t
     for t in tables:
         for e in t.expectations:
             if e.kind == "references":
                 parent = by_name.get(e.params["table"])
                 if parent is None:
-                    problems.append(f"{e.location}: references unknown table {e.params['table']!r}")
+                    problems.append(
+                        error(f"references unknown table {e.params['table']!r}", e.location)
+                    )
                 elif e.params["to"] not in parent.columns:
                     problems.append(
-                        f"{e.location}: {parent.name} has no column {e.params['to']!r}"
+                        error(f"{parent.name} has no column {e.params['to']!r}", e.location)
                     )
                 elif e.params["where"]:
                     tree = expressions.parse(e.params["where"], GATE_DIALECT, what=WHERE)
                     for c in expressions.columns(tree):
                         if c.table or c.name not in parent.columns:
-                            problems.append(
-                                f"{e.location}: {WHERE}: {parent.name} has no column {c.sql()!r}"
-                            )
+                            problems.append(error(
+                                f"{WHERE}: {parent.name} has no column {c.sql()!r}", e.location
+                            ))
             if e.kind == "in_order":
                 for col in e.columns:
                     if "." in col:
                         parent_name, parent_col = col.split(".", 1)
                         refs = [r for r in t.references if r.table == parent_name]
                         if not refs:
-                            problems.append(
-                                f"{e.location}: in_order uses {col}: declare a `references` "
-                                f"to {parent_name} in {t.name} first"
-                            )
+                            problems.append(error(
+                                f"in_order uses {col}: declare a `references` "
+                                f"to {parent_name} in {t.name} first", e.location
+                            ))
                         elif parent_name in by_name and parent_col not in by_name[parent_name].columns:
-                            problems.append(f"{e.location}: {parent_name} has no column {parent_col!r}")
+                            problems.append(
+                                error(f"{parent_name} has no column {parent_col!r}", e.location)
+                            )
     return problems
