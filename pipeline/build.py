@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from pipeline import publish
 from pipeline.errors import PipelineError
-from pipeline.progress import Detail, Progress, Stage, on_wait, pause, stage
+from pipeline.progress import Detail, Progress, Stage, on_wait, pause, start_stage
 from pipeline.project import DbtError, NodeEvent, Project
 from pipeline.publish import quote_ident as _q
 from pipeline.publish import quote_literal as _literal
@@ -276,7 +276,7 @@ def seed(project: Project, progress: Progress | None = None) -> str | None:
     dbt loaded by reading values its own way (it drops a timestamp's time-zone offset)
     is loaded again by `load_raw_csvs`, so that the gate sees those values as written.
     """
-    stage("seed", progress)
+    start_stage("seed", progress)
     try:
         project.dbt(["seed", "--full-refresh"])
     except DbtError as error:
@@ -300,7 +300,7 @@ def load_parquet(
     """Load `raw` from <folder>/<source>/<table>.parquet (KPI_RAW_PARQUET), replacing the
     tables: the data that does not fit in seeds. Every table the expectations declare
     must have its file."""
-    stage("load", progress)
+    start_stage("load", progress)
     missing = [
         f"{folder / s.source / s.name}.parquet (declared at {s.location})"
         for s in specs if not (folder / s.source / f"{s.name}.parquet").is_file()
@@ -410,7 +410,7 @@ def run_gate(
     `__gate_quarantine` (a temporary table of this connection) lists the quarantined
     rowids per table, so children's foreign keys are checked against passed rows only.
     """
-    stage("gate", progress)
+    start_stage("gate", progress)
     con.execute("CREATE OR REPLACE TEMP TABLE __gate_quarantine (table_name VARCHAR, row BIGINT)")
     present = set(raw_tables(con))
     validator = Validator()
@@ -530,7 +530,7 @@ def write_gate_outputs(
 
 def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -> None:
     """dbt build (models and their tests) into run_<id>, reading run_<id>_input."""
-    stage("dbt", progress)
+    start_stage("dbt", progress)
     pause("dbt")
     run_project = Project(  # sources read the gated input, never KPI_RAW_PARQUET's files
         project.root,
@@ -594,10 +594,10 @@ def build(
         report = BuildReport(run_id=run_id, status="failed", as_of=reference)
         clock = time.monotonic()
 
-        def lap(stage: str) -> None:
+        def lap(name: str) -> None:
             nonlocal clock
             now = time.monotonic()
-            report.timings[stage] = now - clock
+            report.timings[name] = now - clock
             clock = now
 
         try:
@@ -634,7 +634,7 @@ def build(
             publish.connect(warehouse).close()  # dbt does not wait for a reader to close the file
             dbt_build(project, run_id, progress)
             lap("dbt")
-            stage("audit", progress)
+            start_stage("audit", progress)
             pause("audit")
             con = publish.connect(warehouse)
             try:
@@ -647,7 +647,7 @@ def build(
                     )
                     publish.set_status(con, run_id, "failed", report.error)
                     return report
-                stage("swap", progress)
+                start_stage("swap", progress)
                 publish.swap(con, run_id, marts=published_marts(project), pause=pause)
                 publish.cleanup(con)
                 lap("publish")

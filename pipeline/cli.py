@@ -78,10 +78,10 @@ def _options(
 @contextmanager
 def _reported(*, debug: bool) -> Iterator[None]:
     """The one error handler: an error becomes its messages on stderr and the exit code of
-    its kind; with --debug, its traceback. Click's own exits and usage errors pass."""
+    its kind; with --debug, its traceback. Typer's own exits and usage errors pass."""
     try:
         yield
-    except (typer.Exit, typer.Abort, typer.TyperException):  # typer's own: usage errors too
+    except (typer.Exit, typer.Abort, typer.TyperException):
         raise
     except (Exception, KeyboardInterrupt) as exc:
         issues, code = _explained(exc)
@@ -100,8 +100,9 @@ def _explained(exc: BaseException) -> tuple[list[Issue], int]:
         return [error("interrupted", NOWHERE)], EXIT_INTERRUPTED
     if isinstance(exc, OSError):  # a file it cannot write: a full disk, no permission
         return [error(str(exc), NOWHERE)], EXIT_FAILED
-    duckdb = sys.modules.get("duckdb")  # imported by then if the error is one of its
-    if duckdb is not None and isinstance(exc, duckdb.IOException):  # held by a build, not DuckDB's
+    # the warehouse file held by a build, or not a DuckDB file (duckdb is imported if so)
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.IOException):
         return [error(f"cannot open the warehouse: {exc}", NOWHERE)], EXIT_FAILED
     first = next(iter(str(exc).splitlines()), "")
     message = f"{type(exc).__name__}: {first} (unexpected; `kpi --debug …` shows the traceback)"
@@ -627,6 +628,8 @@ def generate(
 
     if defect is not None and defect not in datagen.DEFECTS:
         raise UserError(f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}")
+    if scale <= 0:
+        raise UserError(f"--scale must be positive, not {scale:g}")
     if fmt is DataFormat.csv and scale != 1.0:
         raise UserError("CSV seeds are written at scale 1; use --format parquet for other scales")
     target = out or Project.find(project_dir).seeds_dir

@@ -55,7 +55,7 @@ Event = Stage | Detail | Waiting
 Progress = Callable[[Event], None]
 
 
-def stage(name: str, progress: Progress | None) -> None:
+def start_stage(name: str, progress: Progress | None) -> None:
     """Stage `name` starts: told to `progress`, and appended to KPI_STAGE_FILE."""
     if progress is not None:
         progress(Stage(name))

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pipeline.build import read_chunks, run_gate
+from pipeline.progress import Detail, Event, Stage
 from pipeline.quality.gate import Validator, validate_table
 from pipeline.quality.spec import parse_spec
 from pipeline.quality.suite import ROW
@@ -311,3 +312,17 @@ def test_a_column_with_a_time_zone_is_refused(specs):
     outcome = gate.outcome("orders.type.ordered_at")
     assert outcome.action == "blocked" and outcome.unexpected_count == 4
     assert len(outcome.samples) == 3 and outcome.samples[0]["order_id"] == 1
+
+
+def test_the_gate_tells_its_progress_as_events_per_table_and_chunk(specs):
+    events: list[Event] = []
+    con = _warehouse(_orders(CLEAN))
+    run_gate(con, [specs["customers"], specs["orders"]], run_id="t", as_of=AS_OF, baselines={},
+             chunk_rows=3, progress=events.append)
+    customers, orders = Stage("gate", "customers"), Stage("gate", "orders")
+    assert events == [
+        Stage("gate"),
+        customers, Detail(customers, "2 of 2 rows"),  # the two customers of _warehouse
+        orders, Detail(orders, f"3 of {len(CLEAN)} rows"),
+        Detail(orders, f"{len(CLEAN)} of {len(CLEAN)} rows"),
+    ]
