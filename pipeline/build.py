@@ -1,83 +1,34 @@
 """One build: seed -> gate -> dbt build into the run schema -> audit -> publish.
 
 Each stage is a plain function; `build` chains them under the warehouse lock and
-returns a `BuildReport`. The published marts (`analytics`) change only in the last
+returns a `BuildReport` (`pipeline/report.py`). The published marts (`analytics`) change only in the last
 stage, in one transaction; any failure or kill before it leaves them as they were.
-
-Test hooks (environment): `KPI_STAGE_FILE=path` appends each stage name to `path` as
-it starts; `KPI_PAUSE_AT=stage` makes the build sleep at that point (`gate`: inside
-the gate's write transaction, `dbt`: just before dbt builds the run, `audit`: after
-dbt, `swap`: inside the publish transaction, `export`: in `kpi build`, after publishing)
-so a test can kill it there; with `KPI_RESUME_FILE=path` it goes on once `path` exists.
+Progress goes out as typed events, and the stages' test hooks are those of
+`pipeline/progress.py`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
 from pipeline import publish, raw
-from pipeline.project import DbtError, Project
-from pipeline.project import Progress as DbtProgress
+from pipeline.progress import Detail, Progress, Stage, on_wait, pause, start_stage
+from pipeline.project import DbtError, NodeEvent, Project
 from pipeline.quality import run as gate_run
 from pipeline.quality import sources
 from pipeline.quality.gate import GateResult
 from pipeline.quality.run import DEFAULT_CHUNK_ROWS, GateError
 from pipeline.quality.sources import SourceTable
 from pipeline.quality.spec import TableSpec, load_specs
-
-Progress = Callable[[str], None]
-DETAIL = " · "  # a progress message holding it is a passing detail (a model, a chunk)
-
-
-@dataclass
-class BuildReport:
-    run_id: str
-    status: str  # published | blocked | failed | checked
-    as_of: datetime
-    gate: GateResult | None = None
-    audit_failures: list[publish.AuditFailure] = field(default_factory=list)
-    error: str | None = None
-    published_run: str | None = None
-    previous_run: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
-    report_path: Path | None = None
-    data_docs: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.status in ("published", "checked") else 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "status": self.status,
-            "exit_code": self.exit_code,
-            "as_of": self.as_of.isoformat(),
-            "error": self.error,
-            "published_run": self.published_run,
-            "previous_run": self.previous_run,
-            "timings_seconds": {k: round(v, 3) for k, v in self.timings.items()},
-            "audit_failures": [
-                {"check": f.name, "offending_rows": f.offending, "detail": f.detail}
-                for f in self.audit_failures
-            ],
-            "notes": self.notes,
-            "gate": self.gate.to_dict() if self.gate else None,
-            "data_docs": str(self.data_docs) if self.data_docs else None,
-        }
-
+from pipeline.report import BuildReport, write_reports
 
 # --- as-of ----------------------------------------------------------------------------
 
@@ -102,26 +53,6 @@ def resolve_as_of(value: str | date | datetime | None = None) -> datetime:
     return resolve_as_of(datetime.fromisoformat(text))
 
 
-# --- stage hooks ------------------------------------------------------------------------
-
-
-def _stage(name: str, progress: Progress | None) -> None:
-    if progress is not None:
-        progress(name)
-    marker = os.environ.get("KPI_STAGE_FILE")
-    if marker:
-        with open(marker, "a", encoding="utf-8") as handle:
-            handle.write(name + "\n")
-
-
-def _pause(point: str) -> None:
-    if os.environ.get("KPI_PAUSE_AT") == point:
-        _stage(f"paused:{point}", None)
-        resume = os.environ.get("KPI_RESUME_FILE")
-        while not (resume and Path(resume).exists()):  # until killed, or resumed
-            time.sleep(0.1)
-
-
 # --- stages ---------------------------------------------------------------------------
 
 
@@ -138,16 +69,16 @@ def load_raw(
     else the seeds. Returns the stage's name (None: nothing loaded, the sources are read
     where they are)."""
     if project.raw_parquet is not None:
-        _stage("load", progress)
+        start_stage("load", progress)
         loaded = raw.load_parquet(
             project, project.raw_parquet, tables, specs, layout=project.raw_parquet_layout,
-            progress=None if progress is None else lambda t: progress(f"load: {t}"),
+            progress=None if progress is None else lambda t: progress(Stage("load", t)),
         )
         report.notes += loaded.notes
         return "load"
     if not do_seed:
         return None
-    _stage("seed", progress)
+    start_stage("seed", progress)
     seed_error = raw.seed(project)
     if seed_error:
         report.notes.append(
@@ -162,30 +93,30 @@ def run_gate(
     *, run_id: str, as_of: datetime, baselines: Mapping[str, int], chunk_rows: int,
     progress: Progress | None,
 ) -> GateResult:
-    _stage("gate", progress)
+    start_stage("gate", progress)
 
     def on_rows(table: str, done: int, total: int) -> None:
         if progress is not None:
-            progress(f"gate: {table}{DETAIL}{done:,} of {total:,} rows")
+            progress(Detail(Stage("gate", table), f"{done:,} of {total:,} rows"))
 
     return gate_run.run_gate(
         con, specs, tables, run_id=run_id, as_of=as_of, baselines=baselines,
         chunk_rows=chunk_rows, on_rows=on_rows,
-        on_table=None if progress is None else lambda t: progress(f"gate: {t}"),
+        on_table=None if progress is None else lambda t: progress(Stage("gate", t)),
     )
 
 
 def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -> None:
     """dbt build (models and their tests) into run_<id>, reading run_<id>_input."""
-    _stage("dbt", progress)
-    _pause("dbt")
+    start_stage("dbt", progress)
+    pause("dbt")
     run_project = Project(  # sources read the gated input, never KPI_RAW_PARQUET's files
         project.root,
         env={**project.env, "KPI_SCHEMA": publish.run_schema(run_id), "KPI_RAW_PARQUET": ""},
     )
-    def model_started(event: DbtProgress) -> None:
+    def model_started(event: NodeEvent) -> None:
         if progress is not None and event.event == "start" and event.resource_type == "model":
-            progress(f"dbt{DETAIL}{event.node} ({event.index}/{event.total})")
+            progress(Detail(Stage("dbt"), f"{event.node} ({event.index}/{event.total})"))
 
     run_project.dbt(
         [
@@ -195,26 +126,6 @@ def dbt_build(project: Project, run_id: str, progress: Progress | None = None) -
         ],
         progress=model_started,
     )
-
-
-# --- reports ----------------------------------------------------------------------------
-
-
-def write_reports(report: BuildReport, reports_dir: Path, *, data_docs: bool = True) -> None:
-    """run_<id>.json and last_run.json; Great Expectations Data Docs under data_docs/."""
-    from pipeline.quality.report import write_data_docs
-
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    if data_docs and report.gate is not None:
-        try:
-            report.data_docs = write_data_docs(report.gate, reports_dir / "gx")
-        except Exception as error:  # the docs are a convenience; never fail a build on them
-            report.error = (report.error or "") + f" (Data Docs not written: {error})"
-    text = json.dumps(report.to_dict(), indent=2, default=str)
-    path = reports_dir / f"run_{report.run_id}.json"
-    path.write_text(text, encoding="utf-8")
-    (reports_dir / "last_run.json").write_text(text, encoding="utf-8")
-    report.report_path = path
 
 
 # --- the build ------------------------------------------------------------------------
@@ -265,7 +176,7 @@ def build(
     specs, tables = _inputs(project)
     reports_dir = reports_dir or project.root / "target" / "kpi"
     warehouse = project.warehouse
-    with publish.build_lock(warehouse, wait_seconds=wait_seconds, on_wait=progress):
+    with publish.build_lock(warehouse, wait_seconds=wait_seconds, on_wait=on_wait(progress)):
         run_id = publish.new_run_id()
         report = BuildReport(run_id=run_id, status="failed", as_of=reference)
         clock = time.monotonic()
@@ -299,7 +210,7 @@ def build(
                     report.error = report.gate.why_blocked
                     publish.set_status(con, run_id, "blocked", report.error)
                     return report
-                gate_run.write_gate_outputs(con, report.gate, tables, run_id, pause=_pause)
+                gate_run.write_gate_outputs(con, report.gate, tables, run_id, pause=pause)
                 publish.set_status(con, run_id, "gated")
             finally:
                 con.close()
@@ -307,8 +218,8 @@ def build(
             publish.connect(warehouse).close()  # dbt does not wait for a reader to close the file
             dbt_build(project, run_id, progress)
             lap("dbt")
-            _stage("audit", progress)
-            _pause("audit")
+            start_stage("audit", progress)
+            pause("audit")
             con = publish.connect(warehouse)
             try:
                 report.audit_failures = publish.audit(con, run_id)
@@ -320,8 +231,8 @@ def build(
                     )
                     publish.set_status(con, run_id, "failed", report.error)
                     return report
-                _stage("swap", progress)
-                publish.swap(con, run_id, marts=published_marts(project), pause=_pause)
+                start_stage("swap", progress)
+                publish.swap(con, run_id, marts=published_marts(project), pause=pause)
                 publish.cleanup(con)
                 lap("publish")
                 report.status = "published"
@@ -343,7 +254,7 @@ def _record_failure(warehouse: Path, report: BuildReport, progress: Progress | N
     """Mark the run failed (waiting a while for a reader to close the file); when even that
     fails, say so: the next build marks the run aborted."""
     try:
-        con = publish.connect(warehouse, on_wait=progress)
+        con = publish.connect(warehouse, on_wait=on_wait(progress))
         try:
             publish.set_status(con, report.run_id, "failed", (report.error or "")[:2000])
         finally:
@@ -374,7 +285,7 @@ def check(
     specs, tables = _inputs(project)
     reports_dir = reports_dir or project.root / "target" / "kpi"
     with publish.build_lock(
-        project.warehouse, wait_seconds=wait_seconds, what="check", on_wait=progress
+        project.warehouse, wait_seconds=wait_seconds, what="check", on_wait=on_wait(progress)
     ):
         report = BuildReport(run_id=publish.new_run_id(), status="checked", as_of=reference)
         try:
@@ -397,41 +308,3 @@ def check(
             report.error = publish.warehouse_problem(error, project.warehouse) or str(error)
         write_reports(report, reports_dir, data_docs=data_docs)
         return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m pipeline.build [--as-of DATE] [--wait S] [--check]`: for tests and scripts."""
-    import argparse
-
-    from rich.console import Console
-
-    from pipeline.quality.report import print_report
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline.build")
-    parser.add_argument("--as-of")
-    parser.add_argument("--wait", type=float, default=0.0)
-    parser.add_argument("--check", action="store_true")
-    parser.add_argument("--no-seed", action="store_true")
-    parser.add_argument("--no-docs", action="store_true")
-    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS)
-    args = parser.parse_args(argv)
-    project = Project.find()
-    run = check if args.check else build
-    try:
-        report = run(
-            project, as_of=args.as_of, wait_seconds=args.wait, chunk_rows=args.chunk_rows,
-            data_docs=not args.no_docs, do_seed=not args.no_seed,
-            progress=lambda s: print(f"· {s}", file=sys.stderr),
-        )
-    except publish.BuildLocked as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 75
-    except publish.WarehouseError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print_report(report, Console(highlight=False, soft_wrap=True))  # a line per message
-    return report.exit_code
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,8 @@
 """The `kpi` command: thin commands that parse arguments, call one stage, and print.
 
-User mistakes are printed as `path:line:col: error: message` with exit code 2; a failed
-build exits 1; nothing a user can cause prints a Python traceback.
+Every command runs inside one error handler: an error is printed as
+`path:line:col: error: message` with the exit code of its kind (README, "Exit codes"),
+never as a Python traceback unless `kpi --debug` asks for one.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import io
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 import typer.core
@@ -25,15 +27,38 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline import compiler
-from pipeline.errors import Issue, Level, UserError, has_errors
-from pipeline.project import DbtError, Project
+from pipeline.errors import (
+    EXIT_FAILED,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USER_ERROR,
+    NOWHERE,
+    Issue,
+    Level,
+    PipelineError,
+    UserError,
+    error,
+    has_errors,
+)
+from pipeline.project import Project
 from pipeline.spec.load import load
 
 if TYPE_CHECKING:  # the build's modules load GX and dbt: only when a command needs them
     from pipeline.alerts.rules import Rules
-    from pipeline.build import BuildReport
+    from pipeline.progress import Progress
+    from pipeline.report import BuildReport
+
+
+class _Commands(typer.core.TyperGroup):
+    """`kpi` and its subcommands: each runs inside the one error handler."""
+
+    def invoke(self, ctx: Any) -> Any:  # a typer.Context
+        with _reported(debug=bool(ctx.params.get("debug"))):
+            return super().invoke(ctx)
+
 
 app = typer.Typer(
+    cls=_Commands,
     help="Metrics-as-code KPI pipeline: metric YAML → dbt KPI marts.",
     no_args_is_help=True,
     add_completion=False,
@@ -42,52 +67,67 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show an error's Python traceback instead of its message.")
+    ] = False,
+) -> None:
+    """Options of every command (`_Commands.invoke` reads --debug)."""
+
+
+@contextmanager
+def _reported(*, debug: bool) -> Iterator[None]:
+    """The one error handler: an error becomes its messages on stderr and the exit code of
+    its kind; with --debug, its traceback. Typer's own exits and usage errors pass."""
+    try:
+        yield
+    except (typer.Exit, typer.Abort, typer.TyperException):
+        raise
+    except (Exception, KeyboardInterrupt) as exc:
+        issues, code = _explained(exc)
+        if debug:
+            traceback.print_exc()
+        else:
+            _print_issues(issues, err)
+        raise typer.Exit(code) from None
+
+
+def _explained(exc: BaseException) -> tuple[list[Issue], int]:
+    """What to print for an error, and the exit code of its kind."""
+    if isinstance(exc, PipelineError):
+        return exc.issues, exc.exit_code
+    if isinstance(exc, KeyboardInterrupt):
+        return [error("interrupted", NOWHERE)], EXIT_INTERRUPTED
+    if isinstance(exc, OSError):  # a file it cannot write: a full disk, no permission
+        return [error(str(exc), NOWHERE)], EXIT_FAILED
+    # the warehouse file held by a build, or not a DuckDB file (duckdb is imported if so)
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is not None and isinstance(exc, duckdb.IOException):
+        return [error(f"cannot open the warehouse: {exc}", NOWHERE)], EXIT_FAILED
+    first = next(iter(str(exc).splitlines()), "")
+    message = f"{type(exc).__name__}: {first} (unexpected; `kpi --debug …` shows the traceback)"
+    return [error(message, NOWHERE)], EXIT_INTERNAL
+
+
 ProjectDir = Annotated[
     Path | None,
     typer.Option("--project-dir", help="The dbt project (default: found from the current folder)."),
 ]
 
-EXIT_FAILED = 1
-EXIT_USER_ERROR = 2
 
-
-def _project(project_dir: Path | None) -> Project:
-    try:
-        return Project.find(project_dir)
-    except FileNotFoundError as exc:
-        _fail(str(exc), EXIT_USER_ERROR)
-
-
-def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"error: {message}", markup=False)
-    raise typer.Exit(code)
-
-
-def _print_issues(issues: list[Issue]) -> None:
+def _print_issues(issues: list[Issue], console: Console) -> None:
     """One print per run of issues of one level: a print costs more than its text."""
     for level, run in groupby(issues, key=lambda i: i.level):
         style = "red" if level is Level.ERROR else "yellow"
-        out.print("\n".join(str(i) for i in run), style=style, markup=False)
+        console.print("\n".join(str(i) for i in run), style=style, markup=False)
 
 
 def _short_lived() -> None:
     """A command whose process ends with it: cyclic GC would only pass, again and again, over
     parsed files and SQL trees that all die together (a tenth of `kpi compile`)."""
     gc.disable()
-
-
-@contextmanager
-def _user_errors() -> Iterator[None]:
-    """The one error handler: what users cause becomes a message and an exit code."""
-    try:
-        yield
-    except UserError as exc:
-        _print_issues(exc.issues)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    except DbtError as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
 
 
 def _compiled(project: Project) -> compiler.Compiled:
@@ -123,25 +163,24 @@ def init(
 def validate(project_dir: ProjectDir = None) -> None:
     """Check every metric file without touching a warehouse."""
     _short_lived()
-    with _user_errors():
-        project = _project(project_dir)
-        started = time.perf_counter()
-        from pipeline.catalog import read_catalog
+    project = Project.find(project_dir)
+    started = time.perf_counter()
+    from pipeline.catalog import read_catalog
 
-        files = compiler.read_metric_files(project)
-        spec, issues = compiler.check_files(
-            files, read_catalog(project.models_dir, project.root), with_hygiene=True
-        )
-        _print_issues(issues)
-        errors = sum(1 for i in issues if i.level is Level.ERROR)
-        elapsed = time.perf_counter() - started
-        if errors:
-            err.print(f"{errors} error(s) in {len(files)} metric file(s)", style="red")
-            raise typer.Exit(EXIT_USER_ERROR)
-        err.print(
-            f"{len(spec.kpis)} KPIs in {len(files)} metric files are valid ({elapsed:.2f} s)",
-            style="green",
-        )
+    files = compiler.read_metric_files(project)
+    spec, issues = compiler.check_files(
+        files, read_catalog(project.models_dir, project.root), with_hygiene=True
+    )
+    _print_issues(issues, out)
+    errors = sum(1 for i in issues if i.level is Level.ERROR)
+    elapsed = time.perf_counter() - started
+    if errors:
+        err.print(f"{errors} error(s) in {len(files)} metric file(s)", style="red")
+        raise typer.Exit(EXIT_USER_ERROR)
+    err.print(
+        f"{len(spec.kpis)} KPIs in {len(files)} metric files are valid ({elapsed:.2f} s)",
+        style="green",
+    )
 
 
 @app.command("compile")
@@ -153,25 +192,24 @@ def compile_(
 ) -> None:
     """Write the generated KPI models under models/kpi/."""
     _short_lived()
-    with _user_errors():
-        project = _project(project_dir)
-        result = _compiled(project)
-        _print_issues(result.issues)
-        if check:
-            stale = compiler.stale(result.files, project.root)
-            for path in stale:
-                out.print(f"stale: {path}", markup=False)
-            if stale:
-                err.print(
-                    f"{len(stale)} generated file(s) are stale: run `kpi compile`", style="red"
-                )
-                raise typer.Exit(EXIT_FAILED)
-            err.print(f"{len(result.files)} generated files are up to date", style="green")
-            return
-        changed = compiler.write(result.files, project.root)
-        for path in changed:
-            out.print(f"wrote: {path}", markup=False)
-        err.print(f"{len(result.files)} generated files, {len(changed)} changed", style="green")
+    project = Project.find(project_dir)
+    result = _compiled(project)
+    _print_issues(result.issues, out)
+    if check:
+        stale = compiler.stale(result.files, project.root)
+        for path in stale:
+            out.print(f"stale: {path}", markup=False)
+        if stale:
+            err.print(
+                f"{len(stale)} generated file(s) are stale: run `kpi compile`", style="red"
+            )
+            raise typer.Exit(EXIT_FAILED)
+        err.print(f"{len(result.files)} generated files are up to date", style="green")
+        return
+    changed = compiler.write(result.files, project.root)
+    for path in changed:
+        out.print(f"wrote: {path}", markup=False)
+    err.print(f"{len(result.files)} generated files, {len(changed)} changed", style="green")
 
 
 AsOf = Annotated[
@@ -211,7 +249,7 @@ def _with_raw_parquet(project: Project, folder: Path | None, layout: str | None 
     env = dict(project.env)
     if folder is not None:
         if not folder.is_dir():
-            _fail(f"--raw-parquet: no folder {folder}", EXIT_USER_ERROR)
+            raise UserError(f"--raw-parquet: no folder {folder}")
         env["KPI_RAW_PARQUET"] = str(folder.resolve())
     if layout is not None:
         env["KPI_RAW_PARQUET_LAYOUT"] = layout
@@ -219,56 +257,39 @@ def _with_raw_parquet(project: Project, folder: Path | None, layout: str | None 
     try:
         check_layout(project.raw_parquet_layout)
     except ValueError as exc:
-        _fail(f"--raw-parquet-layout: {exc}", EXIT_USER_ERROR)
+        raise UserError(f"--raw-parquet-layout: {exc}") from None
     return project
 
 
 @contextmanager
-def _live_progress() -> Iterator[Callable[[str], None]]:
-    """A progress callback: each stage printed with the time since the start; the status
-    line shows the current stage or detail (model, chunk) and the elapsed time, ticking."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+def _live_progress() -> Iterator[Progress]:
+    """The build's progress, live: each stage (and wait) printed with the time since the
+    start; the status line shows the latest event, details too (a model, a chunk), ticking."""
+    from rich.markup import escape
+    from rich.progress import Progress as Bar
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from pipeline.build import DETAIL
+    from pipeline.progress import Detail, Event
 
     started = time.perf_counter()
-    with Progress(
+    with Bar(
         SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
         console=err, transient=True,
     ) as bar:
         task = bar.add_task("starting…", total=None)
 
-        def progress(stage: str) -> None:
-            bar.update(task, description=stage)
-            if DETAIL not in stage:
-                err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {stage}")
+        def progress(event: Event) -> None:
+            bar.update(task, description=escape(str(event)))
+            if not isinstance(event, Detail):
+                err.print(f"[dim]{time.perf_counter() - started:6.1f} s[/] {escape(str(event))}")
 
         yield progress
 
 
 def _report(report: BuildReport) -> None:
-    from pipeline.quality.report import print_report
+    from pipeline.report import print_report
 
     print_report(report, err)
-
-
-@contextmanager
-def _pipeline_errors() -> Iterator[None]:
-    """What a build can refuse with, as messages: a held lock, a warehouse it cannot write,
-    a bad expectations file, a file it cannot write (exports on a full disk)."""
-    from pipeline.publish import BuildLocked, PublishError, WarehouseError
-    from pipeline.quality.spec import SpecError
-
-    try:
-        yield
-    except SpecError as exc:
-        for problem in exc.problems:
-            out.print(problem, style="red", markup=False)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    except (BuildLocked, PublishError, WarehouseError) as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except OSError as exc:  # [Errno 28] No space left on device: 'target/kpi/exports/…'
-        _fail(str(exc), EXIT_FAILED)
 
 
 Target = Annotated[
@@ -297,40 +318,40 @@ def build(
     project_dir: ProjectDir = None,
 ) -> None:
     """The main job: compile the KPIs, load and check the raw data, build, test, publish, export."""
-    with _user_errors(), _pipeline_errors():
-        from pipeline import build as pipeline_build
-        from pipeline.publish import build_lock
+    from pipeline import build as pipeline_build
+    from pipeline.progress import pause
+    from pipeline.publish import build_lock
 
-        project = _with_raw_parquet(_project(project_dir), raw_parquet, raw_parquet_layout)
-        rules = _alert_rules(project, target) if alert else None
-        started = time.perf_counter()
-        # the lock before anything is written, until the export is done; the build reads
-        # its inputs once: dbt builds a snapshot of the project compiled at the start
-        with build_lock(project.warehouse, wait_seconds=wait, on_wait=_waiting):
-            frozen = project.snapshot(project.root / "target" / "kpi" / "inputs")
-            with err.status("compiling KPI models…"):
-                compiled = _compiled(frozen)
-                changed = compiler.write(compiled.files, project.root)
-                compiler.write(compiled.files, frozen.root)
-            err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
-            if target != "duckdb":
-                _build_elsewhere(frozen, target, started)
-                return
-            with _live_progress() as progress:
-                report = pipeline_build.build(
-                    frozen, as_of=as_of, progress=progress,
-                    reports_dir=project.root / "target" / "kpi",
-                )
-            _report(report)
-            if rules is not None:
-                _send_alerts(project, rules, report)
-            if report.exit_code:
-                raise typer.Exit(report.exit_code)
-            pipeline_build._pause("export")
-            _export(project, compiled, formats=BUILD_EXPORT_FORMATS)
-        err.print(
-            f"warehouse: {project.warehouse} (BI tools read schema analytics), {time.perf_counter() - started:.0f} s"
-        )
+    project = _with_raw_parquet(Project.find(project_dir), raw_parquet, raw_parquet_layout)
+    rules = _alert_rules(project, target) if alert else None
+    started = time.perf_counter()
+    # the lock before anything is written, until the export is done; the build reads
+    # its inputs once: dbt builds a snapshot of the project compiled at the start
+    with build_lock(project.warehouse, wait_seconds=wait, on_wait=_waiting):
+        frozen = project.snapshot(project.root / "target" / "kpi" / "inputs")
+        with err.status("compiling KPI models…"):
+            compiled = _compiled(frozen)
+            changed = compiler.write(compiled.files, project.root)
+            compiler.write(compiled.files, frozen.root)
+        err.print(f"[green]✓[/] KPI models compiled ({len(changed)} changed)")
+        if target != "duckdb":
+            _build_elsewhere(frozen, target, started)
+            return
+        with _live_progress() as progress:
+            report = pipeline_build.build(
+                frozen, as_of=as_of, progress=progress,
+                reports_dir=project.root / "target" / "kpi",
+            )
+        _report(report)
+        if rules is not None:
+            _send_alerts(project, rules, report)
+        if report.exit_code:
+            raise typer.Exit(report.exit_code)
+        pause("export")
+        _export(project, compiled, formats=BUILD_EXPORT_FORMATS)
+    err.print(
+        f"warehouse: {project.warehouse} (BI tools read schema analytics), {time.perf_counter() - started:.0f} s"
+    )
 
 
 def _waiting(message: str) -> None:
@@ -380,27 +401,25 @@ def check(
     project_dir: ProjectDir = None,
 ) -> None:
     """Load the raw data and run the input expectations alone; publish nothing."""
-    with _user_errors(), _pipeline_errors():
-        from pipeline import build as pipeline_build
+    from pipeline import build as pipeline_build
 
-        project = _with_raw_parquet(_project(project_dir), raw_parquet, raw_parquet_layout)
-        with _live_progress() as progress:
-            report = pipeline_build.check(
-                project, as_of=as_of, progress=progress, wait_seconds=wait
-            )
-        _report(report)
-        raise typer.Exit(report.exit_code)
+    project = _with_raw_parquet(Project.find(project_dir), raw_parquet, raw_parquet_layout)
+    with _live_progress() as progress:
+        report = pipeline_build.check(
+            project, as_of=as_of, progress=progress, wait_seconds=wait
+        )
+    _report(report)
+    raise typer.Exit(report.exit_code)
 
 
 @app.command()
 def rollback(wait: Wait = 0.0, project_dir: ProjectDir = None) -> None:
     """Publish the previous run again."""
-    with _user_errors(), _pipeline_errors():
-        from pipeline.publish import rollback_warehouse
+    from pipeline.publish import rollback_warehouse
 
-        project = _project(project_dir)
-        was, now = rollback_warehouse(project.warehouse, wait_seconds=wait)
-        err.print(f"analytics now reads run {now} (was {was})")
+    project = Project.find(project_dir)
+    was, now = rollback_warehouse(project.warehouse, wait_seconds=wait)
+    err.print(f"analytics now reads run {now} (was {was})")
 
 
 @app.command("list")
@@ -409,36 +428,35 @@ def list_(
     project_dir: ProjectDir = None,
 ) -> None:
     """Every KPI with its label, category, type, grains and owner."""
-    with _user_errors():
-        project = _project(project_dir)
-        spec, issues = load(compiler.read_metric_files(project))
-        if any(i.level is Level.ERROR for i in issues):
-            raise UserError(issues)
-        rows: list[dict[str, Any]] = [
-            {
-                "name": k.name,
-                "label": k.label,
-                "category": k.category,
-                "type": k.agg if k.kind == "simple" else k.kind,
-                "grains": list(k.grains),
-                "owner": k.owner,
-            }
-            for k in sorted(spec.kpis, key=lambda k: (k.category, k.name))
-        ]
-        if as_json:
-            out.print(json.dumps(rows, indent=2), markup=False)
-            return
-        table = Table("name", "label", "category", "type", "grains", "owner")
-        for row in rows:
-            table.add_row(
-                row["name"],
-                row["label"],
-                row["category"],
-                row["type"],
-                ",".join(row["grains"]),
-                row["owner"] or "",
-            )
-        out.print(table)
+    project = Project.find(project_dir)
+    spec, issues = load(compiler.read_metric_files(project))
+    if any(i.level is Level.ERROR for i in issues):
+        raise UserError(issues)
+    rows: list[dict[str, Any]] = [
+        {
+            "name": k.name,
+            "label": k.label,
+            "category": k.category,
+            "type": k.agg if k.kind == "simple" else k.kind,
+            "grains": list(k.grains),
+            "owner": k.owner,
+        }
+        for k in sorted(spec.kpis, key=lambda k: (k.category, k.name))
+    ]
+    if as_json:
+        out.print(json.dumps(rows, indent=2), markup=False)
+        return
+    table = Table("name", "label", "category", "type", "grains", "owner")
+    for row in rows:
+        table.add_row(
+            row["name"],
+            row["label"],
+            row["category"],
+            row["type"],
+            ",".join(row["grains"]),
+            row["owner"] or "",
+        )
+    out.print(table)
 
 
 class ExportFormat(StrEnum):
@@ -459,10 +477,9 @@ def export(
     project_dir: ProjectDir = None,
 ) -> None:
     """Write the published KPI marts as Parquet, CSV and JSON, with the KPI catalog."""
-    with _user_errors(), _bi_errors():
-        project = _project(project_dir)
-        formats = tuple(f.value for f in fmt) if fmt else tuple(f.value for f in ExportFormat)
-        _export(project, None, formats=formats, out=out)
+    project = Project.find(project_dir)
+    formats = tuple(f.value for f in fmt) if fmt else tuple(f.value for f in ExportFormat)
+    _export(project, None, formats=formats, out=out)
 
 
 @app.command()
@@ -471,11 +488,10 @@ def scorecard(
     project_dir: ProjectDir = None,
 ) -> None:
     """Write the scorecard: one self-contained HTML page of every KPI against its target."""
-    with _user_errors(), _bi_errors():
-        from pipeline.export.scorecard import write_scorecard
+    from pipeline.export.scorecard import write_scorecard
 
-        path = write_scorecard(_project(project_dir), out)
-        err.print(f"scorecard: {path}")
+    path = write_scorecard(Project.find(project_dir), out)
+    err.print(f"scorecard: {path}")
 
 
 @app.command()
@@ -484,12 +500,11 @@ def status(
     project_dir: ProjectDir = None,
 ) -> None:
     """Where each KPI stands against its target: value, target, status and trend."""
-    with _user_errors(), _bi_errors():
-        from pipeline.export.catalog import build_catalog
-        from pipeline.export.status import print_status
+    from pipeline.export.catalog import build_catalog
+    from pipeline.export.status import print_status
 
-        project = _project(project_dir)
-        print_status(project.warehouse, build_catalog(project), grain=grain, console=out)
+    project = Project.find(project_dir)
+    print_status(project.warehouse, build_catalog(project), grain=grain, console=out)
 
 
 class AlertFormat(StrEnum):
@@ -510,29 +525,22 @@ def alerts(
     project_dir: ProjectDir = None,
 ) -> None:
     """What changed since the previous published run: status, deviations, periods closed below target."""
-    with _user_errors(), _bi_errors():
-        from pipeline.alerts import job, messages, webhook
-        from pipeline.publish import BuildLocked
+    from pipeline.alerts import job, messages
 
-        project = _project(project_dir)
-        rules = job.project_rules(project)
-        if send:
-            try:
-                report, sent = job.send(project.warehouse, rules, wait_seconds=wait)
-            except webhook.NoWebhook as exc:
-                _fail(str(exc), EXIT_USER_ERROR)
-            except (webhook.DeliveryError, BuildLocked) as exc:
-                _fail(str(exc), EXIT_FAILED)
-        else:
-            report = job.collect(project.warehouse, rules)
-        if fmt is AlertFormat.json:
-            sys.stdout.write(messages.as_json(report) + "\n")
-        elif fmt is AlertFormat.markdown:
-            sys.stdout.write(messages.as_markdown(report))
-        else:
-            out.print(messages.as_table(report))
-        if send:
-            err.print(f"{len(sent)} alert(s) sent")
+    project = Project.find(project_dir)
+    rules = job.project_rules(project)
+    if send:
+        report, sent = job.send(project.warehouse, rules, wait_seconds=wait)
+    else:
+        report = job.collect(project.warehouse, rules)
+    if fmt is AlertFormat.json:
+        sys.stdout.write(messages.as_json(report) + "\n")
+    elif fmt is AlertFormat.markdown:
+        sys.stdout.write(messages.as_markdown(report))
+    else:
+        out.print(messages.as_table(report))
+    if send:
+        err.print(f"{len(sent)} alert(s) sent")
 
 
 def _alert_rules(project: Project, target: str) -> Rules:
@@ -540,12 +548,9 @@ def _alert_rules(project: Project, target: str) -> Rules:
     from pipeline.alerts import job, webhook
 
     if target != "duckdb":
-        _fail("--alert needs the duckdb target (it compares published runs)", EXIT_USER_ERROR)
+        raise UserError("--alert needs the duckdb target (it compares published runs)")
     rules = job.project_rules(project)
-    try:
-        webhook.webhook_url(rules.webhook)
-    except webhook.NoWebhook as exc:
-        _fail(str(exc), EXIT_USER_ERROR)
+    webhook.webhook_url(rules.webhook)  # NoWebhook when it is not set
     return rules
 
 
@@ -564,23 +569,6 @@ def _send_alerts(project: Project, rules: Rules, report: BuildReport) -> None:
             err.print(f"'build {report.status}' sent to the alert webhook")
     except (webhook.DeliveryError, BuildLocked) as exc:
         err.print(f"error: {exc}", markup=False)
-
-
-@contextmanager
-def _bi_errors() -> Iterator[None]:
-    """Reading the published marts: no warehouse yet, no marts, a file held by a writer."""
-    import duckdb
-
-    from pipeline.export.files import ExportError
-
-    try:
-        yield
-    except ExportError as exc:
-        _fail(str(exc), EXIT_USER_ERROR)
-    except FileNotFoundError as exc:
-        _fail(f"{exc}: run `kpi build` first", EXIT_USER_ERROR)
-    except duckdb.IOException as exc:
-        _fail(f"the warehouse is busy (a build holds it?): {exc}", EXIT_FAILED)
 
 
 class DiffFormat(StrEnum):
@@ -612,23 +600,19 @@ def diff_(
     project_dir: ProjectDir = None,
 ) -> None:
     """What the working tree changes against a git ref: KPIs, generated SQL and values."""
-    with _user_errors():
-        from pipeline import diff
+    from pipeline import diff
 
-        project = _project(project_dir)
-        try:
-            with err.status(f"building {base} and the working tree…"):
-                report = diff.diff(
-                    project.root, base, head_warehouse=head_warehouse, top=top, values=not no_values
-                )
-        except diff.DiffError as exc:
-            _fail(str(exc), EXIT_USER_ERROR)
-        if fmt is DiffFormat.markdown:
-            sys.stdout.write(diff.render_markdown(report))  # plain: CI pipes it into a comment
-        elif fmt is DiffFormat.json:
-            sys.stdout.write(diff.render_json(report) + "\n")
-        else:
-            diff.render_terminal(report, out)
+    project = Project.find(project_dir)
+    with err.status(f"building {base} and the working tree…"):
+        report = diff.diff(
+            project.root, base, head_warehouse=head_warehouse, top=top, values=not no_values
+        )
+    if fmt is DiffFormat.markdown:
+        sys.stdout.write(diff.render_markdown(report))  # plain: CI pipes it into a comment
+    elif fmt is DiffFormat.json:
+        sys.stdout.write(diff.render_json(report) + "\n")
+    else:
+        diff.render_terminal(report, out)
 
 
 class DataFormat(StrEnum):
@@ -672,33 +656,29 @@ def generate(
     project_dir: ProjectDir = None,
 ) -> None:
     """Write the demo business's raw data (Happy Home Goods)."""
-    with _user_errors():
-        from pipeline import datagen
+    from pipeline import datagen
 
-        if defect is not None and defect not in datagen.DEFECTS:
-            _fail(
-                f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}", EXIT_USER_ERROR
-            )
-        if fmt is DataFormat.csv and scale != 1.0:
-            _fail(
-                "CSV seeds are written at scale 1; use --format parquet for other scales",
-                EXIT_USER_ERROR,
-            )
-        target = out or _project(project_dir).seeds_dir
-        started = time.perf_counter()
-        with err.status(f"writing {fmt.value} to {target}…"):
-            if fmt is DataFormat.csv:
-                counts = datagen.write_seeds(target, seed=seed)
-            else:
-                counts = datagen.write_parquet(target, scale=scale, seed=seed)
+    if defect is not None and defect not in datagen.DEFECTS:
+        raise UserError(f"unknown defect '{defect}'; one of: {', '.join(datagen.DEFECTS)}")
+    if scale <= 0:
+        raise UserError(f"--scale must be positive, not {scale:g}")
+    if fmt is DataFormat.csv and scale != 1.0:
+        raise UserError("CSV seeds are written at scale 1; use --format parquet for other scales")
+    target = out or Project.find(project_dir).seeds_dir
+    started = time.perf_counter()
+    with err.status(f"writing {fmt.value} to {target}…"):
+        if fmt is DataFormat.csv:
+            counts = datagen.write_seeds(target, seed=seed)
+        else:
+            counts = datagen.write_parquet(target, scale=scale, seed=seed)
+    err.print(
+        f"{sum(counts.values()):,} rows in {len(counts)} tables, {time.perf_counter() - started:.1f} s"
+    )
+    if defect is not None:
+        injected = datagen.inject_defect_into_dir(target, defect)
         err.print(
-            f"{sum(counts.values()):,} rows in {len(counts)} tables, {time.perf_counter() - started:.1f} s"
+            f"defect {injected.name}: {injected.description} ({injected.rows} rows of {injected.table})"
         )
-        if defect is not None:
-            injected = datagen.inject_defect_into_dir(target, defect)
-            err.print(
-                f"defect {injected.name}: {injected.description} ({injected.rows} rows of {injected.table})"
-            )
 
 
 class OutputFormat(StrEnum):
@@ -718,29 +698,28 @@ def query(
     project_dir: ProjectDir = None,
 ) -> None:
     """A KPI's values from the published marts: every column of the KPI mart."""
-    with _user_errors():
-        project = _project(project_dir)
-        from pipeline import warehouse
+    project = Project.find(project_dir)
+    from pipeline import warehouse
 
-        columns, rows = warehouse.kpi_rows(project, name, grain, by)
-        if fmt is OutputFormat.json:
-            records = [dict(zip(columns, row, strict=True)) for row in rows]
-            out.print(json.dumps(records, indent=2, default=str), markup=False)
-        elif fmt is OutputFormat.csv:
-            buffer = io.StringIO()
-            writer = csv.writer(buffer, lineterminator="\n")
-            writer.writerow(columns)
-            writer.writerows(rows)
-            sys.stdout.write(buffer.getvalue())
-        else:
-            shown = [c for c in TABLE_COLUMNS if c in columns and (by or c != "dimension_value")]
-            title = f"{name} by {grain}" + (f" and {by}" if by else "")
-            table = Table(*(TABLE_COLUMNS[c] for c in shown), title=title)
-            for row in rows:
-                record = dict(zip(columns, row, strict=True))
-                table.add_row(*(_cell(record[c]) for c in shown))
-            out.print(table)
-            err.print("[dim]--format csv or json shows every column[/]")
+    columns, rows = warehouse.kpi_rows(project, name, grain, by)
+    if fmt is OutputFormat.json:
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        out.print(json.dumps(records, indent=2, default=str), markup=False)
+    elif fmt is OutputFormat.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        shown = [c for c in TABLE_COLUMNS if c in columns and (by or c != "dimension_value")]
+        title = f"{name} by {grain}" + (f" and {by}" if by else "")
+        table = Table(*(TABLE_COLUMNS[c] for c in shown), title=title)
+        for row in rows:
+            record = dict(zip(columns, row, strict=True))
+            table.add_row(*(_cell(record[c]) for c in shown))
+        out.print(table)
+        err.print("[dim]--format csv or json shows every column[/]")
 
 
 class ExplainFormat(StrEnum):
@@ -770,17 +749,16 @@ def explain_(
     project_dir: ProjectDir = None,
 ) -> None:
     """What drove a KPI's change between two periods: each slice's or input's contribution."""
-    with _user_errors(), _bi_errors():
-        from pipeline.explain import marts, render
+    from pipeline.explain import marts, render
 
-        project = _project(project_dir)
-        explanation = marts.explain(project, name, period=period, grain=grain, vs=vs, by=by or ())
-        if fmt is ExplainFormat.json:
-            sys.stdout.write(render.render_json(explanation) + "\n")
-        elif fmt is ExplainFormat.markdown:
-            sys.stdout.write(render.render_markdown(explanation, top=top))
-        else:
-            render.render_terminal(explanation, out, top=top)
+    project = Project.find(project_dir)
+    explanation = marts.explain(project, name, period=period, grain=grain, vs=vs, by=by or ())
+    if fmt is ExplainFormat.json:
+        sys.stdout.write(render.render_json(explanation) + "\n")
+    elif fmt is ExplainFormat.markdown:
+        sys.stdout.write(render.render_markdown(explanation, top=top))
+    else:
+        render.render_terminal(explanation, out, top=top)
 
 
 TABLE_COLUMNS = {  # column → header of `kpi query --format table`
@@ -826,30 +804,25 @@ def import_metricflow(
     from pipeline.importers import metricflow
     from pipeline.spec.model import CATEGORIES
 
-    with _user_errors():
-        project = _project(project_dir)
-        if not path.exists():
-            _fail(f"no such file or folder: {path}", EXIT_USER_ERROR)
-        if category not in CATEGORIES:
-            _fail(f"--category must be one of {', '.join(CATEGORIES)}", EXIT_USER_ERROR)
-        docs, issues = metricflow.read(path)
-        if has_errors(issues):
-            raise UserError(issues)
-        dialect = load(compiler.read_metric_files(project))[0].config.dialect
-        result = metricflow.import_project(docs, dialect, category)
-        _print_issues(result.issues)
-        target = out_dir or project.metrics_dir
-        if not force and (existing := metricflow.conflicts(result.files, target)):
-            _fail(f"would overwrite {', '.join(existing)} (use --force)", EXIT_USER_ERROR)
-        written = metricflow.write(result.files, target)
-        err.print(
-            f"{len(result.converted)} metric(s) converted, {len(result.not_converted)} not "
-            f"converted; wrote {len(written)} file(s) under {target}",
-            style="green" if result.converted else "red",
-        )
-        if not result.converted:
-            raise typer.Exit(EXIT_USER_ERROR)
-
-
-def main() -> None:  # pragma: no cover - console entry point
-    app()
+    project = Project.find(project_dir)
+    if not path.exists():
+        raise UserError(f"no such file or folder: {path}")
+    if category not in CATEGORIES:
+        raise UserError(f"--category must be one of {', '.join(CATEGORIES)}")
+    docs, issues = metricflow.read(path)
+    if has_errors(issues):
+        raise UserError(issues)
+    dialect = load(compiler.read_metric_files(project))[0].config.dialect
+    result = metricflow.import_project(docs, dialect, category)
+    _print_issues(result.issues, out)
+    target = out_dir or project.metrics_dir
+    if not force and (existing := metricflow.conflicts(result.files, target)):
+        raise UserError(f"would overwrite {', '.join(existing)} (use --force)")
+    written = metricflow.write(result.files, target)
+    err.print(
+        f"{len(result.converted)} metric(s) converted, {len(result.not_converted)} not "
+        f"converted; wrote {len(written)} file(s) under {target}",
+        style="green" if result.converted else "red",
+    )
+    if not result.converted:
+        raise typer.Exit(EXIT_USER_ERROR)

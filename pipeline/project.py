@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import PipelineError, UserError
 from pipeline.profile import duckdb_output, read_yaml, rendered, run_profiles
 
 # what a dbt project needs besides the folders dbt_project.yml names
@@ -33,7 +34,7 @@ DBT_PATHS = {  # dbt_project.yml keys → dbt's defaults
 DEFAULT_PARQUET_LAYOUT = "{source}/{table}.parquet"
 
 
-class DbtError(RuntimeError):
+class DbtError(PipelineError):
     """dbt ran and reported a failure (a failing test, a SQL error). `failed` names the
     nodes that failed; it is empty when dbt stopped before running them (a parse or
     compilation error of the project)."""
@@ -56,7 +57,7 @@ class Project:
         for folder in (here, *here.parents):
             if (folder / "dbt_project.yml").is_file():
                 return cls(folder, dict(env or {}))
-        raise FileNotFoundError(f"no dbt_project.yml in {here} or any parent folder")
+        raise UserError(f"no dbt_project.yml in {here} or any parent folder")
 
     @property
     def metrics_dir(self) -> Path:
@@ -137,7 +138,7 @@ class Project:
         args: Sequence[str],
         *,
         quiet: bool = True,
-        progress: Callable[[Progress], None] | None = None,
+        progress: Callable[[NodeEvent], None] | None = None,
     ) -> None:
         """Run one dbt command in-process; raise DbtError when dbt reports a failure.
 
@@ -147,7 +148,7 @@ class Project:
 
         self.warehouse.parent.mkdir(parents=True, exist_ok=True)
         callbacks: list[Callable[[Any], None]] = (
-            [_ProgressEvents(args[0] if args else "", progress)] if progress else []
+            [_NodeEvents(args[0] if args else "", progress)] if progress else []
         )
         with tempfile.TemporaryDirectory(prefix="kpi-profiles-") as folder:
             profiles = run_profiles(self.root, self.env, self.warehouse, Path(folder))
@@ -199,7 +200,7 @@ def _project_paths(root: Path) -> set[str]:
 
 
 @dataclass(frozen=True)
-class Progress:
+class NodeEvent:
     """A node of a dbt command starting or finishing (what `Project.dbt(progress=)` gets)."""
 
     stage: str  # the dbt command: "seed", "run", "build", "test"…
@@ -213,10 +214,10 @@ class Progress:
     elapsed: float  # seconds since the command started
 
 
-class _ProgressEvents:
-    """A dbtRunner callback turning dbt's events into `Progress` calls."""
+class _NodeEvents:
+    """A dbtRunner callback turning dbt's events into `NodeEvent` calls."""
 
-    def __init__(self, stage: str, sink: Callable[[Progress], None]) -> None:
+    def __init__(self, stage: str, sink: Callable[[NodeEvent], None]) -> None:
         self.stage, self.sink = stage, sink
         self.started = time.monotonic()
         self.positions: dict[str, tuple[int, int]] = {}
@@ -240,7 +241,7 @@ class _ProgressEvents:
             status = str(getattr(result, "status", "") or getattr(node, "node_status", ""))
             seconds = float(getattr(result, "execution_time", 0.0) or 0.0)
         self.sink(
-            Progress(
+            NodeEvent(
                 stage=self.stage,
                 event="start" if name == "LogStartLine" else "finish",
                 node=str(getattr(node, "node_name", unique_id)),

@@ -48,6 +48,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from pipeline.errors import PipelineError
 from pipeline.plan.models import KPI_MARTS
 from pipeline.warehouse import sql
 from pipeline.warehouse.names import (
@@ -72,15 +73,15 @@ from pipeline.warehouse.sql import quote_ident as quote_ident
 from pipeline.warehouse.sql import quote_literal as quote_literal
 
 
-class PublishError(RuntimeError):
+class PublishError(PipelineError):
     """The audit failed, or there is nothing to publish / roll back to."""
 
 
-class BuildLocked(RuntimeError):
+class BuildLocked(PipelineError):
     """Another build holds the warehouse lock."""
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(PipelineError):
     """The warehouse cannot be opened or written; the message says why and what to do."""
 
 

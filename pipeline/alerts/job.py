@@ -10,7 +10,7 @@ import duckdb
 from pipeline import compiler, publish
 from pipeline.alerts import events, messages, webhook
 from pipeline.alerts.rules import Rules, load_rules
-from pipeline.errors import Level, UserError, has_errors
+from pipeline.errors import Level, NoWarehouse, UserError, has_errors
 from pipeline.project import Project
 from pipeline.spec.load import load
 
@@ -29,7 +29,7 @@ def project_rules(project: Project) -> Rules:
 def collect(warehouse: Path, rules: Rules, *, read_only: bool = True) -> messages.AlertReport:
     """The published run's events against the previous published run."""
     if not warehouse.is_file():
-        raise FileNotFoundError(f"no warehouse at {warehouse}")
+        raise NoWarehouse(warehouse)
     con = publish.connect(warehouse, read_only=read_only)
     try:
         return _collect(con, rules)

@@ -17,14 +17,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from pipeline.alerts.rules import Webhook
+from pipeline.errors import EXIT_USER_ERROR, PipelineError
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(PipelineError):
     """The webhook did not take the message."""
 
 
 class NoWebhook(DeliveryError):
-    """The variable naming the webhook is not set (a user error)."""
+    """The variable naming the webhook is not set, or holds no http(s) URL."""
+
+    exit_code = EXIT_USER_ERROR
 
 
 def webhook_url(webhook: Webhook, env: Mapping[str, str] | None = None) -> str:

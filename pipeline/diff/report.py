@@ -5,11 +5,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from pipeline.errors import UserError
+
 Status = Literal["added", "removed", "changed"]
 
 
-class DiffError(RuntimeError):
+class DiffError(UserError):
     """The diff cannot start (not a git repository, unknown ref)."""
+
 
 @dataclass(frozen=True)
 class FieldChange:

@@ -20,7 +20,7 @@ from typing import Any
 from sqlglot import exp
 
 from pipeline import compiler
-from pipeline.errors import Location, UserError, did_you_mean, error, has_errors
+from pipeline.errors import Location, NoWarehouse, UserError, did_you_mean, error, has_errors
 from pipeline.explain import decompose
 from pipeline.explain.decompose import Driver, NotDecomposable, Ratio
 from pipeline.project import Project
@@ -462,7 +462,7 @@ def explain(
         raise _user_error(f"--vs '{vs}': use previous or last_year")
     spec = load_spec(project)
     if not project.warehouse.is_file():
-        raise _user_error(f"no warehouse at {project.warehouse}: run `kpi build` first")
+        raise NoWarehouse(project.warehouse)
     grain, day = parse_period(period, grain) if period else (grain or "month", None)
     table = values_table(schema)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:

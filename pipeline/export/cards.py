@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import NoWarehouse
 from pipeline.spec.model import CATEGORIES, GRAINS
 from pipeline.warehouse import sql
 from pipeline.warehouse.names import PUBLISHED_SCHEMA, values_table
@@ -146,7 +147,7 @@ def read_totals(warehouse: Path, *, schema: str = PUBLISHED_SCHEMA) -> list[dict
     import duckdb
 
     if not Path(warehouse).is_file():
-        raise FileNotFoundError(f"no warehouse at {warehouse}: run `kpi build` first")
+        raise NoWarehouse(warehouse)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         sql.execute(con, sql.setting("enable_progress_bar", False))
         result = sql.execute(con, sql.totals(values_table(schema), COLUMNS))

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlglot import exp
 
+from pipeline.errors import NoWarehouse, UserError
 from pipeline.export.catalog import SCHEMA_FILE, build_catalog, schema_path
 from pipeline.plan.models import KPI_MARTS
 from pipeline.project import Project
@@ -51,8 +52,8 @@ DEFAULT_EXPORT_DIR = Path("target") / "kpi" / "exports"
 PARTITION_COLUMN = "grain"
 
 
-class ExportError(RuntimeError):
-    """The export could not be written (no warehouse, no marts, a folder it must not replace)."""
+class ExportError(UserError):
+    """The export cannot start: an unknown format, no marts, a folder it must not replace."""
 
 
 @dataclass
@@ -103,7 +104,7 @@ def export(
     warehouse = Path(warehouse)
     out = Path(out).absolute()
     if not warehouse.is_file():
-        raise ExportError(f"no warehouse at {warehouse}: run `kpi build` first")
+        raise NoWarehouse(warehouse)
     _check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)

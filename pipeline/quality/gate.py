@@ -419,7 +419,7 @@ def _name_type_offenders(
 def _outcome(e: Expectation) -> ExpectationOutcome:
     return ExpectationOutcome(
         id=e.id, table=e.table, kind=e.kind, level=e.level, policy=e.policy,
-        description=e.description, location=e.location,
+        description=e.description, location=str(e.location),
     )
 
 

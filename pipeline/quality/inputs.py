@@ -20,7 +20,8 @@ import duckdb
 import pandas as pd
 
 from pipeline import publish
-from pipeline.quality.spec import SpecError, TableSpec
+from pipeline.errors import UserError
+from pipeline.quality.spec import TableSpec
 from pipeline.quality.suite import max_column
 
 POLICY_ENV = "KPI_UNCHANGED_INPUTS"
@@ -94,7 +95,7 @@ def table_input(
 def unchanged_policy() -> Literal["warn", "block"]:
     value = (os.environ.get(POLICY_ENV) or "warn").strip().lower()
     if value not in ("warn", "block"):
-        raise SpecError([f"{POLICY_ENV}={value!r}: use warn (the default) or block"])
+        raise UserError(f"{POLICY_ENV}={value!r}: use warn (the default) or block")
     return "block" if value == "block" else "warn"
 
 

@@ -1,4 +1,5 @@
-"""Reports of a gate run: terminal (rich), JSON (BuildReport.to_dict), GX Data Docs."""
+"""Reports of a gate run: terminal (rich) and Great Expectations Data Docs (the JSON is
+`GateResult.to_dict`, in the run report: `pipeline/report.py`)."""
 
 from __future__ import annotations
 
@@ -6,17 +7,14 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.quality.gate import GateResult, jsonable
 
-if TYPE_CHECKING:
-    from pipeline.build import BuildReport
-
-_STYLE = {
+STYLES = {  # rich style of each status: of a table, an expectation, a run
     "passed": "green", "warned": "yellow", "quarantined": "magenta",
     "blocked": "bold red", "skipped": "dim", "published": "bold green",
     "checked": "bold green", "failed": "bold red",
@@ -30,7 +28,7 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
         summary.add_column(column, justify="right" if column[0] in "rpq" else "left")
     newest = {i.table: i.newest for i in gate.inputs.tables}
     for t in gate.tables:
-        style = _STYLE.get(t.status, "")
+        style = STYLES.get(t.status, "")
         failed = [e for e in t.failed if e.action != "skipped"]
         summary.add_row(
             f"{t.source}.{t.table}", f"[{style}]{t.status}[/]", f"{t.raw_rows:,}",
@@ -39,10 +37,10 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
         )
     console.print(summary)
     for table in gate.unguarded:
-        console.print(f"[{_STYLE['warned']}]UNGUARDED[/] {table.message}", markup=True)
+        console.print(f"[{STYLES['warned']}]UNGUARDED[/] {table.message}", markup=True)
     if gate.inputs.unchanged:
         action = gate.inputs.action
-        console.print(f"[{_STYLE[action]}]{action.upper()}[/] {gate.inputs.message}")
+        console.print(f"[{STYLES[action]}]{action.upper()}[/] {gate.inputs.message}")
     for t in gate.tables:
         failed = t.failed
         if not [e for e in failed if e.action != "skipped"]:
@@ -50,7 +48,7 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
         console.print(f"\n[bold]{t.source}.{t.table}[/]")
         skipped: dict[str, int] = {}
         for e in failed:
-            style = _STYLE.get(e.action, "")
+            style = STYLES.get(e.action, "")
             if e.action == "skipped":
                 skipped[e.note] = skipped.get(e.note, 0) + 1
                 continue
@@ -69,28 +67,6 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
                 console.print(f"      [dim]e.g. {json.dumps(plain, default=str)}[/]")
         for why, count in skipped.items():
             console.print(f"  [dim]{count} expectation(s) not evaluated: {why}[/]")
-
-
-def print_report(report: BuildReport, console: Console | None = None) -> None:
-    console = console or Console(stderr=False, highlight=False)
-    if report.gate is not None:
-        render_gate(report.gate, console)
-    for note in report.notes:
-        console.print(f"[yellow]note[/] {note}")
-    for failure in report.audit_failures:
-        console.print(f"[bold red]AUDIT[/] {failure.name}: {failure.offending} rows {failure.detail}")
-    style = _STYLE.get(report.status, "")
-    console.print(f"\nrun {report.run_id}: [{style}]{report.status}[/]"
-                  + (f" — {report.error}" if report.error else ""))
-    if report.status == "published":
-        console.print(f"analytics now reads run {report.published_run}"
-                      + (f" (rollback target: {report.previous_run})" if report.previous_run else ""))
-    elif report.status in ("blocked", "failed"):
-        console.print("the published marts are unchanged")
-    if report.report_path:
-        console.print(f"[dim]report: {report.report_path}[/]")
-    if report.data_docs:
-        console.print(f"[dim]Data Docs: {report.data_docs}[/]")
 
 
 def write_data_docs(gate: GateResult, root: Path) -> Path:

@@ -15,6 +15,7 @@ import pandas as pd
 from sqlglot import exp
 
 from pipeline import publish
+from pipeline.errors import PipelineError
 from pipeline.quality import read
 from pipeline.quality.gate import GateResult, TableOutcome, Unguarded, Validator, validate_table
 from pipeline.quality.inputs import TableInput, compare_with_published, table_input, time_column
@@ -29,7 +30,7 @@ TableStarted = Callable[[str], None]  # the table the gate starts on
 RowsDone = Callable[[str, int, int], None]  # (table, rows validated, rows in all)
 
 
-class GateError(RuntimeError):
+class GateError(PipelineError):
     """The gate could not account for every raw row, or a raw table is missing."""
 
 
@@ -165,13 +166,13 @@ def _unguarded(
     try:
         types = read.describe(con, relation)
     except duckdb.CatalogException:
-        return Unguarded(table.source, table.table, str(relation), table.location, None), None
+        return Unguarded(table.source, table.table, str(relation), str(table.location), None), None
     column = next((c for c, t in types.items() if t.upper() in ("DATE", "TIMESTAMP")), None)
     newest = {max_column(column): read.column(column, "__t")} if column else {}
     profile = read.digest_profile(con, relation, newest)
     fingerprint = table_input(table.source, table.table, profile, column)
     return (
-        Unguarded(table.source, table.table, str(relation), table.location, fingerprint.rows),
+        Unguarded(table.source, table.table, str(relation), str(table.location), fingerprint.rows),
         fingerprint,
     )
 

@@ -25,6 +25,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 
+from pipeline.errors import Issue, Location, error
 from pipeline.quality.spec import SpecError, TableSpec
 from pipeline.warehouse.names import Relation
 
@@ -41,14 +42,14 @@ class SourceTable:
     table: str
     relation: Relation  # where it is
     gated: bool  # dbt reads the gate's input for it during kpi build (schema follows INPUT_VAR)
-    location: str  # file:line of its `- name:` entry
+    location: Location  # of its `- name:` entry
 
 
 def source_tables(
     models_dir: Path, project_vars: Mapping[str, Any], env: Mapping[str, str] | None = None
 ) -> list[SourceTable]:
     """Every table of the dbt sources under `models_dir`, resolved; raise SpecError."""
-    problems: list[str] = []
+    problems: list[Issue] = []
     out: list[SourceTable] = []
     for path, data in _source_files(models_dir, problems):
         name = _display(path, models_dir)
@@ -59,8 +60,8 @@ def source_tables(
                 if isinstance(table, CommentedMap) and "name" in table:
                     try:
                         out.append(_resolve(source, table, name, project_vars, env))
-                    except ValueError as error:
-                        problems.append(str(error))
+                    except _Problem as problem:
+                        problems.append(problem.issue)
     problems += _collisions(out)
     if problems:
         raise SpecError(problems)
@@ -85,14 +86,15 @@ def guarded(
     raise SpecError for a spec that no dbt source declares."""
     by_key = {(t.source, t.table): t for t in tables}
     found: dict[str, SourceTable] = {}
-    problems = []
+    problems: list[Issue] = []
     for spec in specs:
         table = by_key.get((spec.source, spec.name))
         if table is None:
-            problems.append(
-                f"{spec.location}: {spec.source}.{spec.name} is not a table of a dbt source "
-                f"(declare it under `sources:` in a YAML file of models/)"
-            )
+            problems.append(error(
+                f"{spec.source}.{spec.name} is not a table of a dbt source "
+                f"(declare it under `sources:` in a YAML file of models/)",
+                spec.location,
+            ))
         else:
             found[spec.name] = table
     if problems:
@@ -101,7 +103,7 @@ def guarded(
     return found, [t for t in tables if (t.source, t.table) not in named]
 
 
-def _source_files(models_dir: Path, problems: list[str]) -> Iterator[tuple[Path, CommentedMap]]:
+def _source_files(models_dir: Path, problems: list[Issue]) -> Iterator[tuple[Path, CommentedMap]]:
     for path in sorted([*models_dir.rglob("*.yml"), *models_dir.rglob("*.yaml")]):
         if path.name.endswith("__expectations.yml"):
             continue
@@ -110,8 +112,8 @@ def _source_files(models_dir: Path, problems: list[str]) -> Iterator[tuple[Path,
             continue
         try:
             data = YAML(typ="rt").load(text)
-        except YAMLError as error:
-            problems.append(f"{_display(path, models_dir)}:1: invalid YAML: {error}")
+        except YAMLError as problem:
+            problems.append(error(f"invalid YAML: {problem}", Location(_display(path, models_dir), 1)))
             continue
         if isinstance(data, CommentedMap):
             yield path, data
@@ -124,16 +126,24 @@ def _display(path: Path, models_dir: Path) -> str:
         return str(path)
 
 
+class _Problem(Exception):
+    """A located mistake in a sources file, raised where it is found."""
+
+    def __init__(self, issue: Issue):
+        super().__init__(str(issue))
+        self.issue = issue
+
+
 def _resolve(
     source: CommentedMap, table: CommentedMap, filename: str,
     values: Mapping[str, Any], env: Mapping[str, str] | None,
 ) -> SourceTable:
-    location = f"{filename}:{table.lc.line + 1}"
+    location = Location(filename, table.lc.line + 1)
 
     def value(node: CommentedMap, key: str, default: str | None, follow: bool = False) -> str | None:
         if node.get(key) is None:
             return default
-        where = f"{filename}:{node.lc.key(key)[0] + 1}"
+        where = Location(filename, node.lc.key(key)[0] + 1)
         given = {**values, INPUT_VAR: _FOLLOWS} if follow else values
         return _render(str(node[key]), given, env, where, key)
 
@@ -149,7 +159,7 @@ def _resolve(
 
 
 def _render(
-    text: str, values: Mapping[str, Any], env: Mapping[str, str] | None, where: str, key: str
+    text: str, values: Mapping[str, Any], env: Mapping[str, str] | None, where: Location, key: str
 ) -> str:
     environment = {**os.environ, **(env or {})}
 
@@ -159,30 +169,32 @@ def _render(
         if found is None:
             found = default
         if found is None:
-            raise ValueError(f"{where}: {key}: {kind}('{name}') has no value and no default")
+            raise _Problem(error(f"{key}: {kind}('{name}') has no value and no default", where))
         return str(found)
 
     rendered = _CALL.sub(call, text)
     if "{{" in rendered or "{%" in rendered:
-        raise ValueError(
-            f"{where}: {key}: the gate cannot tell which relation {text!r} names: write "
-            "text, {{ var('name', 'default') }} or {{ env_var('NAME', 'default') }}"
-        )
+        raise _Problem(error(
+            f"{key}: the gate cannot tell which relation {text!r} names: write "
+            "text, {{ var('name', 'default') }} or {{ env_var('NAME', 'default') }}",
+            where,
+        ))
     return rendered.strip()
 
 
-def _collisions(tables: Sequence[SourceTable]) -> list[str]:
+def _collisions(tables: Sequence[SourceTable]) -> list[Issue]:
     """Two tables read through the gate's input need different identifiers (one schema)."""
     seen: dict[str, SourceTable] = {}
-    problems = []
+    problems: list[Issue] = []
     for t in tables:
         if not t.gated:
             continue
         other = seen.setdefault(t.relation.name, t)
         if other is not t:
-            problems.append(
-                f"{t.location}: {t.source}.{t.table} and {other.source}.{other.table} "
+            problems.append(error(
+                f"{t.source}.{t.table} and {other.source}.{other.table} "
                 f"({other.location}) both read {t.relation.name!r} from the gate's input "
-                "schema: give one another identifier"
-            )
+                "schema: give one another identifier",
+                t.location,
+            ))
     return problems

@@ -3,8 +3,8 @@
 The files live beside the dbt sources they guard (`models/staging/<source>/`), are
 listed in `.dbtignore` so dbt never parses them, and are checked twice: against the
 JSON Schema `expectations.schema.json` (shape), then by `_semantics` (columns that
-exist, policies a check can have, parent tables that exist). Every mistake is
-reported as `file:line: message`.
+exist, policies a check can have, parent tables that exist). Every mistake is an
+issue at its file and line.
 
 A table's spec expands into `Expectation`s, one per Great Expectations expectation:
 `orders.not_null.customer_id`, `shipments.in_order.shipped_at.delivered_at`, ...
@@ -28,6 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from sqlglot import exp
 
+from pipeline.errors import NOWHERE, Issue, Location, UserError, error
 from pipeline.spec import expressions
 
 Policy = Literal["block", "warn", "quarantine"]
@@ -52,12 +53,8 @@ _AGE = re.compile(
 )
 
 
-class SpecError(ValueError):
-    """One or more mistakes in expectations files, each as `file:line: message`."""
-
-    def __init__(self, problems: Sequence[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
+class SpecError(UserError):
+    """One or more mistakes in expectations files, each an issue at its file and line."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +70,7 @@ class Expectation:
     params: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     description: str = ""
     max_quarantine_percent: float = DEFAULT_MAX_QUARANTINE_PERCENT
-    location: str = ""
+    location: Location = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class TableSpec:
     key: tuple[str, ...]
     columns: Mapping[str, str] = field(hash=False, compare=False)
     expectations: tuple[Expectation, ...] = ()
-    location: str = ""
+    location: Location = NOWHERE
 
     @property
     def references(self) -> tuple[Reference, ...]:
@@ -130,7 +127,7 @@ def spec_files(models_dir: Path) -> list[Path]:
 
 def load_specs(models_dir: Path) -> list[TableSpec]:
     """Every table spec under models/staging/*/, validated across files; raise SpecError."""
-    problems: list[str] = []
+    problems: list[Issue] = []
     tables: list[TableSpec] = []
     for path in spec_files(models_dir):
         try:
@@ -139,8 +136,8 @@ def load_specs(models_dir: Path) -> list[TableSpec]:
             name = path
         try:
             tables.extend(parse_spec(path.read_text(encoding="utf-8"), str(name)))
-        except SpecError as error:
-            problems.extend(error.problems)
+        except SpecError as exc:
+            problems.extend(exc.issues)
     problems.extend(_cross_file(tables))
     if problems:
         raise SpecError(problems)
@@ -151,14 +148,14 @@ def parse_spec(text: str, filename: str = "<string>") -> list[TableSpec]:
     """One expectations file's text -> its table specs; raise SpecError with file:line."""
     try:
         data = YAML(typ="rt").load(text)
-    except YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
-        raise SpecError([f"{filename}:{line}: invalid YAML: {error}"]) from None
+        raise SpecError(f"invalid YAML: {exc}", Location(filename, line)) from None
     if data is None:
-        raise SpecError([f"{filename}:1: empty expectations file"])
+        raise SpecError("empty expectations file", Location(filename, 1))
     problems = [
-        f"{filename}:{_line(data, list(err.absolute_path))}: {_describe(err)}"
+        error(_describe(err), Location(filename, _line(data, list(err.absolute_path))))
         for err in sorted(_validator().iter_errors(_plain(data)), key=lambda e: list(e.path))
     ]
     if problems:
@@ -179,7 +176,7 @@ def order_tables(tables: Iterable[TableSpec]) -> list[TableSpec]:
         if name in seen or name not in by_name:
             return
         if name in trail:
-            raise SpecError([f"{by_name[name].location}: reference cycle {' -> '.join(trail)}"])
+            raise SpecError(f"reference cycle {' -> '.join(trail)}", by_name[name].location)
         for ref in by_name[name].references:
             if ref.table != name:
                 visit(ref.table, (*trail, name))
@@ -234,18 +231,18 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{where}: {error.message}"
 
 
-def _loc(filename: str, node: Any, key: Any = None) -> str:
+def _loc(filename: str, node: Any, key: Any = None) -> Location:
     if key is not None and isinstance(node, CommentedMap) and key in node:
-        return f"{filename}:{node.lc.key(key)[0] + 1}"
-    return f"{filename}:{getattr(getattr(node, 'lc', None), 'line', 0) + 1}"
+        return Location(filename, node.lc.key(key)[0] + 1)
+    return Location(filename, getattr(getattr(node, "lc", None), "line", 0) + 1)
 
 
 def _as_list(value: str | Sequence[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list[str]]:
-    problems: list[str] = []
+def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list[Issue]]:
+    problems: list[Issue] = []
     source = str(data["source"])
     out: list[TableSpec] = []
     for table_name, body in data["tables"].items():
@@ -254,7 +251,7 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         key = tuple(_as_list(body["key"]))
         for col in key:
             if col not in columns:
-                problems.append(f"{where}: {table_name}.key: unknown column {col!r}")
+                problems.append(error(f"{table_name}.key: unknown column {col!r}", where))
         expectations: list[Expectation] = [
             Expectation(
                 id=f"{table_name}.columns",
@@ -277,7 +274,7 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         ]
         checks: Any = body.get("checks") or CommentedSeq()
         for index, check in enumerate(checks):
-            line = f"{filename}:{checks.lc.item(index)[0] + 1}"
+            line = Location(filename, checks.lc.item(index)[0] + 1)
             made, bad = _expand(table_name, columns, check, line)
             implied = {e.id for e in expectations if e.kind == "readable"}  # once per column
             expectations.extend(e for e in made if e.kind != "readable" or e.id not in implied)
@@ -285,7 +282,9 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
         seen: set[str] = set()
         for e in expectations:
             if e.id in seen:
-                problems.append(f"{e.location}: duplicate expectation id {e.id!r} (set `id:`)")
+                problems.append(
+                    error(f"duplicate expectation id {e.id!r} (set `id:`)", e.location)
+                )
             seen.add(e.id)
         out.append(
             TableSpec(source, str(table_name), key, columns, tuple(expectations), where)
@@ -294,8 +293,8 @@ def _semantics(data: CommentedMap, filename: str) -> tuple[list[TableSpec], list
 
 
 def _expand(
-    table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: str
-) -> tuple[list[Expectation], list[str]]:
+    table: str, columns: Mapping[str, str], check: Mapping[str, Any], line: Location
+) -> tuple[list[Expectation], list[Issue]]:
     """One check of the file -> its expectations (and the mistakes in it)."""
     kind = next(k for k in check if k in KINDS)
     checks = _Check(table, columns, check, kind, line)
@@ -308,7 +307,12 @@ class _Check:
     """Expanding one check: `_<kind>(value)` appends its expectations to `made`."""
 
     def __init__(
-        self, table: str, columns: Mapping[str, str], check: Mapping[str, Any], kind: str, line: str
+        self,
+        table: str,
+        columns: Mapping[str, str],
+        check: Mapping[str, Any],
+        kind: str,
+        line: Location,
     ) -> None:
         self.table, self.columns, self.kind, self.line = table, columns, kind, line
         self.level: Level = "table" if kind in TABLE_KINDS else "row"
@@ -319,14 +323,14 @@ class _Check:
         self.given_id, self.given_description = check.get("id"), check.get("description")
         self.cast: str | None = check.get("as")
         self.made: list[Expectation] = []
-        self.problems: list[str] = []
+        self.problems: list[Issue] = []
         if self.level == "table" and self.policy == "quarantine":
             self.problem(f"{kind} is about the whole table: policy block or warn")
         if self.cast is not None and kind not in TYPED_KINDS:
             self.problem(f"{kind}: `as:` is for {', '.join(TYPED_KINDS)} checks")
 
     def problem(self, text: str) -> None:
-        self.problems.append(f"{self.line}: {text}")
+        self.problems.append(error(text, self.line))
 
     def make(self, suffix: str, cols: Sequence[str], params: dict[str, Any], text: str) -> None:
         if self.cast is not None:
@@ -465,22 +469,26 @@ class _Check:
         self.make("", [], {}, "the table has at least one row")
 
 
-def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
-    problems: list[str] = []
+def _cross_file(tables: Sequence[TableSpec]) -> list[Issue]:
+    problems: list[Issue] = []
     by_name: dict[str, TableSpec] = {}
     for t in tables:
         if t.name in by_name:
-            problems.append(f"{t.location}: table {t.name!r} also declared at {by_name[t.name].location}")
+            problems.append(
+                error(f"table {t.name!r} also declared at {by_name[t.name].location}", t.location)
+            )
         by_name[t.name] = t
     for t in tables:
         for e in t.expectations:
             if e.kind == "references":
                 parent = by_name.get(e.params["table"])
                 if parent is None:
-                    problems.append(f"{e.location}: references unknown table {e.params['table']!r}")
+                    problems.append(
+                        error(f"references unknown table {e.params['table']!r}", e.location)
+                    )
                 elif e.params["to"] not in parent.columns:
                     problems.append(
-                        f"{e.location}: {parent.name} has no column {e.params['to']!r}"
+                        error(f"{parent.name} has no column {e.params['to']!r}", e.location)
                     )
                 elif e.params["where"]:
                     problems += _where_problems(e, parent)
@@ -490,26 +498,30 @@ def _cross_file(tables: Sequence[TableSpec]) -> list[str]:
                         parent_name, parent_col = col.split(".", 1)
                         refs = [r for r in t.references if r.table == parent_name]
                         if not refs:
-                            problems.append(
-                                f"{e.location}: in_order uses {col}: declare a `references` "
-                                f"to {parent_name} in {t.name} first"
-                            )
+                            problems.append(error(
+                                f"in_order uses {col}: declare a `references` "
+                                f"to {parent_name} in {t.name} first", e.location
+                            ))
                         elif parent_name in by_name and parent_col not in by_name[parent_name].columns:
-                            problems.append(f"{e.location}: {parent_name} has no column {parent_col!r}")
+                            problems.append(
+                                error(f"{parent_name} has no column {parent_col!r}", e.location)
+                            )
     return problems
 
 
-def _where_problems(e: Expectation, parent: TableSpec) -> list[str]:
+def _where_problems(e: Expectation, parent: TableSpec) -> list[Issue]:
     """A reference's `where:` is vetted like a metric filter: the parent's columns only,
     and true or false for each row (parsing refused statements, subqueries, comments)."""
     tree = expressions.parse(e.params["where"], GATE_DIALECT, what=WHERE)
     unknown = [c for c in expressions.columns(tree) if c.table or c.name not in parent.columns]
     if unknown:
-        return [f"{e.location}: {WHERE}: {parent.name} has no column {c.sql()!r}" for c in unknown]
+        return [
+            error(f"{WHERE}: {parent.name} has no column {c.sql()!r}", e.location) for c in unknown
+        ]
 
     def column_type(column: exp.Column) -> tuple[str | None, bool]:
         declared = parent.columns.get(column.name)
         return declared, declared == "boolean"
 
     problem = expressions.filter_problem(tree, column_type, GATE_DIALECT)
-    return [f"{e.location}: {WHERE}: {problem[0]}"] if problem else []
+    return [error(f"{WHERE}: {problem[0]}", e.location)] if problem else []

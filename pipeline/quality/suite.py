@@ -219,5 +219,5 @@ def compile_suite(
     return gx.ExpectationSuite(
         name=f"raw.{spec.name}",
         expectations=expectations,
-        meta={"source": spec.source, "table": spec.name, "spec": spec.location},
+        meta={"source": spec.source, "table": spec.name, "spec": str(spec.location)},
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlglot import exp
 
-from pipeline.errors import Location, did_you_mean, error
+from pipeline.errors import Location, NoWarehouse, did_you_mean, error
 from pipeline.errors import UserError as _UserError
 from pipeline.project import Project
 from pipeline.spec.model import GRAINS
@@ -29,7 +29,7 @@ def kpi_rows(
             f"unknown grain '{grain}'{did_you_mean(grain, GRAINS)}; use one of {', '.join(GRAINS)}"
         )
     if not project.warehouse.is_file():
-        raise _user_error(f"no warehouse at {project.warehouse}: run `kpi build` first")
+        raise NoWarehouse(project.warehouse)
     with duckdb.connect(str(project.warehouse), read_only=True) as con:
         table = values_table()
         known = [r[0] for r in sql.execute(con, sql.distinct(table, "kpi")).fetchall()]

@@ -22,7 +22,7 @@ import duckdb
 import pytest
 from test_gate import copy_warehouse
 from test_gate import published_demo as published_demo  # the shared session fixture
-from test_publish import AS_OF, _fingerprint, _project, _start, _wait_for
+from test_publish import AS_OF, _fingerprint, _project, _wait_for
 
 from pipeline import publish
 from pipeline.build import build
@@ -280,12 +280,14 @@ def _run_statuses(warehouse: Path) -> dict[str, str]:
 
 
 @pytest.mark.dbt
-def test_a_reader_during_the_build_fails_it_and_the_failure_is_recorded(published_demo, tmp_path):
+def test_a_reader_during_the_build_fails_it_and_the_failure_is_recorded(
+    published_demo, project, tmp_path
+):
     warehouse = copy_warehouse(published_demo, tmp_path / "wh.duckdb")
     before = _fingerprint(warehouse)
     stages, resume = tmp_path / "stages.txt", tmp_path / "resume"
-    proc = _start(warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
-                  KPI_RESUME_FILE=str(resume))
+    proc = _kpi_build(project, warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
+                      KPI_RESUME_FILE=str(resume))
     _wait_for(stages, "paused:dbt", proc)
     with _killed_at_the_end(proc), _reader(warehouse) as reader:
         resume.touch()
@@ -295,8 +297,8 @@ def test_a_reader_during_the_build_fails_it_and_the_failure_is_recorded(publishe
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1, out + err
     assert "Traceback" not in seen + err
-    assert f"opened by another process (PID {reader.pid}): close it or open it read-only" in out
-    assert "could not be recorded" not in out
+    assert f"opened by another process (PID {reader.pid}): close it or open it read-only" in err
+    assert "could not be recorded" not in err
     assert "failed" in _run_statuses(warehouse).values()
     assert "gated" not in _run_statuses(warehouse).values()
     assert _fingerprint(warehouse) == before
@@ -304,13 +306,13 @@ def test_a_reader_during_the_build_fails_it_and_the_failure_is_recorded(publishe
 
 @pytest.mark.dbt
 def test_a_failure_that_cannot_be_recorded_says_so_and_the_next_build_marks_it(
-    published_demo, tmp_path
+    published_demo, project, tmp_path
 ):
     warehouse = copy_warehouse(published_demo, tmp_path / "wh.duckdb")
     before = _fingerprint(warehouse)
     stages, resume = tmp_path / "stages.txt", tmp_path / "resume"
-    proc = _start(warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
-                  KPI_RESUME_FILE=str(resume))
+    proc = _kpi_build(project, warehouse, KPI_STAGE_FILE=str(stages), KPI_PAUSE_AT="dbt",
+                      KPI_RESUME_FILE=str(resume))
     _wait_for(stages, "paused:dbt", proc)
     (run_id,) = [k for k, v in _run_statuses(warehouse).items() if v == "gated"]
     with _killed_at_the_end(proc), _reader(warehouse) as reader:  # held till the build gives up
@@ -318,8 +320,8 @@ def test_a_failure_that_cannot_be_recorded_says_so_and_the_next_build_marks_it(
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 1, out + err
     assert "Traceback" not in err
-    failed = [line for line in out.splitlines() if ": failed — " in line]
-    assert len(failed) == 1, out
+    failed = [line for line in err.splitlines() if ": failed — " in line]
+    assert len(failed) == 1, err
     assert (f"the failure could not be recorded in the warehouse (the warehouse {warehouse} is "
             f"opened by another process (PID {reader.pid}): close it or open it read-only): "
             f"the next build marks run {run_id} aborted") in failed[0]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.errors import EXIT_INTERNAL
+
 ROOT = Path(__file__).resolve().parents[2]
 KPI = str(Path(sys.executable).with_name("kpi"))
 
@@ -75,8 +77,50 @@ def test_compile_refuses_an_invalid_project_without_writing(project: Path):
     path.write_text(path.read_text().replace("derived: 100 * (promoters - detractors) / nps_responses", "derived: promoters + nps"))
     result = kpi("compile", cwd=project)
     assert result.returncode == 2
-    assert "kpi 'nps': depends on itself: nps → nps" in result.stdout
+    assert "kpi 'nps': depends on itself: nps → nps" in result.stderr
     assert before == {p: p.read_bytes() for p in (project / "models/kpi").rglob("*") if p.is_file()}
+
+
+def test_a_user_error_is_its_located_lines_and_debug_shows_the_traceback(project: Path):
+    path = project / "metrics/financial/revenue.yml"
+    path.write_text(path.read_text().replace("sum: net_revenue", "sum: net_revenu"))
+    line, text = next(
+        (n, text) for n, text in enumerate(path.read_text().splitlines(), 1) if "net_revenu" in text
+    )
+    result = kpi("compile", cwd=project)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        f"metrics/financial/revenue.yml:{line}:{text.index('net_revenu') + 1}: error: kpi "
+        "'revenue': sum expression: unknown column 'net_revenu' in orders (did you mean 'net_revenue'?)"
+    ]
+    assert "Traceback" not in result.stdout + result.stderr
+    debug = kpi("--debug", "compile", cwd=project)
+    assert debug.returncode == 2, debug.stdout + debug.stderr
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert debug.stderr.rstrip().splitlines()[-1] == (
+        f"pipeline.errors.UserError: {result.stderr.strip()}"
+    )
+
+
+def test_an_unexpected_error_is_one_line_with_a_hint_and_debug_shows_the_traceback(monkeypatch):
+    """An exception no rule expects (a bug: here one put in the compiler's path)."""
+    from typer.testing import CliRunner
+
+    from pipeline import cli, compiler
+
+    def broken(project):
+        raise KeyError("orders")
+
+    monkeypatch.setattr(compiler, "read_metric_files", broken)
+    plain = CliRunner().invoke(cli.app, ["list"])
+    assert plain.exit_code == EXIT_INTERNAL, plain.output
+    assert plain.stderr.splitlines() == [
+        "error: KeyError: 'orders' (unexpected; `kpi --debug …` shows the traceback)"
+    ]
+    debug = CliRunner().invoke(cli.app, ["--debug", "list"])
+    assert debug.exit_code == EXIT_INTERNAL, debug.output
+    assert "Traceback (most recent call last):" in debug.stderr
+    assert 'raise KeyError("orders")' in debug.stderr
 
 
 def test_list_json_gives_every_kpi_with_its_fields():

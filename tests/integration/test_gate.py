@@ -199,7 +199,7 @@ def _terminal(report) -> str:
 
     from rich.console import Console
 
-    from pipeline.quality.report import print_report
+    from pipeline.report import print_report
 
     out = io.StringIO()
     print_report(report, Console(file=out, width=200, highlight=False))

@@ -113,7 +113,7 @@ def test_jinja_in_a_metric_file_is_refused_and_dbt_runs_none_of_it(tmp_path: Pat
     assert not [t for t in tables if t.startswith("pwned")]  # no run_query ran
     assert not [row for row in rows if any(SECRET in str(value) for value in row)]
     assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    lines = result.stderr.splitlines()
     for place, field, delimiter in (
         ("4:12", "label", "{{"),
         ("8:10", "sum", "{{"),

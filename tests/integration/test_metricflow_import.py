@@ -287,5 +287,5 @@ def test_nothing_to_convert_or_broken_yaml_exits_2(tmp_path: Path) -> None:
     only.write_text("metrics:\n  - name: a\n    name: b\n")
     broken = kpi("import", "metricflow", "models", cwd=project)
     assert broken.returncode == 2
-    assert "metrics.yml:3:5: error: duplicate key 'name'" in broken.stdout
+    assert "metrics.yml:3:5: error: duplicate key 'name'" in broken.stderr
     assert "Traceback" not in broken.stdout + broken.stderr

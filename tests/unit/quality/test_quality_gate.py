@@ -8,6 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from pipeline import build
+from pipeline.progress import Detail, Event, Stage
 from pipeline.quality.gate import Validator, validate_table
 from pipeline.quality.read import read_chunks, type_offenders
 from pipeline.quality.run import run_gate as run_in_warehouse
@@ -400,7 +402,7 @@ def test_a_check_on_text_needs_its_type(check, message):
     text = SPEC.replace("      - volume: {max_drop: 0.5}", f"      {check}")
     with pytest.raises(SpecError) as info:
         parse_spec(text, "x.yml")
-    assert any(message in p for p in info.value.problems), info.value.problems
+    assert any(message in str(i) for i in info.value.issues), info.value.issues
 
 
 def test_the_gates_output_leaves_the_quarantined_rows_out_and_accounts_for_every_row(specs):
@@ -432,3 +434,17 @@ def test_the_gates_output_leaves_the_quarantined_rows_out_and_accounts_for_every
     assert counts == [("customers", 2, 2, 0), ("orders", 5, 4, 1), ("visits", 3, 3, 0)]
     stored = con.execute(f"SELECT count(*), min(reason) FROM {publish.QUARANTINE_TABLE}").fetchone()
     assert stored[0] == 1 and "on_hold" in stored[1]
+
+
+def test_the_gate_tells_its_progress_as_events_per_table_and_chunk(specs):
+    events: list[Event] = []
+    con = _warehouse(_orders(CLEAN))
+    build.run_gate(con, [specs["customers"], specs["orders"]], TABLES, run_id="t", as_of=AS_OF,
+                   baselines={}, chunk_rows=3, progress=events.append)
+    customers, orders = Stage("gate", "customers"), Stage("gate", "orders")
+    assert events == [
+        Stage("gate"),
+        customers, Detail(customers, "2 of 2 rows"),  # the two customers of _warehouse
+        orders, Detail(orders, f"3 of {len(CLEAN)} rows"),
+        Detail(orders, f"{len(CLEAN)} of {len(CLEAN)} rows"),
+    ]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.errors import Location
 from pipeline.quality.sources import guarded, project_vars, source_tables
 from pipeline.quality.spec import SpecError, parse_spec
 from pipeline.warehouse.names import Relation
@@ -46,7 +47,7 @@ def test_each_table_is_where_its_source_says(tmp_path, monkeypatch):
     assert tables["crm", "accounts"].relation == Relation("crm", "accounts")  # dbt's default
     # only a schema following var('raw_schema') reads the gate's input in a build
     assert {k for k, t in tables.items() if t.gated} == {("shop", "orders"), ("shop", "customers")}
-    assert tables["shop", "customers"].location == "models/staging/_sources.yml:7"
+    assert tables["shop", "customers"].location == Location("models/staging/_sources.yml", 7)
 
 
 def test_the_projects_vars_set_the_schema(tmp_path):
@@ -63,13 +64,13 @@ def test_jinja_the_gate_cannot_follow_is_refused_with_its_location(tmp_path):
     text = SOURCES.replace("{{ env_var('BILLING_SCHEMA', 'stripe') }}", "{{ target.schema }}_raw")
     with pytest.raises(SpecError) as error:
         source_tables(_models(tmp_path, text), {})
-    (problem,) = error.value.problems
-    assert problem.startswith("models/staging/_sources.yml:11: schema: the gate cannot tell")
+    (problem,) = map(str, error.value.issues)
+    assert problem.startswith("models/staging/_sources.yml:11: error: schema: the gate cannot tell")
 
 
 def test_a_var_without_a_value_is_refused(tmp_path):
     text = SOURCES.replace("var('raw_schema', 'raw')", "var('landing')")
-    with pytest.raises(SpecError, match=r"_sources.yml:4: schema: var\('landing'\) has no value"):
+    with pytest.raises(SpecError, match=r"_sources.yml:4: error: schema: var\('landing'\) has no value"):
         source_tables(_models(tmp_path, text), {})
 
 
@@ -88,8 +89,8 @@ def test_expectations_name_a_dbt_source_table(tmp_path):
     )
     with pytest.raises(SpecError) as error:
         guarded(spec, tables)
-    assert error.value.problems == [
-        "e.yml:7: shop.refunds is not a table of a dbt source (declare it under `sources:` "
+    assert [str(i) for i in error.value.issues] == [
+        "e.yml:7: error: shop.refunds is not a table of a dbt source (declare it under `sources:` "
         "in a YAML file of models/)"
     ]
     found, unguarded = guarded(spec[:1], tables)

@@ -1,5 +1,5 @@
 """Expectations files: the repository's files load and match the raw contract; mistakes
-are reported with file:line."""
+are issues at their file and line."""
 
 from __future__ import annotations
 
@@ -38,33 +38,34 @@ def test_a_minimal_file():
     ("text", "message"),
     [
         (GOOD.replace("      - unique: order_id", "      - unique: order_idd"),
-         "x.yml:10: unique: orders has no column 'order_idd'"),
+         "x.yml:10: error: unique: orders has no column 'order_idd'"),
         (GOOD.replace("      - unique: order_id", "      - unique: order_id\n        polcy: warn"),
-         "x.yml:10: tables.orders.checks.0: Additional properties"),
+         "x.yml:10: error: tables.orders.checks.0: Additional properties"),
         (GOOD.replace("      - unique: order_id", "      - freshness: {column: ordered_at, "
                       "max_age: 2d}\n        policy: quarantine"),
-         "x.yml:10: freshness is about the whole table: policy block or warn"),
+         "x.yml:10: error: freshness is about the whole table: policy block or warn"),
         (GOOD.replace("ordered_at: timestamp", "ordered_at: datetime"),
-         "x.yml:8: tables.orders.columns.ordered_at: 'datetime' is not one of"),
+         "x.yml:8: error: tables.orders.columns.ordered_at: 'datetime' is not one of"),
         (GOOD.replace("      - unique: order_id", "      - freshness: {column: ordered_at, "
                       "max_age: 2 fortnights}"),
-         "x.yml:10: freshness: not an age"),
+         "x.yml:10: error: freshness: not an age"),
         (GOOD.replace("      - unique: order_id", "      - unique: order_id\n        not_null: x"),
-         "x.yml:10: tables.orders.checks.0: a check has exactly one kind, found unique, not_null"),
-        (GOOD.replace("version: 1", "version: 2"), "x.yml:1: version: 1 was expected"),
+         "x.yml:10: error: tables.orders.checks.0: a check has exactly one kind, found unique, not_null"),
+        (GOOD.replace("version: 1", "version: 2"), "x.yml:1: error: version: 1 was expected"),
         (GOOD + "   bad: [", "x.yml:"),
         (GOOD + _SELF_REFERENCE.format("ordered_at > 0) OR (1 = 1"),
-         "x.yml:11: references: cannot parse references where"),
+         "x.yml:11: error: references: cannot parse references where"),
         (GOOD + _SELF_REFERENCE.format("1 = 1; DROP TABLE orders"),
-         "x.yml:11: references: references where must be a single SQL expression, not 2 statements"),
+         "x.yml:11: error: references: references where must be a single SQL expression, not 2 statements"),
         (GOOD + _SELF_REFERENCE.format("order_id IN (SELECT 1)"),
-         "x.yml:11: references: references where must not contain a subquery"),
+         "x.yml:11: error: references: references where must not contain a subquery"),
     ],
 )
 def test_mistakes_are_reported_at_their_line(text, message):
     with pytest.raises(SpecError) as info:
         parse_spec(text, "x.yml")
-    assert any(p.startswith(message) for p in info.value.problems), info.value.problems
+    printed = [str(issue) for issue in info.value.issues]
+    assert any(p.startswith(message) for p in printed), printed
 
 
 def test_cross_file_mistakes(tmp_path):
@@ -77,7 +78,7 @@ def test_cross_file_mistakes(tmp_path):
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path / "models")
     text = str(info.value)
-    assert "staging/shop/_shop__expectations.yml:11: references unknown table 'customers'" in text
+    assert "staging/shop/_shop__expectations.yml:11: error: references unknown table 'customers'" in text
     assert "in_order uses products.launched_on: declare a `references`" in text
 
 
@@ -93,8 +94,9 @@ def test_a_references_where_reaches_the_gate_as_sqlglot_writes_it(tmp_path):
     path.write_text(GOOD + _SELF_REFERENCE.format("status = 'paid'"))
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path / "models")
-    assert info.value.problems == [
-        "models/staging/shop/_shop__expectations.yml:11: references where: orders has no column 'status'"
+    assert [str(issue) for issue in info.value.issues] == [
+        "models/staging/shop/_shop__expectations.yml:11: error: references where: orders has no "
+        "column 'status'"
     ]
 
 
@@ -124,5 +126,5 @@ def test_a_references_where_is_vetted_like_a_metric_filter(tmp_path, where, mess
     (folder / "_shop__expectations.yml").write_text(GOOD + _SELF_REFERENCE.format(where))
     with pytest.raises(SpecError) as info:
         load_specs(tmp_path / "models")
-    (problem,) = info.value.problems
-    assert problem.startswith(f"models/staging/shop/_shop__expectations.yml:11: {message}")
+    (problem,) = map(str, info.value.issues)
+    assert problem.startswith(f"models/staging/shop/_shop__expectations.yml:11: error: {message}")
