@@ -15,7 +15,7 @@ from rich.console import Console
 from pipeline import publish
 from pipeline.build import check
 from pipeline.project import Project
-from pipeline.quality.report import print_report
+from pipeline.report import print_report
 
 AS_OF = "2026-11-15"
 SOURCES = """\
