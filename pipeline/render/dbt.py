@@ -205,7 +205,7 @@ def _sql(tree: exp.Expr, dialect: str, run: Run) -> str:
 
 def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
     """The tree with render/sql.py's placeholders as marker nodes (render/markers.py)."""
-    def node(n: exp.Expr) -> exp.Expr:
+    for n in list(tree.find_all(exp.Table, exp.Column)):
         if isinstance(n, exp.Table) and isinstance(n.this, exp.Identifier):
             name = n.name
             if name.startswith(sql.REF_PREFIX):
@@ -216,10 +216,11 @@ def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
                 increment, full = sql.incremental_blocks()[name.removeprefix(sql.INCREMENTAL_PREFIX)]
                 n.set("this", markers.choice_of(_dbt_nodes(increment), _dbt_nodes(full)))
         elif isinstance(n, exp.Column) and n.name == sql.RECOMPUTE_FROM and not n.table:
-            return markers.recompute_from()
-        return n
-
-    return tree.transform(node, copy=False)
+            marker = markers.recompute_from()
+            if n is tree:
+                return marker
+            n.replace(marker)
+    return tree
 
 
 SHORT_LINE = 100  # a piece of SQL up to this width stays on one line
