@@ -154,21 +154,13 @@ paces as (
             and b.dimension_value = r.dimension_value
 ),
 
-calendar as (
-    -- each day of the data in the period of every grain that holds it
-    select
-        d.day,
-        g.grain,
-        __period_start__(g.grain, d.day) as period_start,
-        __period_end__(g.grain, __period_start__(g.grain, d.day)) as period_end
-    from (
-        select cast(series.day as date) as day
-        from (select min(period_start) as first_day, max(period_end) as last_day from observations) as bounds
-        cross join lateral generate_series(
-            cast(bounds.first_day as timestamp), cast(bounds.last_day as timestamp), interval '1 day'
-        ) as series (day)
-    ) as d
-    cross join (values ('day'), ('week'), ('month'), ('quarter'), ('year')) as g (grain)
+days as (
+    -- each day of the data
+    select cast(series.day as date) as day
+    from (select min(period_start) as first_day, max(period_end) as last_day from observations) as bounds
+    cross join lateral generate_series(
+        cast(bounds.first_day as timestamp), cast(bounds.last_day as timestamp), interval '1 day'
+    ) as series (day)
 ),
 
 target_days as (
@@ -184,31 +176,30 @@ target_days as (
             t.carry,
             t.value,
             d.day,
-            stated.period_end - stated.period_start + 1 as per_days,
-            stated.period_start as per_start,
+            __period_end__(t.per, __period_start__(t.per, d.day)) - __period_start__(t.per, d.day) + 1 as per_days,
+            __period_start__(t.per, d.day) as per_start,
             row_number() over (
                 partition by t.kpi, t.dimension, t.dimension_value, d.day order by t.priority
             ) as day_rank
         from target_definitions as t
-        inner join calendar as d
+        inner join days as d
             on
-                d.grain = 'day'
-                and (t.valid_from is null or d.day >= t.valid_from)
+                (t.valid_from is null or d.day >= t.valid_from)
                 and (t.valid_to is null or d.day <= t.valid_to)
-        left join calendar as stated on stated.grain = t.per and stated.day = d.day
-        where
-            t.kind in ('value', 'series')
-            and t.carry in ('sum', 'level')
-            and (t.kind = 'value' or t.series_start = stated.period_start)
+                and (t.kind = 'value' or t.series_start = __period_start__(t.per, d.day))
+        where t.kind in ('value', 'series') and t.carry in ('sum', 'level')
     ) as ranked
     where day_rank = 1
 ),
 
 target_periods as (
     -- each target day in the period of every grain that holds it (for equality joins)
-    select td.*, c.grain, c.period_start
+    select
+        td.*,
+        g.grain,
+        __period_start__(g.grain, td.day) as period_start
     from target_days as td
-    inner join calendar as c on td.day = c.day
+    cross join (values ('day'), ('week'), ('month'), ('quarter'), ('year')) as g (grain)
 ),
 
 target_pieces as (

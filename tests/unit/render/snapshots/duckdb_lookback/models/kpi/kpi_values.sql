@@ -156,39 +156,17 @@ WITH observations AS (
     AND b.period_start = r.period_start
     AND b.dimension = r.dimension
     AND b.dimension_value = r.dimension_value
-), calendar AS (
-  /* each day of the data in the period of every grain that holds it */
+), days AS (
+  /* each day of the data */
   SELECT
-    d.day, g.grain,
-    CASE
-      WHEN g.grain = 'day' THEN d.day
-      WHEN g.grain = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-      WHEN g.grain = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-      WHEN g.grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-      WHEN g.grain = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-    END AS period_start,
-    CASE
-      WHEN g.grain = 'day' THEN d.day
-      WHEN g.grain = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
-      WHEN g.grain = 'month'
-      THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
-      WHEN g.grain = 'quarter'
-      THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
-      WHEN g.grain = 'year'
-      THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
-    END AS period_end
+    CAST(series.day AS DATE) AS day
   FROM (
     SELECT
-      CAST(series.day AS DATE) AS day
-    FROM (
-      SELECT
-        MIN(period_start) AS first_day,
-        MAX(period_end) AS last_day
-      FROM observations
-    ) AS bounds
-    CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
-  ) AS d
-  CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('quarter'), ('year')) AS g(grain)
+      MIN(period_start) AS first_day,
+      MAX(period_end) AS last_day
+    FROM observations
+  ) AS bounds
+  CROSS JOIN LATERAL UNNEST(GENERATE_SERIES(CAST(bounds.first_day AS TIMESTAMP), CAST(bounds.last_day AS TIMESTAMP), INTERVAL '1' DAY)) AS series(day)
 ), target_days AS (
   /* constant and series targets, day by day, with the period of `per` each day falls in; */
   /* on each day the first target (in declaration order) that covers it applies */
@@ -200,29 +178,60 @@ WITH observations AS (
       COALESCE(t.dimension, 'total') AS dimension,
       COALESCE(t.dimension_value, 'total') AS dimension_value,
       t.carry, t.value, d.day,
-      stated.period_end - stated.period_start + 1 AS per_days,
-      stated.period_start AS per_start,
+      CASE
+        WHEN t.per = 'day' THEN d.day
+        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
+        WHEN t.per = 'month'
+        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
+        WHEN t.per = 'quarter'
+        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
+        WHEN t.per = 'year'
+        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
+      END - CASE
+        WHEN t.per = 'day' THEN d.day
+        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+        WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+        WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+        WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+      END + 1 AS per_days,
+      CASE
+        WHEN t.per = 'day' THEN d.day
+        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+        WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+        WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+        WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+      END AS per_start,
       ROW_NUMBER() OVER (PARTITION BY t.kpi, t.dimension, t.dimension_value, d.day ORDER BY t.priority) AS day_rank
     FROM target_definitions AS t
-    INNER JOIN calendar AS d
-      ON d.grain = 'day'
-      AND (t.valid_from IS NULL OR d.day >= t.valid_from)
+    INNER JOIN days AS d
+      ON (t.valid_from IS NULL OR d.day >= t.valid_from)
       AND (t.valid_to IS NULL OR d.day <= t.valid_to)
-    LEFT JOIN calendar AS stated
-      ON stated.grain = t.per AND stated.day = d.day
-    WHERE
-      t.kind IN ('value', 'series')
-      AND t.carry IN ('sum', 'level')
-      AND (t.kind = 'value' OR t.series_start = stated.period_start)
+      AND (
+        t.kind = 'value'
+        OR t.series_start = CASE
+          WHEN t.per = 'day' THEN d.day
+          WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+          WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+          WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+          WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+        END
+      )
+    WHERE t.kind IN ('value', 'series') AND t.carry IN ('sum', 'level')
   ) AS ranked
   WHERE day_rank = 1
 ), target_periods AS (
   /* each target day in the period of every grain that holds it (for equality joins) */
   SELECT
-    td.*, c.grain, c.period_start
+    td.*, g.grain,
+    CASE
+      WHEN g.grain = 'day' THEN td.day
+      WHEN g.grain = 'week' THEN CAST(DATE_TRUNC('week', td.day) AS DATE)
+      WHEN g.grain = 'month' THEN CAST(DATE_TRUNC('month', td.day) AS DATE)
+      WHEN g.grain = 'quarter' THEN CAST(DATE_TRUNC('quarter', td.day) AS DATE)
+      WHEN g.grain = 'year' THEN CAST(DATE_TRUNC('year', td.day) AS DATE)
+    END AS period_start
   FROM target_days AS td
-  INNER JOIN calendar AS c
-    ON td.day = c.day
+  CROSS JOIN (VALUES ('day'), ('week'), ('month'), ('quarter'), ('year')) AS g(grain)
 ), target_pieces AS (
   /* each observed period's overlap with each period a target is stated for */
   SELECT
