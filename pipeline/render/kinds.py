@@ -984,24 +984,7 @@ def _levels_of_rows(kept_amount: exp.Expr) -> Ctes:
         .from_("labelled", copy=False)
         .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
     )
-    levels = _join(
-        select(
-            col("date_day", "data_days"),
-            *(col(c, "slices") for c in SLICE_KEYS),
-            _alias(_zero(col("level", "sums")), "level"),
-        ).from_("data_days", copy=False),
-        exp.table_("slices"),
-        kind="CROSS",
-    )
-    levels = _join(
-        levels,
-        exp.table_("sums"),
-        side="LEFT",
-        on=_and(
-            _eq(col("date_day", "sums"), col("date_day", "data_days")),
-            *(_eq(col(c, "sums"), col(c, "slices")) for c in SLICE_KEYS),
-        ),
-    )
+    levels = _each_day_and_slice("data_days", "sums", _zero(col("level", "sums")))
     return [("data_days", data_days), ("sums", sums), ("levels", levels)]
 
 
@@ -1047,25 +1030,30 @@ def _levels_of_intervals(kept_amount: exp.Expr) -> Ctes:
         [col(c, "slices") for c in SLICE_KEYS],
         col("date_day", "days"),
     )
+    levels = _each_day_and_slice("days", "changes", level)
+    return [("changes", changes), ("levels", levels)]
+
+
+def _each_day_and_slice(days: str, rows: str, level: exp.Expr) -> exp.Select:
+    """`level` on every day of `days` for every slice, from the day's `rows` of the slice."""
     levels = _join(
         select(
-            col("date_day", "days"),
+            col("date_day", days),
             *(col(c, "slices") for c in SLICE_KEYS),
             _alias(level, "level"),
-        ).from_("days", copy=False),
+        ).from_(days, copy=False),
         exp.table_("slices"),
         kind="CROSS",
     )
-    levels = _join(
+    return _join(
         levels,
-        exp.table_("changes"),
+        exp.table_(rows),
         side="LEFT",
         on=_and(
-            _eq(col("date_day", "changes"), col("date_day", "days")),
-            *(_eq(col(c, "changes"), col(c, "slices")) for c in SLICE_KEYS),
+            _eq(col("date_day", rows), col("date_day", days)),
+            *(_eq(col(c, rows), col(c, "slices")) for c in SLICE_KEYS),
         ),
     )
-    return [("changes", changes), ("levels", levels)]
 
 
 def _average_level(step: Step, plan: Plan, ctes: Ctes) -> exp.Expr:
