@@ -135,11 +135,13 @@ WITH observations AS (
         THEN (r.value_to_date / r.value_total + b.elapsed_share) / 2
         ELSE b.elapsed_share
       END
-      ELSE b.numerator / CASE
-        WHEN LEAST(r.numerator_total, r.numerator_to_date) > 0
-        THEN (r.numerator_to_date / r.numerator_total + b.elapsed_share) / 2
-        ELSE b.elapsed_share
-      END / NULLIF(
+      ELSE (
+        b.numerator / CASE
+          WHEN LEAST(r.numerator_total, r.numerator_to_date) > 0
+          THEN (r.numerator_to_date / r.numerator_total + b.elapsed_share) / 2
+          ELSE b.elapsed_share
+        END
+      ) / NULLIF(
         b.denominator / CASE
           WHEN LEAST(r.denominator_total, r.denominator_to_date) > 0
           THEN (r.denominator_to_date / r.denominator_total + b.elapsed_share) / 2

@@ -9,13 +9,10 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
+from pipeline.plan.steps import MeasureGroup, Step
 from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec.model import GRAINS, Activity, Kpi, Lifetime, Rows, Spec
-
-if TYPE_CHECKING:
-    from pipeline.plan.planner import MeasureGroup, Step
 
 KPI_FOLDER = PurePosixPath("models") / "kpi"
 

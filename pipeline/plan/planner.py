@@ -16,58 +16,12 @@ from sqlglot import exp
 
 from pipeline.plan.measures import Measure
 from pipeline.plan.models import COMPOSITE_KINDS, ModelNode, NodeKind, composite_model, nodes
+from pipeline.plan.steps import Join, MeasureGroup, Slice, Step
 from pipeline.semantics import graph
 from pipeline.spec import expressions
 from pipeline.spec.model import GRAINS, Dimension, Kpi, Spec
 
 TOTAL = "total"
-
-
-@dataclass(frozen=True)
-class Join:
-    """A many-to-one join from the group's model to `model`."""
-
-    model: str
-    on: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class Slice:
-    """A column the group slices by; `label` names it in the group's rows."""
-
-    label: str
-    table: str
-    column: str
-
-
-@dataclass(frozen=True)
-class MeasureGroup:
-    """All measures over one model and time column: one scan computes them all."""
-
-    name: str
-    model: str
-    time: str
-    joins: tuple[Join, ...]
-    slices: tuple[Slice, ...]
-    measures: tuple[Measure, ...]
-    grains: tuple[str, ...]
-    files: tuple[str, ...]
-
-    @property
-    def values_model(self) -> str:
-        """The model holding the values of this group's KPIs."""
-        return self.name.replace("kpi_measures__", "kpi_values__", 1)
-
-
-@dataclass(frozen=True)
-class Step:
-    """How one KPI is computed: from its measure group (simple) or from other KPIs."""
-
-    kpi: Kpi
-    dimensions: tuple[tuple[str, str], ...]  # (published name, label in the measure group)
-    values_model: str
-    group: MeasureGroup | None = None
-    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ from sqlglot.generator import Generator
 
 from pipeline.jinja import DELIMITERS
 from pipeline.plan.models import KPI_FOLDER, ModelNode, NodeKind
-from pipeline.plan.planner import MeasureGroup, Plan
-from pipeline.render import kinds, markers, sql, tracking
+from pipeline.plan.planner import Plan
+from pipeline.plan.steps import MeasureGroup
+from pipeline.render import builders, kinds, markers, sql, tracking
 from pipeline.spec.model import Kpi, Spec
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -208,14 +209,14 @@ def _dbt_nodes(tree: exp.Expr) -> exp.Expr:
     for n in list(tree.find_all(exp.Table, exp.Column)):
         if isinstance(n, exp.Table) and isinstance(n.this, exp.Identifier):
             name = n.name
-            if name.startswith(sql.REF_PREFIX):
-                n.set("this", markers.ref(name.removeprefix(sql.REF_PREFIX)))
-            elif name == sql.THIS:
+            if name.startswith(builders.REF_PREFIX):
+                n.set("this", markers.ref(name.removeprefix(builders.REF_PREFIX)))
+            elif name == builders.THIS:
                 n.set("this", markers.this())
-            elif name.startswith(sql.INCREMENTAL_PREFIX):
-                increment, full = sql.incremental_blocks()[name.removeprefix(sql.INCREMENTAL_PREFIX)]
+            elif name.startswith(builders.INCREMENTAL_PREFIX):
+                increment, full = sql.incremental_blocks()[name.removeprefix(builders.INCREMENTAL_PREFIX)]
                 n.set("this", markers.choice_of(_dbt_nodes(increment), _dbt_nodes(full)))
-        elif isinstance(n, exp.Column) and n.name == sql.RECOMPUTE_FROM and not n.table:
+        elif isinstance(n, exp.Column) and n.name == builders.RECOMPUTE_FROM and not n.table:
             marker = markers.recompute_from()
             if n is tree:
                 return marker

@@ -15,26 +15,34 @@ from typing import TypeVar
 from sqlglot import exp
 
 from pipeline.plan.models import ACTIVITY_KEYS, NodeKind
-from pipeline.plan.planner import TOTAL, Plan, Step
+from pipeline.plan.planner import TOTAL, Plan
+from pipeline.plan.steps import Step
 from pipeline.render import markers
-from pipeline.render.sql import (
+from pipeline.render.builders import (
     DATE,
-    DOUBLE,
-    KEYS,
-    NULL_VALUE,
     VARCHAR,
-    _and,
-    _in,
-    _join,
-    _union,
-    _with,
+    alias,
+    and_,
     coalesce,
     col,
-    days_from_bounds,
+    divide,
+    double,
+    eq,
+    in_,
+    is_null,
+    join,
     lit,
+    not_null,
+    on_keys,
+    plus,
     ref_table,
+    running_sum,
     select,
+    union_all,
+    with_,
+    zero,
 )
+from pipeline.render.sql import KEYS, NULL_VALUE, days_from_bounds
 from pipeline.semantics.calendar import offset_start, parse_offset, period_end, period_start
 from pipeline.semantics.marts import SLICE_KEYS
 from pipeline.spec import expressions
@@ -67,57 +75,7 @@ def values(step: Step, plan: Plan) -> exp.Expr:
     return build(step, plan)
 
 
-# --- small builders ---------------------------------------------------------------------
-
-
-def _alias(expression: exp.Expr, name: str) -> exp.Expr:
-    return exp.alias_(expression, name, copy=False)
-
-
-def _eq(left: exp.Expr, right: exp.Expr) -> exp.Expr:
-    return exp.EQ(this=left, expression=right)
-
-
-def _not_null(expression: exp.Expr) -> exp.Expr:
-    return exp.Not(this=exp.Is(this=expression, expression=exp.Null()))
-
-
-def _is_null(expression: exp.Expr) -> exp.Expr:
-    return exp.Is(this=expression, expression=exp.Null())
-
-
-def _plus(day: exp.Expr, days: int) -> exp.Expr:
-    return exp.Add(this=day, expression=lit(days)) if days else day
-
-
-def _double(expression: exp.Expr) -> exp.Expr:
-    return exp.cast(expression, DOUBLE, copy=False)
-
-
-def _divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
-    return exp.Div(
-        this=_double(numerator), expression=exp.Nullif(this=denominator, expression=lit(0))
-    )
-
-
-def _zero(expression: exp.Expr) -> exp.Expr:
-    return coalesce(expression, lit(0))
-
-
-def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
-    return _and(*(_eq(col(k, left), col(k, right)) for k in keys))
-
-
-def _running_sum(value: exp.Expr, partition: Sequence[exp.Expr], order: exp.Expr) -> exp.Expr:
-    """Σ value over the rows up to this one (in `order`), per partition."""
-    return exp.Window(
-        this=exp.Sum(this=value),
-        partition_by=list(partition) or None,
-        order=exp.Order(expressions=[exp.Ordered(this=order)]),
-        spec=exp.WindowSpec(
-            kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW"
-        ),
-    )
+# --- parts shared by the kinds ---------------------------------------------------------
 
 
 def _params(step: Step, kind: type[P]) -> P:
@@ -145,9 +103,9 @@ def _day(column: str) -> exp.Expr:
 def _source(model: str, columns: dict[str, exp.Expr], present: str) -> exp.Select:
     """One row per model row whose `present` column is set; dimension columns as dim__<name>."""
     return (
-        select(*(_alias(e, name) for name, e in columns.items()))
+        select(*(alias(e, name) for name, e in columns.items()))
         .from_(ref_table(model, model), copy=False)
-        .where(_not_null(col(present)), copy=False)
+        .where(not_null(col(present)), copy=False)
     )
 
 
@@ -157,20 +115,20 @@ def _dimension_columns(step: Step) -> dict[str, exp.Expr]:
 
 def _labelled(step: Step, columns: Sequence[str]) -> exp.Expr:
     """The source once for the total and once per dimension, with the slice as two columns."""
-    branches = [select(_alias(lit(TOTAL), "dimension"), _alias(lit(TOTAL), "dimension_value"))]
+    branches = [select(alias(lit(TOTAL), "dimension"), alias(lit(TOTAL), "dimension_value"))]
     for dim in step.kpi.dimensions:
         label = coalesce(exp.cast(col(f"dim__{dim.name}"), VARCHAR), lit(NULL_VALUE))
         branches.append(
-            select(_alias(lit(dim.name), "dimension"), _alias(label, "dimension_value"))
+            select(alias(lit(dim.name), "dimension"), alias(label, "dimension_value"))
         )
     for branch in branches:
         branch.select(*(col(c) for c in columns), copy=False).from_("source", copy=False)
-    return _union(branches)
+    return union_all(branches)
 
 
 def _bounds(first: exp.Expr, last: exp.Expr, table: str = "source") -> exp.Select:
     return select(
-        _alias(exp.Min(this=first), "first_day"), _alias(exp.Max(this=last), "last_day")
+        alias(exp.Min(this=first), "first_day"), alias(exp.Max(this=last), "last_day")
     ).from_(table, copy=False)
 
 
@@ -181,16 +139,16 @@ def _frame(step: Step, plan: Plan, *, previous: bool = False) -> Ctes:
     for grain in step.kpi.grains:
         start = period_start(grain, col("date_day"), plan.week_start)
         columns = [
-            _alias(lit(grain), "grain"),
-            _alias(start, "period_start"),
-            _alias(period_end(grain, start.copy()), "period_end"),
+            alias(lit(grain), "grain"),
+            alias(start, "period_start"),
+            alias(period_end(grain, start.copy()), "period_end"),
         ]
         if previous:
             before = exp.Sub(this=start.copy(), expression=lit(1))
-            columns.append(_alias(period_start(grain, before, plan.week_start), "previous_start"))
+            columns.append(alias(period_start(grain, before, plan.week_start), "previous_start"))
         branches.append(select(*columns).distinct(copy=False).from_("days", copy=False))
     slices = select(*(col(k) for k in SLICE_KEYS)).distinct(copy=False).from_("labelled")
-    spine = _join(
+    spine = join(
         select(
             *(col(k, "periods") for k in ("grain", "period_start", "period_end")),
             *(col(k, "slices") for k in SLICE_KEYS),
@@ -200,7 +158,7 @@ def _frame(step: Step, plan: Plan, *, previous: bool = False) -> Ctes:
     )
     return [
         ("days", days),
-        ("periods", _union(branches)),
+        ("periods", union_all(branches)),
         ("slices", slices),
         ("spine", spine),
     ]
@@ -221,16 +179,16 @@ def _grain_branches(
         start = period_start(grain, col(day), plan.week_start)
         query = (
             select(
-                _alias(lit(grain), "grain"),
-                _alias(start, "period_start"),
+                alias(lit(grain), "grain"),
+                alias(start, "period_start"),
                 *(col(c) for c in group),
-                *(_alias(a.copy(), name) for name, a in aggregates.items()),
+                *(alias(a.copy(), name) for name, a in aggregates.items()),
             )
             .from_(table, copy=False)
             .group_by(start.copy(), *(col(c) for c in group), copy=False)
         )
         branches.append(query.where(where.copy(), copy=False) if where is not None else query)
-    return _union(branches)
+    return union_all(branches)
 
 
 def _final(
@@ -243,15 +201,15 @@ def _final(
 ) -> exp.Expr:
     """The values model: the spine with the kind's CTEs left-joined to it."""
     query = select(
-        _alias(lit(step.kpi.name), "kpi"),
+        alias(lit(step.kpi.name), "kpi"),
         *(col(k, "spine") for k in KEYS),
-        _alias(_double(value), "value"),
-        _alias(_double(numerator), "numerator"),
-        _alias(_double(denominator), "denominator"),
+        alias(double(value), "value"),
+        alias(double(numerator), "numerator"),
+        alias(double(denominator), "denominator"),
     ).from_("spine", copy=False)
     for table, on in joined:
-        query = _join(query, exp.table_(table), side="LEFT", on=on)
-    return _with(query, ctes)
+        query = join(query, exp.table_(table), side="LEFT", on=on)
+    return with_(query, ctes)
 
 
 # --- cumulative -------------------------------------------------------------------------
@@ -260,18 +218,18 @@ def _final(
 def _cumulative(step: Step, plan: Plan) -> exp.Expr:
     """The input's values per period, summed over the periods of the same grain up to this
     one: the input is additive, so this is the sum of its days up to the period's end."""
-    running = _running_sum(
+    running = running_sum(
         col("value"), [col(c) for c in ("grain", *SLICE_KEYS)], col("period_start")
     )
     return _rows_of(
         _params(step, Cumulative).of,
         step,
         plan,
-        _alias(lit(step.kpi.name), "kpi"),
+        alias(lit(step.kpi.name), "kpi"),
         *(col(k) for k in KEYS),
-        _alias(_double(running), "value"),
-        _alias(_double(exp.null()), "numerator"),
-        _alias(_double(exp.null()), "denominator"),
+        alias(double(running), "value"),
+        alias(double(exp.null()), "numerator"),
+        alias(double(exp.null()), "denominator"),
     )
 
 
@@ -283,10 +241,10 @@ def _rows_of(name: str, step: Step, plan: Plan, *columns: exp.Expr) -> exp.Selec
         select(*columns)
         .from_(ref_table(plan.step(name).values_model), copy=False)
         .where(
-            _and(
-                _eq(col("kpi"), lit(name)),
-                _in("grain", step.kpi.grains),
-                _in("dimension", dimensions),
+            and_(
+                eq(col("kpi"), lit(name)),
+                in_("grain", step.kpi.grains),
+                in_("dimension", dimensions),
             ),
             copy=False,
         )
@@ -313,22 +271,22 @@ def _offset(step: Step, plan: Plan) -> exp.Expr:
     shifted = (
         cases[0][0]
         if len(cases) == 1
-        else exp.Case(ifs=[exp.If(this=_in("grain", grains), true=start) for start, grains in cases])
+        else exp.Case(ifs=[exp.If(this=in_("grain", grains), true=start) for start, grains in cases])
     )
-    periods = select(*(col(k) for k in KEYS), _alias(shifted, "shifted_start")).from_(
+    periods = select(*(col(k) for k in KEYS), alias(shifted, "shifted_start")).from_(
         "base", copy=False
     )
-    on = _and(
-        _on("earlier", "periods", ("grain", *SLICE_KEYS)),
-        _eq(col("period_start", "earlier"), col("shifted_start", "periods")),
+    on = and_(
+        on_keys("earlier", "periods", ("grain", *SLICE_KEYS)),
+        eq(col("period_start", "earlier"), col("shifted_start", "periods")),
     )
     query = select(
-        _alias(lit(step.kpi.name), "kpi"),
+        alias(lit(step.kpi.name), "kpi"),
         *(col(k, "periods") for k in KEYS),
-        *(_alias(_double(col(c, "earlier")), c) for c in MEASURED),
+        *(alias(double(col(c, "earlier")), c) for c in MEASURED),
     ).from_(exp.table_("periods"), copy=False)
-    query = _join(query, exp.table_("base", alias="earlier"), side="LEFT", on=on)
-    return _with(query, [("base", base), ("periods", periods)])
+    query = join(query, exp.table_("base", alias="earlier"), side="LEFT", on=on)
+    return with_(query, [("base", base), ("periods", periods)])
 
 
 # --- lifetime value ---------------------------------------------------------------------
@@ -371,14 +329,14 @@ def entities(steps: Sequence[Step], plan: Plan, *, incremental: bool = False) ->
         col("entity", keys),
         col("first_day", "firsts"),
         col("last_day", "firsts"),
-        *(_alias(_within(name), f"within__{name}") for name in horizons),
+        *(alias(_within(name), f"within__{name}") for name in horizons),
     ).from_(keys, copy=False)
     if incremental:
-        query = _join(query, exp.table_("firsts"), side="LEFT", on=_on(keys, "firsts", ["entity"]))
+        query = join(query, exp.table_("firsts"), side="LEFT", on=on_keys(keys, "firsts", ["entity"]))
     if horizons:
         ctes.append(("late", _late(horizons)))
-        query = _join(query, exp.table_("late"), side="LEFT", on=_on(keys, "late", ["entity"]))
-    return _with(query, ctes)
+        query = join(query, exp.table_("late"), side="LEFT", on=on_keys(keys, "late", ["entity"]))
+    return with_(query, ctes)
 
 
 def _recomputed_entities(params: Lifetime) -> exp.Expr:
@@ -386,10 +344,10 @@ def _recomputed_entities(params: Lifetime) -> exp.Expr:
     day there."""
     day = markers.recompute_from()
     with_rows = (
-        select(_alias(col(params.entity), "entity"))
+        select(alias(col(params.entity), "entity"))
         .from_(ref_table(params.model, params.model), copy=False)
         .where(
-            _and(exp.GTE(this=_day(params.time), expression=day), _not_null(col(params.entity))),
+            and_(exp.GTE(this=_day(params.time), expression=day), not_null(col(params.entity))),
             copy=False,
         )
     )
@@ -407,14 +365,14 @@ def _firsts(amounts: Sequence[str]) -> Ctes:
     rows = (
         select(col("date_day"), col("entity"), *(col(a) for a in amounts))
         .from_("source", copy=False)
-        .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
+        .where(and_(col("kept"), not_null(col("entity"))), copy=False)
     )
     firsts = (
         select(
             col("entity"),
-            _alias(exp.Min(this=col("date_day")), "first_day"),
-            _alias(exp.Max(this=col("date_day")), "last_day"),
-            *(_alias(exp.Sum(this=col(a)), a) for a in amounts),
+            alias(exp.Min(this=col("date_day")), "first_day"),
+            alias(exp.Max(this=col("date_day")), "last_day"),
+            *(alias(exp.Sum(this=col(a)), a) for a in amounts),
         )
         .from_("rows", copy=False)
         .group_by(col("entity"), copy=False)
@@ -424,10 +382,10 @@ def _firsts(amounts: Sequence[str]) -> Ctes:
 
 def _within(name: str) -> exp.Expr:
     """An entity's amount within KPI `name`'s horizon: its total less its late rows."""
-    return _double(
+    return double(
         exp.Sub(
-            this=_zero(col(f"amount__{name}", "firsts")),
-            expression=_zero(col(f"amount__{name}", "late")),
+            this=zero(col(f"amount__{name}", "firsts")),
+            expression=zero(col(f"amount__{name}", "late")),
         )
     )
 
@@ -441,23 +399,23 @@ def _late(horizons: dict[str, int]) -> exp.Expr:
         amount = col(f"amount__{name}", "rows")
         if horizons[name] == shortest:
             return amount
-        horizon_end = _plus(col("first_day", "firsts"), horizons[name])
+        horizon_end = plus(col("first_day", "firsts"), horizons[name])
         beyond = exp.GTE(this=col("date_day", "rows"), expression=horizon_end)
         return exp.Case(ifs=[exp.If(this=beyond, true=amount)])
 
     late = select(
         col("entity", "rows"),
-        *(_alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
+        *(alias(exp.Sum(this=past(name)), f"amount__{name}") for name in horizons),
     ).from_("rows", copy=False)
-    return _join(
+    return join(
         late,
         exp.table_("firsts"),
         kind="INNER",
-        on=_and(
-            _eq(col("entity", "rows"), col("entity", "firsts")),
+        on=and_(
+            eq(col("entity", "rows"), col("entity", "firsts")),
             exp.GTE(
                 this=col("date_day", "rows"),
-                expression=_plus(col("first_day", "firsts"), shortest),
+                expression=plus(col("first_day", "firsts"), shortest),
             ),
         ),
     ).group_by(col("entity", "rows"), copy=False)
@@ -471,7 +429,7 @@ def _lifetime(step: Step, plan: Plan) -> exp.Expr:
     columns = {"date_day": _day(params.time)}
     if horizon is None:  # life to date also sums the rows by day
         columns["amount"] = _parse(params.sum, plan, "sum expression")
-        columns["kept"] = _and(_kept(params, plan), _not_null(col(params.entity)))
+        columns["kept"] = and_(_kept(params, plan), not_null(col(params.entity)))
     ctes: Ctes = [
         ("source", _source(params.model, columns, params.time)),
         ("labelled", _labelled(step, ["date_day"])),
@@ -488,31 +446,31 @@ def _life_to_date(step: Step, ctes: Ctes, entities: exp.Table) -> exp.Expr:
     """Running totals per day of the amount and of entities seen, read at each period's
     last day (or the data's last day, for the period still running)."""
     amounts = (
-        select(col("date_day"), _alias(exp.Sum(this=col("amount")), "amount"))
+        select(col("date_day"), alias(exp.Sum(this=col("amount")), "amount"))
         .from_("source", copy=False)
         .where(col("kept"), copy=False)
         .group_by(col("date_day"), copy=False)
     )
     newcomers = (
-        select(_alias(col("first_day"), "date_day"), _alias(exp.Count(this=exp.Star()), "entities"))
+        select(alias(col("first_day"), "date_day"), alias(exp.Count(this=exp.Star()), "entities"))
         .from_(entities, copy=False)
         .group_by(col("first_day"), copy=False)
     )
     running = select(
         col("date_day", "days"),
-        _alias(
-            _running_sum(_zero(col("amount", "amounts")), (), col("date_day", "days")), "amount"
+        alias(
+            running_sum(zero(col("amount", "amounts")), (), col("date_day", "days")), "amount"
         ),
-        _alias(
-            _running_sum(_zero(col("entities", "newcomers")), (), col("date_day", "days")),
+        alias(
+            running_sum(zero(col("entities", "newcomers")), (), col("date_day", "days")),
             "entities",
         ),
     ).from_("days", copy=False)
-    running = _join(
-        running, exp.table_("amounts"), side="LEFT", on=_on("days", "amounts", ["date_day"])
+    running = join(
+        running, exp.table_("amounts"), side="LEFT", on=on_keys("days", "amounts", ["date_day"])
     )
-    running = _join(
-        running, exp.table_("newcomers"), side="LEFT", on=_on("days", "newcomers", ["date_day"])
+    running = join(
+        running, exp.table_("newcomers"), side="LEFT", on=on_keys("days", "newcomers", ["date_day"])
     )
     ctes += [("amounts", amounts), ("newcomers", newcomers), ("running", running)]
     read_on = exp.Least(this=col("period_end", "spine"), expressions=[col("last_day", "bounds")])
@@ -521,9 +479,9 @@ def _life_to_date(step: Step, ctes: Ctes, entities: exp.Table) -> exp.Expr:
         ctes,
         [
             ("bounds", exp.true()),
-            ("running", _eq(col("date_day", "running"), read_on)),
+            ("running", eq(col("date_day", "running"), read_on)),
         ],
-        _divide(col("amount", "running"), col("entities", "running")),
+        divide(double(col("amount", "running")), col("entities", "running")),
         col("amount", "running"),
         col("entities", "running"),
     )
@@ -535,7 +493,7 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: i
     The entities' amounts (doubles) add up as decimals to the micro-unit: a sum that does
     not depend on the order of the rows, so every run gives the same digits."""
     amount = exp.cast(col(f"within__{step.kpi.name}"), EXACT_AMOUNT)
-    within = select(col("first_day"), _alias(amount, "amount")).from_(entities, copy=False)
+    within = select(col("first_day"), alias(amount, "amount")).from_(entities, copy=False)
     cohorts = _grain_branches(
         step,
         plan,
@@ -546,22 +504,22 @@ def _cohorts(step: Step, plan: Plan, ctes: Ctes, entities: exp.Table, horizon: i
     )
     ctes += [("within", within), ("cohorts", cohorts)]
     elapsed = exp.LTE(
-        this=_plus(col("period_end", "spine"), horizon - 1), expression=col("last_day", "bounds")
+        this=plus(col("period_end", "spine"), horizon - 1), expression=col("last_day", "bounds")
     )
     return _final(
         step,
         ctes,
-        [("bounds", exp.true()), ("cohorts", _on("spine", "cohorts", ["grain", "period_start"]))],
+        [("bounds", exp.true()), ("cohorts", on_keys("spine", "cohorts", ["grain", "period_start"]))],
         exp.Case(
             ifs=[
                 exp.If(
                     this=elapsed,
-                    true=_divide(col("amount", "cohorts"), col("entities", "cohorts")),
+                    true=divide(double(col("amount", "cohorts")), col("entities", "cohorts")),
                 )
             ]
         ),
-        exp.Case(ifs=[exp.If(this=elapsed.copy(), true=_zero(col("amount", "cohorts")))]),
-        _zero(col("entities", "cohorts")),
+        exp.Case(ifs=[exp.If(this=elapsed.copy(), true=zero(col("amount", "cohorts")))]),
+        zero(col("entities", "cohorts")),
     )
 
 
@@ -581,13 +539,13 @@ def _conversion(step: Step, plan: Plan) -> exp.Expr:
         base.time,
     )
     events = (
-        select(_alias(col(event.entity), "entity"), _alias(_day(event.time), "date_day"))
+        select(alias(col(event.entity), "entity"), alias(_day(event.time), "date_day"))
         .distinct(copy=False)
         .from_(ref_table(event.model, event.model), copy=False)
         .where(
-            _and(
-                _not_null(col(event.time)),
-                _not_null(col(event.entity)),
+            and_(
+                not_null(col(event.time)),
+                not_null(col(event.entity)),
                 _kept(event, plan),
             ),
             copy=False,
@@ -599,27 +557,27 @@ def _conversion(step: Step, plan: Plan) -> exp.Expr:
         .from_("source", copy=False)
         .where(col("kept", "source"), copy=False)
     )
-    converted = _join(
+    converted = join(
         converted,
         exp.table_("events"),
         kind="INNER",
-        on=_and(
-            _eq(col("entity", "events"), col("entity", "source")),
+        on=and_(
+            eq(col("entity", "events"), col("entity", "source")),
             exp.GTE(this=col("date_day", "events"), expression=col("date_day", "source")),
             exp.LTE(
-                this=col("date_day", "events"), expression=_plus(col("date_day", "source"), within)
+                this=col("date_day", "events"), expression=plus(col("date_day", "source"), within)
             ),
         ),
     )
     flagged = select(
         *(col(c, "labelled") for c in ("date_day", *SLICE_KEYS)),
-        _alias(col("entity", "converted"), "converted_entity"),
+        alias(col("entity", "converted"), "converted_entity"),
     ).from_("labelled", copy=False)
-    flagged = _join(
+    flagged = join(
         flagged,
         exp.table_("converted"),
         side="LEFT",
-        on=_on("labelled", "converted", ["entity", "date_day"]),
+        on=on_keys("labelled", "converted", ["entity", "date_day"]),
     ).where(col("kept", "labelled"), copy=False)
     counts = _grain_branches(
         step,
@@ -645,10 +603,10 @@ def _conversion(step: Step, plan: Plan) -> exp.Expr:
     return _final(
         step,
         ctes,
-        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
-        _divide(col("converted_rows", "counts"), col("base_rows", "counts")),
-        _zero(col("converted_rows", "counts")),
-        _zero(col("base_rows", "counts")),
+        [("counts", on_keys("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
+        divide(double(col("converted_rows", "counts")), col("base_rows", "counts")),
+        zero(col("converted_rows", "counts")),
+        zero(col("base_rows", "counts")),
     )
 
 
@@ -691,7 +649,7 @@ def _amount(snapshot: Snapshot, plan: Plan) -> exp.Expr:
     if snapshot.count == "*":
         return lit(1)
     counted = _parse(snapshot.count, plan, "count expression")
-    return exp.Case(ifs=[exp.If(this=_not_null(counted), true=lit(1))], default=lit(0))
+    return exp.Case(ifs=[exp.If(this=not_null(counted), true=lit(1))], default=lit(0))
 
 
 def _stored_activity(step: Step, plan: Plan, *, incremental: bool) -> exp.Select:
@@ -719,7 +677,7 @@ def _kept_activity(step: Step, plan: Plan) -> exp.Select:
         expression=exp.Case(
             ifs=[
                 exp.If(
-                    this=_eq(col("grain"), lit(grain)),
+                    this=eq(col("grain"), lit(grain)),
                     true=period_start(
                         grain,
                         exp.Sub(
@@ -737,7 +695,7 @@ def _kept_activity(step: Step, plan: Plan) -> exp.Select:
         select(exp.Star())
         .from_(exp.Table(this=markers.this()), copy=False)
         .where(
-            _and(
+            and_(
                 exp.LT(this=col("first_day"), expression=day.copy()),
                 exp.In(this=col("entity"), query=exp.Subquery(this=seen)),
                 periods,
@@ -771,51 +729,51 @@ def activity(step: Step, plan: Plan, *, incremental: bool = False) -> exp.Expr:
         before = exp.Sub(this=start.copy(), expression=lit(1))
         branches.append(
             select(
-                _alias(lit(grain), "grain"),
-                _alias(start, "period_start"),
-                _alias(period_start(grain, before, plan.week_start), "previous_start"),
+                alias(lit(grain), "grain"),
+                alias(start, "period_start"),
+                alias(period_start(grain, before, plan.week_start), "previous_start"),
                 *(col(c) for c in (*SLICE_KEYS, "entity")),
-                _alias(exp.Min(this=col("date_day")), "first_day"),
+                alias(exp.Min(this=col("date_day")), "first_day"),
             )
             .from_("labelled", copy=False)
-            .where(_and(col("kept"), _not_null(col("entity"))), copy=False)
+            .where(and_(col("kept"), not_null(col("entity"))), copy=False)
             .group_by(start.copy(), *(col(c) for c in (*SLICE_KEYS, "entity")), copy=False)
         )
     stored = _stored_activity(step, plan, incremental=incremental)
-    first_seen = _join(
+    first_seen = join(
         select(
             *(col(c, "sightings") for c in ("previous_start", *ACTIVITY_KEYS, "first_day"))
         ).from_("sightings", copy=False),
         exp.table_("stored"),
         side="LEFT",
-        on=_on("sightings", "stored", ACTIVITY_KEYS),
-    ).where(_is_null(col("entity", "stored")), copy=False)
-    active = _union(
+        on=on_keys("sightings", "stored", ACTIVITY_KEYS),
+    ).where(is_null(col("entity", "stored")), copy=False)
+    active = union_all(
         [
             select(*(col(c) for c in ACTIVITY_KEYS)).from_("stored", copy=False),
             select(*(col(c) for c in ACTIVITY_KEYS)).from_("first_seen", copy=False),
         ]
     )
-    query = _join(
+    query = join(
         select(
             *(col(c, "first_seen") for c in (*ACTIVITY_KEYS, "first_day")),
-            _alias(_not_null(col("entity", "previous")), "was_active_before"),
+            alias(not_null(col("entity", "previous")), "was_active_before"),
         ).from_("first_seen", copy=False),
         exp.table_("active", alias="previous"),
         side="LEFT",
-        on=_and(
-            _eq(col("grain", "previous"), col("grain", "first_seen")),
-            _eq(col("period_start", "previous"), col("previous_start", "first_seen")),
-            *(_eq(col(c, "previous"), col(c, "first_seen")) for c in (*SLICE_KEYS, "entity")),
+        on=and_(
+            eq(col("grain", "previous"), col("grain", "first_seen")),
+            eq(col("period_start", "previous"), col("previous_start", "first_seen")),
+            *(eq(col(c, "previous"), col(c, "first_seen")) for c in (*SLICE_KEYS, "entity")),
         ),
     )
     ctes += [
-        ("sightings", _union(branches)),
+        ("sightings", union_all(branches)),
         ("stored", stored),
         ("first_seen", first_seen),
         ("active", active),
     ]
-    return _with(query, ctes)
+    return with_(query, ctes)
 
 
 def _activity(step: Step, plan: Plan) -> exp.Expr:
@@ -825,16 +783,16 @@ def _activity(step: Step, plan: Plan) -> exp.Expr:
     ctes = _activity_source(step, plan, params)
     ctes += _frame(step, plan, previous=True)
     ctes += _activity_counts(step, plan) if params.time is not None else _interval_counts(step)
-    previous = _zero(col("previous_entities", "counts"))
-    retained = _zero(col("retained_entities", "counts"))
+    previous = zero(col("previous_entities", "counts"))
+    retained = zero(col("retained_entities", "counts"))
     numerator = (
         retained if step.kpi.kind == "retention" else exp.Sub(this=previous, expression=retained)
     )
     return _final(
         step,
         ctes,
-        [("counts", _on("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
-        _divide(numerator.copy(), previous.copy()),
+        [("counts", on_keys("spine", "counts", ["grain", "period_start", *SLICE_KEYS]))],
+        divide(double(numerator.copy()), previous.copy()),
         numerator,
         previous,
     )
@@ -847,8 +805,8 @@ def _activity_counts(step: Step, plan: Plan) -> Ctes:
     per_period = (
         select(
             *group,
-            _alias(exp.Count(this=exp.Star()), "entities"),
-            _alias(
+            alias(exp.Count(this=exp.Star()), "entities"),
+            alias(
                 exp.Sum(
                     this=exp.Case(
                         ifs=[exp.If(this=col("was_active_before"), true=lit(1))], default=lit(0)
@@ -864,26 +822,26 @@ def _activity_counts(step: Step, plan: Plan) -> Ctes:
         col("grain", "periods"),
         col("period_start", "periods"),
         *(col(c, "earlier") for c in SLICE_KEYS),
-        _alias(col("entities", "earlier"), "previous_entities"),
-        _alias(coalesce(col("retained", "later"), lit(0)), "retained_entities"),
+        alias(col("entities", "earlier"), "previous_entities"),
+        alias(coalesce(col("retained", "later"), lit(0)), "retained_entities"),
     ).from_("periods", copy=False)
-    counts = _join(
+    counts = join(
         counts,
         exp.table_("per_period", alias="earlier"),
         kind="INNER",
-        on=_and(
-            _eq(col("grain", "earlier"), col("grain", "periods")),
-            _eq(col("period_start", "earlier"), col("previous_start", "periods")),
+        on=and_(
+            eq(col("grain", "earlier"), col("grain", "periods")),
+            eq(col("period_start", "earlier"), col("previous_start", "periods")),
         ),
     )
-    counts = _join(
+    counts = join(
         counts,
         exp.table_("per_period", alias="later"),
         side="LEFT",
-        on=_and(
-            _eq(col("grain", "later"), col("grain", "periods")),
-            _eq(col("period_start", "later"), col("period_start", "periods")),
-            *(_eq(col(c, "later"), col(c, "earlier")) for c in SLICE_KEYS),
+        on=and_(
+            eq(col("grain", "later"), col("grain", "periods")),
+            eq(col("period_start", "later"), col("period_start", "periods")),
+            *(eq(col(c, "later"), col(c, "earlier")) for c in SLICE_KEYS),
         ),
     )
     return [("per_period", per_period), ("counts", counts)]
@@ -892,17 +850,17 @@ def _activity_counts(step: Step, plan: Plan) -> Ctes:
 def _interval_counts(step: Step) -> Ctes:
     """active (entities whose interval overlaps each period) and counts."""
     # an interval [start, end] overlaps the period (ignored when it ends before it starts)
-    overlaps = _and(
+    overlaps = and_(
         exp.LTE(this=col("start_day", "labelled"), expression=col("period_end", "periods")),
         exp.Or(
-            this=_is_null(col("end_day", "labelled")),
-            expression=_and(
+            this=is_null(col("end_day", "labelled")),
+            expression=and_(
                 exp.GTE(this=col("end_day", "labelled"), expression=col("period_start", "periods")),
                 exp.GTE(this=col("end_day", "labelled"), expression=col("start_day", "labelled")),
             ),
         ),
     )
-    active = _join(
+    active = join(
         select(
             col("grain", "periods"),
             col("period_start", "periods"),
@@ -913,14 +871,14 @@ def _interval_counts(step: Step) -> Ctes:
         exp.table_("periods"),
         kind="INNER",
         on=overlaps,
-    ).where(_and(col("kept", "labelled"), _not_null(col("entity", "labelled"))), copy=False)
+    ).where(and_(col("kept", "labelled"), not_null(col("entity", "labelled"))), copy=False)
     counts = (
         select(
             col("grain", "periods"),
             col("period_start", "periods"),
             *(col(c, "earlier") for c in SLICE_KEYS),
-            _alias(exp.Count(this=exp.Star()), "previous_entities"),
-            _alias(exp.Count(this=col("entity", "later")), "retained_entities"),
+            alias(exp.Count(this=exp.Star()), "previous_entities"),
+            alias(exp.Count(this=col("entity", "later")), "retained_entities"),
         )
         .from_("periods", copy=False)
         .group_by(
@@ -930,23 +888,23 @@ def _interval_counts(step: Step) -> Ctes:
             copy=False,
         )
     )
-    counts = _join(
+    counts = join(
         counts,
         exp.table_("active", alias="earlier"),
         kind="INNER",
-        on=_and(
-            _eq(col("grain", "earlier"), col("grain", "periods")),
-            _eq(col("period_start", "earlier"), col("previous_start", "periods")),
+        on=and_(
+            eq(col("grain", "earlier"), col("grain", "periods")),
+            eq(col("period_start", "earlier"), col("previous_start", "periods")),
         ),
     )
-    counts = _join(
+    counts = join(
         counts,
         exp.table_("active", alias="later"),
         side="LEFT",
-        on=_and(
-            _eq(col("grain", "later"), col("grain", "periods")),
-            _eq(col("period_start", "later"), col("period_start", "periods")),
-            *(_eq(col(c, "later"), col(c, "earlier")) for c in (*SLICE_KEYS, "entity")),
+        on=and_(
+            eq(col("grain", "later"), col("grain", "periods")),
+            eq(col("period_start", "later"), col("period_start", "periods")),
+            *(eq(col(c, "later"), col(c, "earlier")) for c in (*SLICE_KEYS, "entity")),
         ),
     )
     return [("active", active), ("counts", counts)]
@@ -979,12 +937,12 @@ def _levels_of_rows(kept_amount: exp.Expr) -> Ctes:
     sums = (
         select(
             *(col(c) for c in ("date_day", *SLICE_KEYS)),
-            _alias(exp.Sum(this=kept_amount), "level"),
+            alias(exp.Sum(this=kept_amount), "level"),
         )
         .from_("labelled", copy=False)
         .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
     )
-    levels = _each_day_and_slice("data_days", "sums", _zero(col("level", "sums")))
+    levels = _each_day_and_slice("data_days", "sums", zero(col("level", "sums")))
     return [("data_days", data_days), ("sums", sums), ("levels", levels)]
 
 
@@ -993,40 +951,40 @@ def _levels_of_intervals(kept_amount: exp.Expr) -> Ctes:
     the day after its end; a day's level is the running sum of the changes."""
     ended = exp.GTE(this=col("end_day"), expression=col("start_day"))
     valid = exp.Or(
-        this=_is_null(col("end_day")),
+        this=is_null(col("end_day")),
         expression=exp.GTE(this=col("end_day"), expression=col("start_day")),
     )
     starts = (
         select(
-            _alias(col("start_day"), "date_day"),
+            alias(col("start_day"), "date_day"),
             *(col(c) for c in SLICE_KEYS),
-            _alias(kept_amount, "delta"),
+            alias(kept_amount, "delta"),
         )
         .from_("labelled", copy=False)
         .where(valid, copy=False)
     )
     ends = (
         select(
-            _alias(_plus(col("end_day"), 1), "date_day"),
+            alias(plus(col("end_day"), 1), "date_day"),
             *(col(c) for c in SLICE_KEYS),
-            _alias(exp.Neg(this=kept_amount.copy()), "delta"),
+            alias(exp.Neg(this=kept_amount.copy()), "delta"),
         )
         .from_("labelled", copy=False)
         .where(ended, copy=False)
     )
     deltas = exp.Subquery(
-        this=_union([starts, ends]), alias=exp.TableAlias(this=exp.to_identifier("deltas"))
+        this=union_all([starts, ends]), alias=exp.TableAlias(this=exp.to_identifier("deltas"))
     )
     changes = (
         select(
             *(col(c) for c in ("date_day", *SLICE_KEYS)),
-            _alias(exp.Sum(this=col("delta")), "delta"),
+            alias(exp.Sum(this=col("delta")), "delta"),
         )
         .from_(deltas, copy=False)
         .group_by(*(col(c) for c in ("date_day", *SLICE_KEYS)), copy=False)
     )
-    level = _running_sum(
-        _zero(col("delta", "changes")),
+    level = running_sum(
+        zero(col("delta", "changes")),
         [col(c, "slices") for c in SLICE_KEYS],
         col("date_day", "days"),
     )
@@ -1036,22 +994,22 @@ def _levels_of_intervals(kept_amount: exp.Expr) -> Ctes:
 
 def _each_day_and_slice(days: str, rows: str, level: exp.Expr) -> exp.Select:
     """`level` on every day of `days` for every slice, from the day's `rows` of the slice."""
-    levels = _join(
+    levels = join(
         select(
             col("date_day", days),
             *(col(c, "slices") for c in SLICE_KEYS),
-            _alias(level, "level"),
+            alias(level, "level"),
         ).from_(days, copy=False),
         exp.table_("slices"),
         kind="CROSS",
     )
-    return _join(
+    return join(
         levels,
         exp.table_(rows),
         side="LEFT",
-        on=_and(
-            _eq(col("date_day", rows), col("date_day", days)),
-            *(_eq(col(c, rows), col(c, "slices")) for c in SLICE_KEYS),
+        on=and_(
+            eq(col("date_day", rows), col("date_day", days)),
+            *(eq(col(c, rows), col(c, "slices")) for c in SLICE_KEYS),
         ),
     )
 
@@ -1069,8 +1027,8 @@ def _average_level(step: Step, plan: Plan, ctes: Ctes) -> exp.Expr:
     return _final(
         step,
         [*ctes, ("averages", averages)],
-        [("averages", _on("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
-        _divide(col("total", "averages"), col("days", "averages")),
+        [("averages", on_keys("spine", "averages", ["grain", "period_start", *SLICE_KEYS]))],
+        divide(double(col("total", "averages")), col("days", "averages")),
         col("total", "averages"),
         col("days", "averages"),
     )
@@ -1081,15 +1039,15 @@ def _last_level(step: Step, plan: Plan, ctes: Ctes, snapshot_days: str) -> exp.E
     last_days = _grain_branches(
         step, plan, "date_day", snapshot_days, (), {"last_day": exp.Max(this=col("date_day"))}
     )
-    slice_on = [_eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
+    slice_on = [eq(col(c, "levels"), col(c, "spine")) for c in SLICE_KEYS]
     return _final(
         step,
         [*ctes, ("last_days", last_days)],
         [
-            ("last_days", _on("spine", "last_days", ["grain", "period_start"])),
+            ("last_days", on_keys("spine", "last_days", ["grain", "period_start"])),
             (
                 "levels",
-                _and(_eq(col("date_day", "levels"), col("last_day", "last_days")), *slice_on),
+                and_(eq(col("date_day", "levels"), col("last_day", "last_days")), *slice_on),
             ),
         ],
         col("level", "levels"),

@@ -1,7 +1,6 @@
 """SQL shapes for each plan node, built as sqlglot trees (the one place deciding them).
 
-Models are referenced through `ref_table(name)`, a placeholder that render/dbt.py turns
-into dbt's `{{ ref('name') }}`.
+The small builders and the placeholders they use are in render/builders.py.
 """
 
 from __future__ import annotations
@@ -12,7 +11,35 @@ from sqlglot import exp
 
 from pipeline.plan.measures import Measure, first_seen_column
 from pipeline.plan.models import ROW_KEYS
-from pipeline.plan.planner import TOTAL, MeasureGroup, Plan, Slice, Step
+from pipeline.plan.planner import TOTAL, Plan
+from pipeline.plan.steps import MeasureGroup, Slice, Step
+from pipeline.render.builders import (
+    BIGINT,
+    BOOLEAN,
+    DATE,
+    DOUBLE,
+    INCREMENTAL_PREFIX,
+    INTEGER,
+    RECOMPUTE_FROM,
+    THIS,
+    TIMESTAMP,
+    VARCHAR,
+    and_,
+    coalesce,
+    col,
+    divide,
+    double,
+    eq,
+    in_,
+    join,
+    lit,
+    materialized,
+    on_keys,
+    ref_table,
+    select,
+    union_all,
+    with_,
+)
 from pipeline.semantics.additivity import additivity
 from pipeline.semantics.calendar import first_in_period, period_end, period_start
 from pipeline.semantics.marts import VALUE_COLUMNS, WIDE_KEYS
@@ -21,19 +48,7 @@ from pipeline.spec.model import Kpi, Spec
 
 KEYS = ("grain", "period_start", "period_end", "dimension", "dimension_value")
 NULL_VALUE = "(null)"  # a NULL dimension value, spelled so it can be a key
-REF_PREFIX = "__ref__"
-# Incremental measure models: placeholders render/dbt.py turns into `{% if is_incremental() %}`
-# blocks (the stored table `{{ this }}` only exists on incremental runs).
-INCREMENTAL_PREFIX = "__incremental__"
-THIS = "__this__"
-# The first day an incremental run recomputes: a constant of the run, which render/dbt.py
-# turns into `{{ recompute_from }}` (a date literal, NULL on a full build).
-RECOMPUTE_FROM = INCREMENTAL_PREFIX + "recompute_from"
 BOUND_PREFIX = "__bound__"
-# data types built once: exp.cast(x, DATE) would parse the name on every call
-BIGINT, DATE, DOUBLE, TIMESTAMP, VARCHAR = (
-    exp.DataType.build(t) for t in ("bigint", "date", "double", "timestamp", "varchar")
-)
 # the rows of a distinct windows model (kpi_windows__<kpi>)
 WINDOW_ROW_COLUMNS = (
     ("window_name", VARCHAR),
@@ -47,100 +62,26 @@ WINDOW_ROW_COLUMNS = (
 )
 
 
-def ref_table(model: str, alias: str | None = None) -> exp.Table:
-    return exp.table_(f"{REF_PREFIX}{model}", alias=alias)
-
-
-def select(*columns: exp.Expr) -> exp.Select:
-    """A SELECT of these columns, built directly (sqlglot's builder re-parses long lists)."""
-    return exp.Select(expressions=list(columns))
-
-
-def col(name: str, table: str | None = None) -> exp.Column:
-    return exp.column(name, table=table)
-
-
-def lit(value: str | int) -> exp.Expr:
-    return exp.Literal.string(value) if isinstance(value, str) else exp.Literal.number(value)
-
-
-def _and(*conditions: exp.Expr) -> exp.Expr:
-    return exp.and_(*conditions, copy=False) if len(conditions) > 1 else conditions[0]
-
-
-def _in(column: str, values: Sequence[str]) -> exp.Expr:
-    if len(values) == 1:
-        return exp.EQ(this=col(column), expression=lit(values[0]))
-    return exp.In(this=col(column), expressions=[lit(v) for v in values])
-
-
-def _with(select: exp.Expr, ctes: Sequence[tuple[str, exp.Expr]]) -> exp.Expr:
-    # built in one go: appending CTEs one by one re-parents every earlier one
-    with_ = exp.With(
-        expressions=[
-            exp.CTE(
-                this=query,
-                alias=exp.TableAlias(this=exp.to_identifier(name)),
-                materialized=query.meta.get("materialized") or None,
-            )
-            for name, query in ctes
-        ]
-    )
-    select.set("with_", with_)
-    return select
-
-
 def _grouping(column: str) -> exp.Expr:
     return exp.EQ(this=exp.Grouping(expressions=[col(column)]), expression=lit(0))
-
-
-def coalesce(first: exp.Expr, *rest: exp.Expr) -> exp.Expr:
-    return exp.Coalesce(this=first, expressions=list(rest))
-
-
-def _join(
-    query: exp.Select,
-    table: exp.Expr,
-    *,
-    side: str | None = None,
-    kind: str | None = None,
-    on: exp.Expr | None = None,
-    using: Sequence[str] = (),
-) -> exp.Select:
-    """Append a join built as a node (the builder would parse its join type each time)."""
-    using_ = [exp.to_identifier(c) for c in using] or None
-    query.append("joins", exp.Join(this=table, side=side, kind=kind, on=on, using=using_))
-    return query
 
 
 def joined(query: exp.Select, group: MeasureGroup, models: set[str] | None = None) -> exp.Select:
     """The group's model left-joined to the models its dimensions and filters read
     (`models`: only those; all by default)."""
-    for join in group.joins:
-        if models is None or join.model in models:
-            on = _and(
-                *(
-                    exp.EQ(this=col(a, group.model), expression=col(b, join.model))
-                    for a, b in join.on
-                )
-            )
-            query = _join(query, ref_table(join.model, join.model), side="LEFT", on=on)
+    for other in group.joins:
+        if models is None or other.model in models:
+            on = and_(*(eq(col(a, group.model), col(b, other.model)) for a, b in other.on))
+            query = join(query, ref_table(other.model, other.model), side="LEFT", on=on)
     return query
 
 
-def _slice_alias(label: str) -> str:
+def slice_alias(label: str) -> str:
     return "dim__" + label.replace(".", "__")
 
 
 def _input_alias(measure: Measure) -> str:
     return f"in__{measure.name}"
-
-
-def _on(left: str, right: str, keys: Sequence[str]) -> exp.Expr:
-    return _and(*(exp.EQ(this=col(k, left), expression=col(k, right)) for k in keys))
-
-
-# --- measure groups -------------------------------------------------------------------
 
 
 def measure_group(
@@ -169,12 +110,12 @@ def measure_group(
         source = source.where(since(q.day.copy()), copy=False)
     non_distinct = [m for m in group.measures if m not in q.distinct]
     ctes: list[tuple[str, exp.Expr]] = [
-        ("source", _materialized(source) if q.coarse or q.distinct else source),
+        ("source", materialized(source) if q.coarse or q.distinct else source),
         (day_aggregates, q.grouped_by("day", non_distinct, "source")),
         *q.first_sightings(day_aggregates),
     ]
     if q.coarse:
-        ctes.append(("holistic_rows", _materialized(q.holistic_rows())))
+        ctes.append(("holistic_rows", materialized(q.holistic_rows())))
     if q.incremental:
         stored = exp.table_(INCREMENTAL_PREFIX + "days", alias="stored")
         ctes.append(("stored_days", select(exp.Star()).from_(stored, copy=False)))
@@ -183,7 +124,7 @@ def measure_group(
     if q.holistic:
         ctes.append(("recomputed", q.recomputed()))
     ctes += q.spine()
-    query = _with(q.final(), ctes)
+    query = with_(q.final(), ctes)
     if q.incremental:
         query = with_bounds(query, _recompute(q.direct_grains, group.grains, week_start))
     return query
@@ -215,7 +156,7 @@ class _MeasureQuery:
                 for g in grains
             ),
             *(
-                exp.alias_(col(s.column, s.table), _slice_alias(s.label), copy=False)
+                exp.alias_(col(s.column, s.table), slice_alias(s.label), copy=False)
                 for s in group.slices
             ),
             *(exp.alias_(m.row_value(), _input_alias(m), copy=False) for m in measures),
@@ -231,7 +172,7 @@ class _MeasureQuery:
         key = "date_day" if grain == "day" else f"{grain}_start"
         sets: list[exp.Expr] = [exp.Paren(this=col(key))]
         sets += [
-            exp.Tuple(expressions=[col(key), col(_slice_alias(s.label))]) for s in group.slices
+            exp.Tuple(expressions=[col(key), col(slice_alias(s.label))]) for s in group.slices
         ]
         query = select(
             exp.alias_(lit(grain), "grain", copy=False),
@@ -241,7 +182,7 @@ class _MeasureQuery:
                 _slice_case(
                     group,
                     lambda s: coalesce(
-                        exp.cast(col(_slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)
+                        exp.cast(col(slice_alias(s.label)), VARCHAR), lit(NULL_VALUE)
                     ),
                 ),
                 "dimension_value",
@@ -266,21 +207,21 @@ class _MeasureQuery:
         for m in self.distinct:
             recomputed_rows = select(
                 col("date_day"),
-                *(col(_slice_alias(s.label)) for s in group.slices),
+                *(col(slice_alias(s.label)) for s in group.slices),
                 col(_input_alias(m)),
             ).from_(exp.table_("source"), copy=False)
             read: exp.Expr = recomputed_rows
             if self.incremental:  # and the earlier sightings, in the periods, of entities seen again
                 seen_again = select(col(_input_alias(m))).from_(exp.table_("source"), copy=False)
                 earlier = self.scan([m], []).where(
-                    _and(
+                    and_(
                         since(day.copy(), "rollup_from"),
                         exp.LT(this=day.copy(), expression=recompute_column("recompute_from")),
                         exp.In(this=m.row_value(), query=exp.Subquery(this=seen_again)),
                     ),
                     copy=False,
                 )
-                read = _union([recomputed_rows, earlier])
+                read = union_all([recomputed_rows, earlier])
             seen = first_seen(group, m, read, self.coarser, self.week_start)
             if self.incremental:
                 seen = seen.where(since(col("date_day")), copy=False)
@@ -301,11 +242,11 @@ class _MeasureQuery:
             ),
         ).from_(exp.table_(day_aggregates), copy=False)
         for m in self.distinct:
-            grouped = _join(
+            grouped = join(
                 grouped,
                 exp.table_(f"first_seen__{m.name}"),
                 side="LEFT",
-                on=_on(day_aggregates, f"first_seen__{m.name}", ROW_KEYS[1:]),
+                on=on_keys(day_aggregates, f"first_seen__{m.name}", ROW_KEYS[1:]),
             )
         ctes.append(("grouped", grouped))
         return ctes
@@ -322,13 +263,13 @@ class _MeasureQuery:
                 )
                 for g in self.coarse
             ),
-            *(col(_slice_alias(s.label)) for s in self.group.slices),
+            *(col(slice_alias(s.label)) for s in self.group.slices),
             *(col(_input_alias(m)) for m in self.holistic),
         ).from_(exp.table_("source"), copy=False)
         if not self.incremental:
             return from_source
         first = recompute_column("recompute_from")
-        return _union(
+        return union_all(
             [
                 from_source.where(exp.Is(this=first, expression=exp.Null()), copy=False),
                 self.scan(self.holistic, self.coarse)
@@ -352,7 +293,7 @@ class _MeasureQuery:
                 select(*(c.copy() for c in keep))
                 .from_(exp.table_("stored_days"), copy=False)
                 .where(
-                    _and(
+                    and_(
                         exp.GTE(
                             this=col("period_start"), expression=recompute_column("rollup_from")
                         ),
@@ -362,7 +303,7 @@ class _MeasureQuery:
                 )
             )
             new = select(*(c.copy() for c in keep)).from_(exp.table_("grouped"), copy=False)
-            ctes.append((days_from, _union([new, stored])))
+            ctes.append((days_from, union_all([new, stored])))
         branches: list[exp.Select] = [select(*keep).from_(exp.table_(days_from), copy=False)]
         for grain in self.coarser:
             start_expr = period_start(grain, col("period_start"), self.week_start)
@@ -391,13 +332,13 @@ class _MeasureQuery:
                     start_expr.copy(), col("dimension"), col("dimension_value"), copy=False
                 )
             )
-        ctes.append(("rolled_up", _union(branches)))
+        ctes.append(("rolled_up", union_all(branches)))
         return ctes
 
     def recomputed(self) -> exp.Expr:
         """Holistic measures: the day rows' and each coarser grain's from its rows."""
         days = select(*(col(k) for k in ROW_KEYS), *(col(m.name) for m in self.holistic))
-        return _union(
+        return union_all(
             [
                 days.from_(exp.table_("grouped"), copy=False),
                 *(self.grouped_by(g, self.holistic, "holistic_rows") for g in self.coarse),
@@ -415,7 +356,7 @@ class _MeasureQuery:
             exp.alias_(first_day, "first_day", copy=False),
             exp.alias_(exp.Max(this=col("period_start")), "last_day", copy=False),
         ).from_(exp.table_("grouped"), copy=False)
-        periods = _union(
+        periods = union_all(
             [
                 select(
                     exp.alias_(lit(grain), "grain", copy=False),
@@ -451,7 +392,7 @@ class _MeasureQuery:
             col("dimension", "slices"),
             col("dimension_value", "slices"),
         ).from_(exp.table_("periods"), copy=False)
-        spine = _join(spine, exp.table_("slices"), kind="CROSS")
+        spine = join(spine, exp.table_("slices"), kind="CROSS")
         return [
             ("bounds", bounds),
             ("days", days_from_bounds()),
@@ -474,15 +415,15 @@ class _MeasureQuery:
             *(col(c, "rolled_up") for c in self.seen_columns),
         ).from_(exp.table_("spine"), copy=False)
         if self.rolling:
-            final = _join(
-                final, exp.table_("rolled_up"), side="LEFT", on=_on("spine", "rolled_up", ROW_KEYS)
+            final = join(
+                final, exp.table_("rolled_up"), side="LEFT", on=on_keys("spine", "rolled_up", ROW_KEYS)
             )
         if self.holistic:
-            final = _join(
+            final = join(
                 final,
                 exp.table_("recomputed"),
                 side="LEFT",
-                on=_on("spine", "recomputed", ROW_KEYS),
+                on=on_keys("spine", "recomputed", ROW_KEYS),
             )
         return final
 
@@ -497,13 +438,13 @@ def first_seen(
     entity = col(_input_alias(measure))
     seen = select(
         col("date_day"),
-        *(col(_slice_alias(s.label)) for s in group.slices),
+        *(col(slice_alias(s.label)) for s in group.slices),
         exp.alias_(entity, "entity", copy=False),
     ).from_(
         exp.Subquery(this=rows, alias=exp.TableAlias(this=exp.to_identifier("rows"))), copy=False
     )
     seen = seen.where(exp.Not(this=exp.Is(this=entity.copy(), expression=exp.Null())), copy=False)
-    sighted = sightings(seen, [(s.label, _slice_alias(s.label)) for s in group.slices], "date_day")
+    sighted = sightings(seen, [(s.label, slice_alias(s.label)) for s in group.slices], "date_day")
     previous = exp.Window(
         this=exp.Lag(this=col("date_day")),
         partition_by=[col("dimension"), col("dimension_value"), col("entity")],
@@ -587,7 +528,7 @@ def sightings(
         ),
         copy=False,
     )
-    return _join(rows, slices, kind="CROSS")
+    return join(rows, slices, kind="CROSS")
 
 
 def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.Expr:
@@ -595,15 +536,9 @@ def _slice_case(group: MeasureGroup, then: Callable[[Slice], exp.Expr]) -> exp.E
     if not group.slices:
         return lit(TOTAL)
     return exp.Case(
-        ifs=[exp.If(this=_grouping(_slice_alias(s.label)), true=then(s)) for s in group.slices],
+        ifs=[exp.If(this=_grouping(slice_alias(s.label)), true=then(s)) for s in group.slices],
         default=lit(TOTAL),
     )
-
-
-def _materialized(query: exp.Expr) -> exp.Expr:
-    """A CTE body marked to be computed once (see `_with`)."""
-    query.meta["materialized"] = True
-    return query
 
 
 def recompute_column(name: str) -> exp.Expr:
@@ -682,7 +617,7 @@ def days_from_bounds() -> exp.Select:
         alias=exp.TableAlias(this=exp.to_identifier("series"), columns=[exp.to_identifier("day")]),
     )
     days = select(exp.alias_(exp.cast(col("day", "series"), DATE), "date_day", copy=False))
-    return _join(days.from_(exp.table_("bounds"), copy=False), series, kind="CROSS")
+    return join(days.from_(exp.table_("bounds"), copy=False), series, kind="CROSS")
 
 
 def _period_end_case(grains: Sequence[str]) -> exp.Expr:
@@ -700,27 +635,8 @@ def _period_end_case(grains: Sequence[str]) -> exp.Expr:
     )
 
 
-def _union(branches: Sequence[exp.Select]) -> exp.Expr:
-    query: exp.Expr = branches[0]
-    for branch in branches[1:]:
-        query = exp.union(query, branch, distinct=False, copy=False)
-    return query
-
-
-# --- KPI values -----------------------------------------------------------------------
-
-
-
 def step_cte_name(name: str) -> str:
     return f"kpi__{name}"
-
-
-def _double(expression: exp.Expr) -> exp.Expr:
-    return exp.cast(expression, DOUBLE, copy=False)
-
-
-def _safe_divide(numerator: exp.Expr, denominator: exp.Expr) -> exp.Expr:
-    return exp.Div(this=numerator, expression=exp.Nullif(this=denominator, expression=lit(0)))
 
 
 def _scope(
@@ -732,10 +648,10 @@ def _scope(
     """The KPI's grains and dimensions among what its source holds; None when it is all of it."""
     conditions = []
     if set(available_grains) - set(kpi.grains):
-        conditions.append(_in("grain", kpi.grains))
+        conditions.append(in_("grain", kpi.grains))
     if set(available_dimensions) - set(labels):
-        conditions.append(_in("dimension", [TOTAL, *labels]))
-    return _and(*conditions) if conditions else None
+        conditions.append(in_("dimension", [TOTAL, *labels]))
+    return and_(*conditions) if conditions else None
 
 
 def simple_values(group: MeasureGroup, steps: Sequence[Step]) -> exp.Expr:
@@ -748,13 +664,13 @@ def simple_values(group: MeasureGroup, steps: Sequence[Step]) -> exp.Expr:
         measure = measures[kpi.name]
         if measure.agg == "average":
             total, count = (col(c) for c in measure.partial_columns)
-            value = _safe_divide(_double(total), _double(count))
-            numerator, denominator = _double(total.copy()), _double(count.copy())
+            value = divide(double(total), double(count))
+            numerator, denominator = double(total.copy()), double(count.copy())
         else:
             value, numerator, denominator = (
-                _double(col(kpi.name)),
-                _double(exp.null()),
-                _double(exp.null()),
+                double(col(kpi.name)),
+                double(exp.null()),
+                double(exp.null()),
             )
         dimension: exp.Expr = col("dimension")
         renamed = [(name, label) for name, label in step.dimensions if name != label]
@@ -777,7 +693,7 @@ def simple_values(group: MeasureGroup, steps: Sequence[Step]) -> exp.Expr:
         ).from_(ref_table(group.name), copy=False)
         scope = _scope(kpi, group.grains, labels, [label for _, label in step.dimensions])
         branches.append(query.where(scope, copy=False) if scope is not None else query)
-    return _union(branches)
+    return union_all(branches)
 
 
 def composite_values(composites: Sequence[Step], plan: Plan) -> exp.Expr:
@@ -801,7 +717,7 @@ def composite_values(composites: Sequence[Step], plan: Plan) -> exp.Expr:
         ).from_(exp.table_(step_cte_name(s.kpi.name)), copy=False)
         for s in composites
     ]
-    return _with(_union(branches), ctes)
+    return with_(union_all(branches), ctes)
 
 
 def _composite(step: Step, plan: Plan) -> exp.Select:
@@ -812,7 +728,7 @@ def _composite(step: Step, plan: Plan) -> exp.Select:
     if kpi.kind == "ratio":
         assert kpi.numerator and kpi.denominator
         num, den = col("value", "numerator_kpi"), col("value", "denominator_kpi")
-        value, numerator, denominator = _safe_divide(num, den), num.copy(), den.copy()
+        value, numerator, denominator = divide(num, den), num.copy(), den.copy()
         tables = [
             (step_cte_name(kpi.numerator), "numerator_kpi"),
             (step_cte_name(kpi.denominator), "denominator_kpi"),
@@ -823,11 +739,11 @@ def _composite(step: Step, plan: Plan) -> exp.Select:
     query = select(
         *(col(k) for k in KEYS),
         exp.alias_(value, "value", copy=False),
-        exp.alias_(_double(numerator), "numerator", copy=False),
-        exp.alias_(_double(denominator), "denominator", copy=False),
+        exp.alias_(double(numerator), "numerator", copy=False),
+        exp.alias_(double(denominator), "denominator", copy=False),
     ).from_(exp.table_(tables[0][0], alias=tables[0][1]), copy=False)
     for table, alias in tables[1:]:
-        query = _join(query, exp.table_(table, alias=alias), side="FULL", kind="OUTER", using=KEYS)
+        query = join(query, exp.table_(table, alias=alias), side="FULL", kind="OUTER", using=KEYS)
     inputs = [plan.step(name) for name in dict.fromkeys(step.inputs)]
     grains = sorted({g for i in inputs for g in i.kpi.grains})
     dimensions = sorted({name for i in inputs for name, _ in i.dimensions})
@@ -836,7 +752,7 @@ def _composite(step: Step, plan: Plan) -> exp.Select:
 
 
 def _derived_value(kpi: Kpi, dialect: str) -> exp.Expr:
-    """The formula over input KPIs' values; every division guarded against zero."""
+    """The formula over input KPIs' values (doubles); every division guarded against zero."""
     assert kpi.formula is not None
     tree = expressions.parse(kpi.formula, dialect, what="formula", row_level=False)
     if isinstance(tree, exp.Column):  # a lone KPI name: the tree itself is replaced
@@ -844,12 +760,12 @@ def _derived_value(kpi: Kpi, dialect: str) -> exp.Expr:
     for column in list(tree.find_all(exp.Column)):
         column.replace(col("value", step_cte_name(column.name)))
     for division in list(tree.find_all(exp.Div)):
-        division.set("this", _double(division.this))
-        division.set("expression", exp.Nullif(this=division.expression, expression=lit(0)))
+        guarded = divide(division.this, division.expression)
+        tree = guarded if division is tree else tree
+        division.replace(guarded)
     return tree
 
 
-BOOLEAN, INTEGER = exp.DataType.build("boolean"), exp.DataType.build("int")
 CATALOG_COLUMNS = (
     ("kpi", VARCHAR),
     ("label", VARCHAR),
@@ -953,7 +869,7 @@ def wide(grain: str, kpis: Sequence[Kpi]) -> exp.Select:
         select(*(col(c) for c in WIDE_KEYS), *columns)
         .from_(ref_table("kpi_values"), copy=False)
         .where(
-            _and(
+            and_(
                 exp.EQ(this=col("grain"), expression=lit(grain)),
                 exp.EQ(this=col("dimension"), expression=lit(TOTAL)),
             ),

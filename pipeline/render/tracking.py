@@ -16,28 +16,32 @@ import sqlglot
 from sqlglot import exp
 
 from pipeline.plan.models import NodeKind
-from pipeline.plan.planner import Plan, Step
-from pipeline.render.sql import (
+from pipeline.plan.planner import Plan
+from pipeline.plan.steps import Step
+from pipeline.render.builders import (
     DATE,
     DOUBLE,
     INCREMENTAL_PREFIX,
     INTEGER,
-    KEYS,
     RECOMPUTE_FROM,
     VARCHAR,
-    WINDOW_ROW_COLUMNS,
+    and_,
     col,
-    joined,
+    divide,
     lit,
     ref_table,
     select,
+)
+from pipeline.render.sql import (
+    KEYS,
+    WINDOW_ROW_COLUMNS,
+    joined,
     sightings,
     since,
+    slice_alias,
     typed_values,
     with_bounds,
 )
-from pipeline.render.sql import _and as and_
-from pipeline.render.sql import _slice_alias as slice_alias
 from pipeline.semantics import calendar
 from pipeline.semantics.additivity import target_carry
 from pipeline.semantics.marts import VALUE_COLUMNS
@@ -193,11 +197,11 @@ _PLACEHOLDERS: dict[str, Callable[..., exp.Expr]] = {
 
 # rules a template applies more than once, called as __name__(arguments...): the rule's
 # SQL with each argument in place of its _name
-_RULES = {
+_TEXT_RULES = {
     "__attainment__": (
         ("direction", "value", "target"),
-        "case when _direction = 'higher' then _value / nullif(_target, 0)"
-        " else _target / nullif(_value, 0) end",
+        "case when _direction = 'higher' then __divide__(_value, _target)"
+        " else __divide__(_target, _value) end",
     ),
     # a partial period's value at its end: to date / the share of the total expected by its
     # elapsed day (half the references', half the days'), the days' alone without references
@@ -222,16 +226,33 @@ _RULES = {
 }
 
 
+def _text_rule(names: tuple[str, ...], text: str) -> Callable[..., exp.Expr]:
+    def expand(*values: exp.Expr) -> exp.Expr:
+        arguments = {f"_{n}": a for n, a in zip(names, values, strict=True)}
+        tree = sqlglot.parse_one(text, read=TEMPLATE_DIALECT).transform(
+            lambda n: arguments[n.name].copy()
+            if isinstance(n, exp.Column) and n.name in arguments
+            else n
+        )
+        return tree.transform(_rule)
+
+    return expand
+
+
+# the template's rules: the builders' own (one division rule for all generated SQL) and
+# the text rules
+_RULES: dict[str, Callable[..., exp.Expr]] = {
+    "__divide__": divide,
+    **{name: _text_rule(*rule) for name, rule in _TEXT_RULES.items()},
+}
+
+
 def _rule(node: exp.Expr) -> exp.Expr:
-    """A rule placeholder expanded with its arguments (other nodes unchanged)."""
+    """A rule placeholder expanded with its (expanded) arguments; other nodes unchanged."""
     rule = _RULES.get(str(node.this).lower()) if isinstance(node, exp.Anonymous) else None
     if rule is None:
         return node
-    names, text = rule
-    arguments = {f"_{n}": a for n, a in zip(names, node.expressions, strict=True)}
-    return sqlglot.parse_one(text, read=TEMPLATE_DIALECT).transform(
-        lambda n: arguments[n.name].copy() if isinstance(n, exp.Column) and n.name in arguments else n
-    )
+    return rule(*(a.transform(_rule) for a in node.expressions))
 
 
 def _fill(template: exp.Expr, ctes: list[tuple[str, exp.Expr]], week_start: str) -> exp.Expr:

@@ -156,7 +156,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__aov AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
@@ -165,7 +165,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__cac AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
@@ -175,7 +175,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__click_through_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__ad_clicks AS numerator_kpi
@@ -184,7 +184,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__conversion_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__converted_sessions AS numerator_kpi
@@ -193,7 +193,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__cost_per_lead AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__marketing_spend AS numerator_kpi
@@ -203,7 +203,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__csat AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__satisfied_ratings AS numerator_kpi
@@ -212,7 +212,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__email_open_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__email_opens AS numerator_kpi
@@ -221,7 +221,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__gross_profit_margin AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST((kpi__revenue.value - kpi__cogs.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    (kpi__revenue.value - kpi__cogs.value) / NULLIF(kpi__revenue.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
@@ -231,7 +231,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__lead_conversion_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__converted_leads AS numerator_kpi
@@ -240,7 +240,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__net_profit_margin AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST((kpi__revenue.value - kpi__cogs.value - kpi__operating_costs.value - kpi__marketing_spend.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue.value, 0) AS value,
+    (kpi__revenue.value - kpi__cogs.value - kpi__operating_costs.value - kpi__marketing_spend.value) / NULLIF(kpi__revenue.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
@@ -254,7 +254,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__nps AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(100 * (kpi__promoters.value - kpi__detractors.value) AS DOUBLE PRECISION) / NULLIF(kpi__nps_responses.value, 0) AS value,
+    (100 * (kpi__promoters.value - kpi__detractors.value)) / NULLIF(kpi__nps_responses.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__nps_responses
@@ -265,7 +265,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__order_accuracy AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__accurate_orders AS numerator_kpi
@@ -274,7 +274,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__orders_by_new_customers_share AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__new_customers AS numerator_kpi
@@ -284,7 +284,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__return_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__returned_items AS numerator_kpi
@@ -293,7 +293,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__revenue_mom_growth AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST((kpi__revenue.value - kpi__revenue_previous_month.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_previous_month.value, 0) AS value,
+    (kpi__revenue.value - kpi__revenue_previous_month.value) / NULLIF(kpi__revenue_previous_month.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue_previous_month
@@ -303,7 +303,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__revenue_per_customer AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
@@ -313,7 +313,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__revenue_per_employee AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(kpi__revenue.value AS DOUBLE PRECISION) / NULLIF(kpi__headcount.value, 0) AS value,
+    kpi__revenue.value / NULLIF(kpi__headcount.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
@@ -323,7 +323,7 @@ WITH kpi__accurate_orders AS (
 ), kpi__ticket_resolution_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__resolved_tickets AS numerator_kpi

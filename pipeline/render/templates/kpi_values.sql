@@ -52,7 +52,7 @@ previous_to_date as (
         b.dimension_value,
         case
             when b.additivity = 'additive' then sum(d.value)
-            else sum(d.numerator) / nullif(sum(d.denominator), 0)
+            else __divide__(sum(d.numerator), sum(d.denominator))
         end as previous_value_to_date
     from base as b
     inner join observations as d
@@ -131,8 +131,10 @@ paces as (
         case
             when b.additivity = 'additive'
                 then __paced__(b.value, r.value_to_date, r.value_total, b.elapsed_share)
-            else __paced__(b.numerator, r.numerator_to_date, r.numerator_total, b.elapsed_share)
-                / nullif(__paced__(b.denominator, r.denominator_to_date, r.denominator_total, b.elapsed_share), 0)
+            else __divide__(
+                __paced__(b.numerator, r.numerator_to_date, r.numerator_total, b.elapsed_share),
+                __paced__(b.denominator, r.denominator_to_date, r.denominator_total, b.elapsed_share)
+            )
         end as projected_value
     from (
         select
@@ -390,11 +392,11 @@ select
     b.is_partial_period,
     b.previous_value,
     b.value - b.previous_value as previous_change,
-    (b.value - b.previous_value) / nullif(abs(b.previous_value), 0) as previous_change_rate,
+    __divide__(b.value - b.previous_value, abs(b.previous_value)) as previous_change_rate,
     ptd.previous_value_to_date,
     ly.value as last_year_value,
     b.value - ly.value as last_year_change,
-    (b.value - ly.value) / nullif(abs(ly.value), 0) as last_year_change_rate,
+    __divide__(b.value - ly.value, abs(ly.value)) as last_year_change_rate,
     ct.target,
     ct.target_to_date,
     ct.source as target_source,

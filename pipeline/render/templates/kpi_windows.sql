@@ -34,7 +34,7 @@ trailing_windows as (
         cur.dimension_value,
         case
             when cur.additivity = 'additive' then sum(prev.value)
-            else sum(prev.numerator) / nullif(sum(prev.denominator), 0)
+            else __divide__(sum(prev.numerator), sum(prev.denominator))
         end as value,
         case when cur.additivity = 'ratio' then sum(prev.numerator) end as numerator,
         case when cur.additivity = 'ratio' then sum(prev.denominator) end as denominator
@@ -105,13 +105,16 @@ to_date as (
                     partition by kpi, window_name, dimension, dimension_value, window_start
                     order by period_start rows between unbounded preceding and current row
                 )
-            else sum(numerator) over (
-                partition by kpi, window_name, dimension, dimension_value, window_start
-                order by period_start rows between unbounded preceding and current row
-            ) / nullif(sum(denominator) over (
-                partition by kpi, window_name, dimension, dimension_value, window_start
-                order by period_start rows between unbounded preceding and current row
-            ), 0)
+            else __divide__(
+                sum(numerator) over (
+                    partition by kpi, window_name, dimension, dimension_value, window_start
+                    order by period_start rows between unbounded preceding and current row
+                ),
+                sum(denominator) over (
+                    partition by kpi, window_name, dimension, dimension_value, window_start
+                    order by period_start rows between unbounded preceding and current row
+                )
+            )
         end as value,
         case when additivity = 'ratio' then sum(numerator) over (
             partition by kpi, window_name, dimension, dimension_value, window_start

@@ -34,7 +34,7 @@ WITH kpi__billed_accounts AS (
 ), kpi__arpa AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(kpi__mrr.value AS DOUBLE) / NULLIF(kpi__paying_accounts.value, 0) AS value,
+    kpi__mrr.value / NULLIF(kpi__paying_accounts.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__mrr
@@ -52,7 +52,7 @@ WITH kpi__billed_accounts AS (
 ), kpi__support_load AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(kpi__support_tickets.value AS DOUBLE) / NULLIF(kpi__paying_accounts.value, 0) AS value,
+    kpi__support_tickets.value / NULLIF(kpi__paying_accounts.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__support_tickets

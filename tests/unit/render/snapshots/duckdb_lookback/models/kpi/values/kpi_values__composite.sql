@@ -51,7 +51,7 @@ WITH kpi__conversions AS (
 ), kpi__revenue_mom_growth AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST((kpi__revenue.value - kpi__revenue_last_month.value) AS DOUBLE) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
+    (kpi__revenue.value - kpi__revenue_last_month.value) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__revenue_last_month
@@ -61,7 +61,7 @@ WITH kpi__conversions AS (
 ), kpi__revenue_per_session AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(kpi__revenue.value AS DOUBLE) / NULLIF(kpi__sessions.value, 0) AS value,
+    kpi__revenue.value / NULLIF(kpi__sessions.value, 0) AS value,
     CAST(NULL AS DOUBLE) AS numerator,
     CAST(NULL AS DOUBLE) AS denominator
   FROM kpi__revenue

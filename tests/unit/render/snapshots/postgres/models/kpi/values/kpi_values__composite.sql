@@ -32,7 +32,7 @@ WITH kpi__conversions AS (
 ), kpi__aov AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue AS numerator_kpi
@@ -42,7 +42,7 @@ WITH kpi__conversions AS (
 ), kpi__conversion_rate AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(numerator_kpi.value AS DOUBLE PRECISION) / NULLIF(denominator_kpi.value, 0) AS value,
+    numerator_kpi.value / NULLIF(denominator_kpi.value, 0) AS value,
     CAST(numerator_kpi.value AS DOUBLE PRECISION) AS numerator,
     CAST(denominator_kpi.value AS DOUBLE PRECISION) AS denominator
   FROM kpi__conversions AS numerator_kpi
@@ -51,7 +51,7 @@ WITH kpi__conversions AS (
 ), kpi__revenue_mom_growth AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST((kpi__revenue.value - kpi__revenue_last_month.value) AS DOUBLE PRECISION) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
+    (kpi__revenue.value - kpi__revenue_last_month.value) / NULLIF(kpi__revenue_last_month.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue_last_month
@@ -61,7 +61,7 @@ WITH kpi__conversions AS (
 ), kpi__revenue_per_session AS (
   SELECT
     grain, period_start, period_end, dimension, dimension_value,
-    CAST(kpi__revenue.value AS DOUBLE PRECISION) / NULLIF(kpi__sessions.value, 0) AS value,
+    kpi__revenue.value / NULLIF(kpi__sessions.value, 0) AS value,
     CAST(NULL AS DOUBLE PRECISION) AS numerator,
     CAST(NULL AS DOUBLE PRECISION) AS denominator
   FROM kpi__revenue
