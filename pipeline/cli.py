@@ -145,14 +145,9 @@ def main() -> None:
     except SystemExit as done:
         if not _short_lived_process:
             raise
-        code = done.code
-        if not isinstance(code, int):  # None: success; text: a message to print, failure
-            if code is not None:
-                print(code, file=sys.stderr)
-            code = 0 if code is None else 1
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(code)
+        os._exit(done.code if isinstance(done.code, int) else int(done.code is not None))
 
 
 def _compiled(project: Project) -> compiler.Compiled:
