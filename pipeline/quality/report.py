@@ -52,7 +52,7 @@ def render_gate(gate: GateResult, console: Console, *, samples: int = 3) -> None
             if e.action == "skipped":
                 skipped[e.note] = skipped.get(e.note, 0) + 1
                 continue
-            if e.level == "row" or e.unexpected_count:
+            if e.level == "row" or (e.level == "schema" and e.unexpected_count):
                 counts = f"{e.unexpected_count:,} rows ({e.unexpected_percent:.3g}%)"
             else:
                 counts = f"observed {jsonable(e.observed)}"

@@ -7,11 +7,13 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from pipeline import build
 from pipeline.progress import Detail, Event, Stage
 from pipeline.quality.gate import Validator, validate_table
 from pipeline.quality.read import read_chunks, type_offenders
+from pipeline.quality.report import render_gate
 from pipeline.quality.run import run_gate as run_in_warehouse
 from pipeline.quality.sources import SourceTable
 from pipeline.quality.spec import parse_spec
@@ -235,6 +237,15 @@ def test_volume_band(specs):
     assert "baseline 4 rows" in volume.note
     gate, _ = _gate(_orders(CLEAN[:2]), specs, baselines={"orders": 4})
     assert gate.outcome("orders.volume").action == "passed"
+
+
+def test_report_shows_a_table_checks_observed_value(specs):
+    """A blocked volume check reads as the table's row count, not as one failing row."""
+    gate, _ = _gate(_orders(CLEAN[:2]), specs, baselines={"orders": 40})
+    console = Console(record=True, width=200)
+    render_gate(gate, console)
+    line = next(x for x in console.export_text().splitlines() if "orders.volume" in x)
+    assert "— observed 2;" in line and "rows (" not in line
 
 
 def test_report_is_json_ready(specs):

@@ -19,7 +19,7 @@ MAX_CHANGED_LINES = 2
 EDITS = [
     ("metrics/targets.yml", "{kpi: csat, value: 0.85}", "{kpi: csat, value: 0.9}"),
     ("metrics/targets.yml", "{kpi: cogs, growth: 0.2}", "{kpi: cogs, growth: 0.25}"),
-    ("metrics/targets.yml", "2025-12: 12000,", "2025-12: 13000,"),
+    ("metrics/targets.yml", "2025-12: 1200000,", "2025-12: 1300000,"),
     ("metrics/financial/revenue.yml", "- value: 500000 ", "- value: 550000 "),
 ]
 
