@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 $(BIN)/kpi: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,postgres]'
+	$(BIN)/pip install --quiet -e '.[dev,postgres,spark]'
 	touch $(BIN)/kpi
 
 # The demo runs at the articles' scale (about $500k of online sales a month, 35 times the

@@ -17,7 +17,7 @@
 --   metrics/sales_marketing/web.yml
 -- Every KPI at every grain and slice, with comparisons, target and status (long table).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(materialized='table') }}
+{{ config(enabled=target.type not in ['spark'], materialized='table') }}
 
 /* The long KPI table: observations with their previous period, same period last year, */
 /* partial-period comparison, target, attainment, status, projection to the period's end */
@@ -47,7 +47,10 @@ WITH observations AS (
     o.kpi, o.grain, o.period_start, o.period_end, o.dimension, o.dimension_value, o.value, o.numerator,
     o.denominator, c.additivity,
     COALESCE(o.period_end > a.last_day, FALSE) AS is_partial_period,
-    CASE WHEN o.period_end > a.last_day THEN CAST(a.last_day - o.period_start + 1 AS INT) END AS elapsed_days,
+    CASE
+      WHEN o.period_end > a.last_day
+      THEN CAST((CAST(a.last_day AS DATE) - CAST(o.period_start AS DATE)) + 1 AS INT)
+    END AS elapsed_days,
     LAG(o.value) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_value,
     LAG(o.period_start) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_start,
     LAG(o.period_end) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_end,
@@ -118,7 +121,7 @@ WITH observations AS (
       AND d.period_start <= b.period_end - 7 * w.weeks
     WHERE b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
     GROUP BY b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, w.weeks
-    HAVING COUNT(*) = b.period_end - b.period_start + 1
+    HAVING COUNT(*) = (CAST(b.period_end AS DATE) - CAST(b.period_start AS DATE)) + 1
   ) AS shifted
   GROUP BY kpi, grain, period_start, dimension, dimension_value
 ), paces AS (
@@ -153,7 +156,7 @@ WITH observations AS (
   FROM (
     SELECT
       *,
-      CAST(elapsed_days AS DOUBLE PRECISION) / (period_end - period_start + 1) AS elapsed_share
+      CAST(elapsed_days AS DOUBLE PRECISION) / ((CAST(period_end AS DATE) - CAST(period_start AS DATE)) + 1) AS elapsed_share
     FROM base
     WHERE
       is_partial_period
@@ -194,22 +197,24 @@ WITH observations AS (
       COALESCE(t.dimension, 'total') AS dimension,
       COALESCE(t.dimension_value, 'total') AS dimension_value,
       t.carry, t.value, d.day,
-      CASE
-        WHEN t.per = 'day' THEN d.day
-        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
-        WHEN t.per = 'month'
-        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1 MONTH' AS DATE) - 1
-        WHEN t.per = 'quarter'
-        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3 MONTH' AS DATE) - 1
-        WHEN t.per = 'year'
-        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12 MONTH' AS DATE) - 1
-      END - CASE
-        WHEN t.per = 'day' THEN d.day
-        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
-        WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-        WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-        WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-      END + 1 AS per_days,
+      (
+        CAST(CASE
+          WHEN t.per = 'day' THEN d.day
+          WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE) + 6
+          WHEN t.per = 'month'
+          THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1 MONTH' AS DATE) - 1
+          WHEN t.per = 'quarter'
+          THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3 MONTH' AS DATE) - 1
+          WHEN t.per = 'year'
+          THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12 MONTH' AS DATE) - 1
+        END AS DATE) - CAST(CASE
+          WHEN t.per = 'day' THEN d.day
+          WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
+          WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+          WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+          WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+        END AS DATE)
+      ) + 1 AS per_days,
       CASE
         WHEN t.per = 'day' THEN d.day
         WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day) AS DATE)
@@ -293,7 +298,7 @@ WITH observations AS (
   FROM target_pieces
   GROUP BY kpi, grain, period_start, period_end, dimension, dimension_value
   /* a target applies to a period only when targets cover every day of it */
-  HAVING SUM(days) = period_end - period_start + 1
+  HAVING SUM(days) = (CAST(period_end AS DATE) - CAST(period_start AS DATE)) + 1
 ), exact_targets AS (
   /* targets of KPIs that do not carry to other grains (distinct counts) */
   SELECT

@@ -90,6 +90,12 @@ def plus(day: exp.Expr, days: int) -> exp.Expr:
     return exp.Add(this=day, expression=lit(days)) if days else day
 
 
+def days_between(start: exp.Expr, end: exp.Expr) -> exp.Expr:
+    """Whole days from date `start` to date `end`: a subtraction in DuckDB and PostgreSQL,
+    DATEDIFF in Spark (whose difference of two dates is an interval)."""
+    return exp.DateDiff(this=end, expression=start, unit=exp.var("DAY"), date_part_boundary=True)
+
+
 def double(expression: exp.Expr) -> exp.Expr:
     return exp.cast(expression, DOUBLE, copy=False)
 

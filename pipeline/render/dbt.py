@@ -10,16 +10,18 @@ import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache, partial
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
+from sqlglot.errors import ErrorLevel
 from sqlglot.generator import Generator
 
+from pipeline.engines import ENGINES, Engine
 from pipeline.jinja import DELIMITERS
 from pipeline.plan.models import KPI_FOLDER, ModelNode, NodeKind
 from pipeline.plan.planner import Plan
@@ -31,7 +33,7 @@ _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 KPI_DIR = Path(KPI_FOLDER)
 MACROS_DIR = Path("macros") / "kpi"
-GENERATED_DIRS = (KPI_DIR, MACROS_DIR)
+GENERATED_DIRS = (KPI_DIR, MACROS_DIR, *(KPI_DIR.with_name(e.folder) for e in ENGINES.values()))
 DO_NOT_EDIT = "Do not edit: change the metric files and run `kpi compile`."
 
 
@@ -41,8 +43,21 @@ PARALLEL_FROM_KPIS = 200  # below this, a worker process costs more than it save
 
 def render(spec: Spec, plan: Plan) -> dict[str, str]:
     """Every generated file, keyed by its path relative to the project root: one per model
-    node of the plan, the models' properties and the lookback macro."""
-    jobs: dict[str, Job] = {node.path: partial(_node, node, spec, plan) for node in plan.models}
+    node of the plan (and per node and engine of `config.engines`), the models' properties
+    and the lookback macro."""
+    others = [ENGINES[name] for name in spec.config.engines]
+    own = Engine(plan.dialect, target_types=())
+    jobs: dict[str, Job] = {
+        node.path: partial(_node, node, spec, plan, own, _enabled(own, others))
+        for node in plan.models
+    }
+    for engine in others:
+        folder = KPI_FOLDER.with_name(engine.folder)
+        for node in plan.models:
+            path = str(folder / PurePosixPath(node.path).relative_to(KPI_FOLDER))
+            # incremental runs are not rendered for other engines yet: their models are tables
+            full = replace(node, lookback_days=None)
+            jobs[path] = partial(_node, full, spec, plan, engine, _enabled(engine, others))
     jobs[str(KPI_DIR / "_kpi__models.yml")] = partial(_properties, plan)
     jobs[str(MACROS_DIR / "kpi_lookback_days.sql")] = partial(_lookback_macro, spec)
     for name in TOOL_MACROS:
@@ -72,12 +87,27 @@ def _group(node: ModelNode) -> MeasureGroup:
     return node.group
 
 
-def _node(node: ModelNode, spec: Spec, plan: Plan) -> str:
+def _node(node: ModelNode, spec: Spec, plan: Plan, engine: Engine, enabled: str | None) -> str:
     if node.kind is NodeKind.ACTIVITY:
-        return _activity_model(node, plan)
-    if node.kind is NodeKind.ENTITIES:
-        return _entities_model(node, plan)
-    return _model(node, QUERIES[node.kind](node, spec, plan), plan.dialect)
+        text = _activity_model(node, plan, engine)
+    elif node.kind is NodeKind.ENTITIES:
+        text = _entities_model(node, plan, engine)
+    else:
+        text = _model(node, QUERIES[node.kind](node, spec, plan), engine)
+    if enabled is None:
+        return text
+    head, config, rest = text.partition("{{ config(")
+    return f"{head}{config}enabled={enabled}, {rest}"
+
+
+def _enabled(engine: Engine, others: Sequence[Engine]) -> str | None:
+    """The Jinja condition a model of `engine` is enabled on (None: always): an engine's
+    models on its adapters' targets, the project's own on every other target."""
+    if not others:
+        return None
+    if engine.target_types:
+        return f"target.type in {list(engine.target_types)}"
+    return f"target.type not in {sorted(t for e in others for t in e.target_types)}"
 
 
 _JOBS: list[Job] = []  # read by forked workers, which inherit the parent's memory
@@ -148,8 +178,8 @@ def _incremental_config(unique_key: Sequence[str], post_hook: str | None = None)
     )
 
 
-def _model(node: ModelNode, tree: exp.Expr, dialect: str) -> str:
-    body = _sql(tree, dialect, MEASURES_RUN)
+def _model(node: ModelNode, tree: exp.Expr, engine: Engine) -> str:
+    body = _sql(tree, engine, MEASURES_RUN)
     config, summary = "{{ config(materialized='" + node.materialization + "') }}", node.summary
     if node.lookback_days is not None:
         config = (
@@ -193,14 +223,17 @@ ACTIVITY_RUN = Run(
 ENTITIES_RUN = Run("first_recomputed")
 
 
-def _sql(tree: exp.Expr, dialect: str, run: Run) -> str:
-    """A tree's SQL, its markers printed as the compiler's Jinja (each tree is rendered once)."""
-    generator = Dialect.get_or_raise(dialect).generator(pretty=True, max_text_width=SHORT_LINE)
+def _sql(tree: exp.Expr, engine: Engine, run: Run) -> str:
+    """A tree's SQL in `engine`'s dialect, its markers printed as the compiler's Jinja (each
+    tree is rendered once); a construct the dialect cannot print is an error."""
+    generator = Dialect.get_or_raise(engine.name).generator(
+        pretty=True, max_text_width=SHORT_LINE, unsupported_level=ErrorLevel.RAISE
+    )
     printed: list[str] = []  # the Jinja printed, in order
     # per instance: sqlglotc's generators are compiled classes
-    readable = _readable(dialect, printed)
+    readable = _readable(engine.name, printed)
     generator._dispatch = {**readable, **_jinja(run, printed, readable)}
-    text = generator.generate(_dbt_nodes(tree), copy=False)
+    text = generator.generate(engine.rewrite(_dbt_nodes(tree)), copy=False)
     return _plain(text, printed)
 
 
@@ -429,14 +462,14 @@ def _occurrences(text: str, delimiter: str) -> int:
     return count
 
 
-def _activity_model(node: ModelNode, plan: Plan) -> str:
+def _activity_model(node: ModelNode, plan: Plan, engine: Engine) -> str:
     """The active entities of retention and churn KPIs, kept by first day when incremental:
     a pre-hook deletes the stored rows from the first recomputed day on
     (macros/kpi/kpi_incremental.sql), the model appends what the rows of those days add."""
     lookback_days, step = node.lookback_days, node.steps[0]
     # the same rows, entity, slices and grains for all
     query = kinds.activity(step, plan, incremental=lookback_days is not None)
-    body = _sql(query, plan.dialect, ACTIVITY_RUN)
+    body = _sql(query, engine, ACTIVITY_RUN)
     config, summary = TABLE_CONFIG, node.summary
     if lookback_days is not None:
         config = (
@@ -449,13 +482,13 @@ def _activity_model(node: ModelNode, plan: Plan) -> str:
     return _header(node.files, summary) + f"\n{config}\n\n{body}\n"
 
 
-def _entities_model(node: ModelNode, plan: Plan) -> str:
+def _entities_model(node: ModelNode, plan: Plan, engine: Engine) -> str:
     """The first days of lifetime KPIs' entities, by entity: incremental with a lookback,
     a daily run recomputes the entities its days touch (kinds.entities)."""
 
     def body(incremental: bool) -> str:
         query = kinds.entities(node.steps, plan, incremental=incremental)
-        return _sql(query, plan.dialect, ENTITIES_RUN)
+        return _sql(query, engine, ENTITIES_RUN)
 
     lookback_days, summary = node.lookback_days, node.summary
     if lookback_days is None:

@@ -27,6 +27,7 @@ from pipeline.render.builders import (
     VARCHAR,
     and_,
     col,
+    days_between,
     divide,
     lit,
     ref_table,
@@ -243,6 +244,7 @@ def _text_rule(names: tuple[str, ...], text: str) -> Callable[..., exp.Expr]:
 # the text rules
 _RULES: dict[str, Callable[..., exp.Expr]] = {
     "__divide__": divide,
+    "__days_between__": days_between,
     **{name: _text_rule(*rule) for name, rule in _TEXT_RULES.items()},
 }
 

@@ -72,7 +72,7 @@ def _parse(text: str, dialect: str, what: str, row_level: bool) -> exp.Expr:
         )
     if tree.find(exp.Star):
         raise ExpressionError(f"{what} must not contain '*'")
-    known = _functions(dialect)
+    known = known_functions(dialect)
     for call in tree.find_all(exp.Anonymous):
         if call.name.lower() not in known:
             hint = did_you_mean(call.name.lower(), known)
@@ -83,7 +83,7 @@ def _parse(text: str, dialect: str, what: str, row_level: bool) -> exp.Expr:
 
 
 @lru_cache(maxsize=16)
-def _functions(dialect: str) -> frozenset[str]:
+def known_functions(dialect: str) -> frozenset[str]:
     """The functions sqlglot knows in `dialect` (others parse as anonymous calls, as do a
     few it knows, such as DuckDB's list_sort)."""
     return frozenset(name.lower() for name in Dialect.get_or_raise(dialect).parser_class.FUNCTIONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from pipeline import engines
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, Location, did_you_mean, error
 from pipeline.semantics import calendar
@@ -205,6 +206,8 @@ class _Check:
         except expressions.ExpressionError as exc:
             self.fail(str(exc), location=expressions.locate(self._at(at), text, exc.word))
             return
+        for engine, why in engines.problems(tree, self.spec.config.engines):
+            self.fail(f"{what} cannot run on {engine}: {why}", location=self._at(at))
         resolved = True
         for column in expressions.columns(tree):
             if column.table and column.table != model.name:

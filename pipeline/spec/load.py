@@ -476,6 +476,7 @@ def _config(doc: LocatedDocument, raw: dict[str, Any]) -> Config:
     return Config(
         week_start=raw.get("week_start", "monday"),
         dialect=raw.get("dialect", "duckdb"),
+        engines=tuple(raw.get("engines", ())),
         thresholds=_thresholds(raw.get("status", {})),
         deviation=_deviation(raw.get("deviation", {})),
         strategic_limit=raw.get("strategic_limit", 10),

@@ -270,6 +270,7 @@ class Relationship:
 class Config:
     week_start: Literal["monday", "sunday", "saturday"] = "monday"
     dialect: str = "duckdb"
+    engines: tuple[str, ...] = ()  # other engines the KPI models are rendered for (pipeline/engines.py)
     thresholds: Thresholds = Thresholds()
     deviation: Deviation = Deviation()
     strategic_limit: int = 10

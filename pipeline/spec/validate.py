@@ -10,6 +10,7 @@ from datetime import date
 
 from sqlglot import exp
 
+from pipeline import engines
 from pipeline.catalog import Catalog, ModelInfo
 from pipeline.errors import Issue, did_you_mean, error
 from pipeline.semantics import calendar, graph
@@ -39,6 +40,16 @@ def validate(spec: Spec, catalog: Catalog) -> list[Issue]:
     for mart in spec.config.publish:  # a mart published beside the KPI marts
         if catalog.get(mart) is None and mart not in catalog.unlisted and spec.config.location:
             issues.append(error(f"config.publish: {catalog.unknown(mart)}", spec.config.location))
+    for name in spec.config.engines:
+        if name not in engines.ENGINES and spec.config.location:
+            known = ", ".join(engines.ENGINES)
+            issues.append(
+                error(
+                    f"config.engines: unknown engine '{name}' (known: {known})"
+                    f"{did_you_mean(name, engines.ENGINES)}",
+                    spec.config.location,
+                )
+            )
     names = _unique_names(spec, issues)
     for kpi in spec.kpis:
         where = f"kpi '{kpi.name}': "
@@ -449,6 +460,8 @@ def _row_expression(
     except expressions.ExpressionError as exc:
         issues.append(error(f"{where}{exc}", expressions.locate(kpi.at(field), text, exc.word)))
         return
+    for engine, why in engines.problems(tree, spec.config.engines):
+        issues.append(error(f"{where}{what} cannot run on {engine}: {why}", kpi.at(field)))
     resolved = True
     for column in expressions.columns(tree):
         reference = f"{column.table}.{column.name}" if column.table else column.name
@@ -513,6 +526,8 @@ def _composite(
         at = expressions.locate(kpi.at("formula"), kpi.formula, exc.word)
         issues.append(error(f"{where}{exc}", at))
         return
+    for engine, why in engines.problems(tree, spec.config.engines):
+        issues.append(error(f"{where}formula cannot run on {engine}: {why}", kpi.at("formula")))
     if agg := tree.find(exp.AggFunc):
         issues.append(
             error(

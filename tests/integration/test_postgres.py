@@ -14,7 +14,6 @@ is compared with the DuckDB build of the session (`demo_warehouse`).
 
 from __future__ import annotations
 
-import math
 import os
 import secrets
 import shutil
@@ -24,22 +23,18 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.project import Project
-from tests.conftest import REPO_ROOT, release_duckdb_handles
+from tests.conftest import REPO_ROOT
+from tests.support import apt
+from tests.support.engines import VALUE_KEYS, WINDOW_KEYS, compare, duckdb_rows
 
 pytestmark = [pytest.mark.postgres, pytest.mark.dbt]
 
-RELATIVE_TOLERANCE = 1e-9
-ABSOLUTE_TOLERANCE = 1e-9  # for values that should be 0 (a difference of two equal sums)
-VALUE_KEYS = ("kpi", "grain", "period_start", "dimension", "dimension_value")
-WINDOW_KEYS = ("kpi", "window_name", "grain", "period_start", "dimension", "dimension_value")
 SERVER_SETTINGS = {
     # a throwaway test server: no durability, memory for the KPI marts' sorts and joins
     "fsync": "off",
@@ -92,29 +87,6 @@ def _postgres_bin() -> Path | None:
         return candidates[-1].parent
     found = shutil.which("pg_ctl")
     return Path(found).parent if found and shutil.which("initdb") else None
-
-
-def _install_postgres() -> str | None:
-    """Install the Debian package; return why it could not be done (None: installed)."""
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return "PostgreSQL is not installed and there is no apt-get to install it"
-    if os.geteuid() != 0:
-        return "PostgreSQL is not installed and installing it needs root (apt-get install -y postgresql)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for attempt in (
-        [apt, "install", "-y", "postgresql"],
-        [apt, "update"],
-        [apt, "install", "-y", "postgresql"],
-    ):
-        try:
-            result = subprocess.run(attempt, capture_output=True, text=True, timeout=900, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"apt-get failed: {exc}"
-        if result.returncode == 0 and attempt[1] == "install":
-            return None
-    tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-    return f"apt-get install -y postgresql failed: {tail[0]}"
 
 
 def _as_postgres_user(argv: Sequence[str]) -> list[str]:
@@ -227,7 +199,7 @@ def postgres_server() -> Iterator[Server]:
         return
     bin_dir = _postgres_bin()
     if bin_dir is None:
-        reason = _install_postgres()
+        reason = apt.install("postgresql", "PostgreSQL")
         bin_dir = _postgres_bin()
         if bin_dir is None:
             pytest.skip(reason or "PostgreSQL binaries not found after installing the package")
@@ -291,17 +263,6 @@ def postgres_build(
 # --- reading and comparing ------------------------------------------------------------------
 
 
-def _duckdb_rows(
-    warehouse: Path, table: str, keys: Sequence[str]
-) -> tuple[list[str], list[tuple[Any, ...]]]:
-    import duckdb
-
-    release_duckdb_handles()
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        result = con.execute(f"SELECT * FROM analytics.{table} ORDER BY {', '.join(keys)}")
-        return [d[0] for d in result.description], result.fetchall()
-
-
 def _postgres_rows(
     server: Server, dbname: str, table: str, keys: Sequence[str]
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -316,69 +277,6 @@ def _postgres_rows(
         connection.close()
 
 
-def _normal(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.replace(tzinfo=None)
-    return value
-
-
-def _equal(a: Any, b: Any) -> bool:
-    a, b = _normal(a), _normal(b)
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, bool) or isinstance(b, bool):
-            return a == b
-        fa, fb = float(a), float(b)
-        if math.isnan(fa) or math.isnan(fb):
-            return math.isnan(fa) and math.isnan(fb)
-        return abs(fa - fb) <= RELATIVE_TOLERANCE * max(abs(fa), abs(fb)) + ABSOLUTE_TOLERANCE
-    if isinstance(a, date) and isinstance(b, date):
-        return a == b
-    return bool(a == b)
-
-
-def _compare(
-    duck: tuple[list[str], list[tuple[Any, ...]]],
-    pg: tuple[list[str], list[tuple[Any, ...]]],
-    keys: Sequence[str],
-) -> list[str]:
-    """Differences between the two engines' rows (doubles within a tolerance)."""
-    duck_columns, duck_rows = duck
-    pg_columns, pg_rows = pg
-    problems: list[str] = []
-    if duck_columns != pg_columns:
-        return [f"columns differ: duckdb {duck_columns} vs postgres {pg_columns}"]
-    key_index = [duck_columns.index(k) for k in keys]
-
-    def key(row: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(row[i] for i in key_index)
-
-    duck_by_key = {key(r): r for r in duck_rows}
-    pg_by_key = {key(r): r for r in pg_rows}
-    only_duck = sorted(set(duck_by_key) - set(pg_by_key), key=str)
-    only_pg = sorted(set(pg_by_key) - set(duck_by_key), key=str)
-    problems += [f"only in duckdb: {k}" for k in only_duck[:10]]
-    problems += [f"only in postgres: {k}" for k in only_pg[:10]]
-    differing = 0
-    for k, duck_row in duck_by_key.items():
-        pg_row = pg_by_key.get(k)
-        if pg_row is None:
-            continue
-        for column, a, b in zip(duck_columns, duck_row, pg_row, strict=True):
-            if not _equal(a, b):
-                differing += 1
-                if differing <= 20:
-                    problems.append(f"{k} {column}: duckdb {a!r} vs postgres {b!r}")
-    if differing > 20:
-        problems.append(f"… {differing} differing values in all")
-    if only_duck or only_pg:
-        problems.append(f"{len(only_duck)} keys only in duckdb, {len(only_pg)} only in postgres")
-    return problems
-
-
 # --- the tests --------------------------------------------------------------------------------
 
 
@@ -386,11 +284,11 @@ def test_postgres_build_gives_the_same_kpi_values_as_duckdb(
     postgres_build: tuple[Server, str, dict[str, float]], demo_warehouse: Path
 ) -> None:
     server, dbname, timings = postgres_build
-    duck = _duckdb_rows(demo_warehouse, "kpi_values", VALUE_KEYS)
+    duck = duckdb_rows(demo_warehouse, "kpi_values", VALUE_KEYS)
     pg = _postgres_rows(server, dbname, "kpi_values", VALUE_KEYS)
     assert len(duck[1]) > 1000
     assert len(pg[1]) == len(duck[1])
-    problems = _compare(duck, pg, VALUE_KEYS)  # is_deviation too: flat series use a tolerance
+    problems = compare(duck, pg, VALUE_KEYS, "postgres")  # is_deviation too: flat series use a tolerance
     assert not problems, "\n".join(problems)
     kpis = {r[0] for r in duck[1]}
     grains = {r[duck[0].index("grain")] for r in duck[1]}
@@ -404,10 +302,10 @@ def test_postgres_build_gives_the_same_windows_as_duckdb(
     postgres_build: tuple[Server, str, dict[str, float]], demo_warehouse: Path
 ) -> None:
     server, dbname, _ = postgres_build
-    duck = _duckdb_rows(demo_warehouse, "kpi_windows", WINDOW_KEYS)
+    duck = duckdb_rows(demo_warehouse, "kpi_windows", WINDOW_KEYS)
     pg = _postgres_rows(server, dbname, "kpi_windows", WINDOW_KEYS)
     assert len(pg[1]) == len(duck[1])
-    problems = _compare(duck, pg, WINDOW_KEYS)
+    problems = compare(duck, pg, WINDOW_KEYS, "postgres")
     assert not problems, "\n".join(problems)
 
 
@@ -420,9 +318,10 @@ def test_postgres_catalog_and_wide_tables_match(
         ("kpi_monthly", ("period_start",)),
         ("kpi_yearly", ("period_start",)),
     ):
-        problems = _compare(
-            _duckdb_rows(demo_warehouse, table, keys),
+        problems = compare(
+            duckdb_rows(demo_warehouse, table, keys),
             _postgres_rows(server, dbname, table, keys),
             keys,
+            "postgres",
         )
         assert not problems, f"{table}:\n" + "\n".join(problems)

@@ -8,7 +8,6 @@ output folder (`scorecard.png`).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from pipeline.export.catalog import build_catalog
 from pipeline.export.scorecard import scorecard_html
 from pipeline.project import Project
 from tests.conftest import REPO_ROOT, release_duckdb_handles
+from tests.support import apt
 
 pytestmark = [pytest.mark.browser, pytest.mark.dbt]
 
@@ -50,30 +50,11 @@ def _find_chromium() -> str | None:
     return None
 
 
-def _install_chromium() -> str | None:
-    apt = shutil.which("apt-get")
-    if apt is None:
-        return "Chromium is not installed and there is no apt-get to install it"
-    if os.geteuid() != 0:
-        return "Chromium is not installed and installing it needs root (apt-get install -y chromium)"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    result = None
-    for argv in ([apt, "install", "-y", "chromium"], [apt, "update"], [apt, "install", "-y", "chromium"]):
-        try:
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return f"apt-get failed: {exc}"
-        if result.returncode == 0 and argv[1] == "install":
-            return None
-    tail = ((result.stderr or result.stdout) if result else "").strip().splitlines()[-1:] or ["no output"]
-    return f"apt-get install -y chromium failed: {tail[0]}"
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     found = _find_chromium()
     if found is None:
-        reason = _install_chromium()
+        reason = apt.install("chromium", "Chromium")
         found = _find_chromium()
         if found is None:
             pytest.skip(reason or "Chromium not found after installing the package")

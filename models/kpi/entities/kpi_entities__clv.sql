@@ -2,7 +2,7 @@
 --   metrics/customer/lifetime.yml
 -- First days of the entities of clv, clv_365d, and their amounts within each horizon.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(materialized='table') }}
+{{ config(enabled=target.type not in ['spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

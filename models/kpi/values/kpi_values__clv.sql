@@ -2,7 +2,7 @@
 --   metrics/customer/lifetime.yml
 -- Values of clv, a lifetime KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(materialized='table') }}
+{{ config(enabled=target.type not in ['spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

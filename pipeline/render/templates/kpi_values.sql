@@ -23,7 +23,7 @@ base as (
         o.denominator,
         c.additivity,
         coalesce(o.period_end > a.last_day, false) as is_partial_period,
-        case when o.period_end > a.last_day then cast(a.last_day - o.period_start + 1 as integer) end as elapsed_days,
+        case when o.period_end > a.last_day then cast(__days_between__(o.period_start, a.last_day) + 1 as integer) end as elapsed_days,
         lag(o.value) over (
             partition by o.kpi, o.grain, o.dimension, o.dimension_value order by o.period_start
         ) as previous_value,
@@ -112,7 +112,7 @@ pace_reference as (
                 and d.period_start <= b.period_end - 7 * w.weeks
         where b.is_partial_period and b.grain <> 'day' and b.additivity in ('additive', 'ratio')
         group by b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, w.weeks
-        having count(*) = b.period_end - b.period_start + 1
+        having count(*) = __days_between__(b.period_start, b.period_end) + 1
     ) as shifted
     group by kpi, grain, period_start, dimension, dimension_value
 ),
@@ -139,7 +139,7 @@ paces as (
     from (
         select
             *,
-            cast(elapsed_days as double precision) / (period_end - period_start + 1) as elapsed_share
+            cast(elapsed_days as double precision) / (__days_between__(period_start, period_end) + 1) as elapsed_share
         from base
         where
             is_partial_period
@@ -178,7 +178,7 @@ target_days as (
             t.carry,
             t.value,
             d.day,
-            __period_end__(t.per, __period_start__(t.per, d.day)) - __period_start__(t.per, d.day) + 1 as per_days,
+            __days_between__(__period_start__(t.per, d.day), __period_end__(t.per, __period_start__(t.per, d.day))) + 1 as per_days,
             __period_start__(t.per, d.day) as per_start,
             row_number() over (
                 partition by t.kpi, t.dimension, t.dimension_value, d.day order by t.priority
@@ -265,7 +265,7 @@ spread_targets as (
     from target_pieces
     group by kpi, grain, period_start, period_end, dimension, dimension_value
     -- a target applies to a period only when targets cover every day of it
-    having sum(days) = period_end - period_start + 1
+    having sum(days) = __days_between__(period_start, period_end) + 1
 ),
 
 exact_targets as (

@@ -1,0 +1,56 @@
+"""`dbt build` of a project's Spark KPI models on a local SparkSession (dbt-spark's
+`session` method), in a process of its own so the JVM ends with it.
+
+    python -m tests.support.spark_build PROJECT MARTS OUT TABLE...
+
+Run with PROJECT as the working folder (Spark's metastore and warehouse land there): the
+Parquet files of MARTS become the tables the KPI models read (schema analytics), the
+models under models/kpi_spark/ and their data tests are built, and each TABLE is written
+back to OUT/<table>/ as Parquet. The session is the one dbt-spark then opens (same
+settings as profiles.yml's `spark` output), so the tables and the build share it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def main(project: Path, marts: Path, out: Path, tables: list[str]) -> int:
+    from dbt.cli.main import dbtRunner
+    from pyspark.sql import SparkSession
+
+    settings = {
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": os.environ.get("KPI_SPARK_SHUFFLE_PARTITIONS", "4"),
+        "spark.sql.warehouse.dir": os.environ["KPI_SPARK_WAREHOUSE"],
+    }
+    builder = SparkSession.builder.enableHiveSupport()
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("ERROR")
+    spark.sql("CREATE DATABASE IF NOT EXISTS analytics")
+    for path in sorted(marts.glob("*.parquet")):
+        spark.read.parquet(str(path)).write.mode("overwrite").saveAsTable(f"analytics.{path.stem}")
+    result = dbtRunner().invoke(
+        [
+            "build", "--select", "path:models/kpi_spark", "--target", "spark",
+            "--project-dir", str(project), "--profiles-dir", str(project),
+        ]
+    )
+    if not result.success:
+        return 1
+    for table in tables:
+        spark.table(f"analytics.{table}").write.mode("overwrite").parquet(str(out / table))
+    return 0
+
+
+if __name__ == "__main__":
+    project, marts, out, *tables = sys.argv[1:]
+    sys.exit(main(Path(project), Path(marts), Path(out), tables))
