@@ -35,7 +35,9 @@ WITH observations AS (
     o.kpi, o.grain, o.period_start, o.period_end, o.dimension, o.dimension_value, o.value, o.numerator,
     o.denominator, c.additivity,
     COALESCE(o.period_end > a.last_day, FALSE) AS is_partial_period,
-    CASE WHEN o.period_end > a.last_day THEN CAST(a.last_day - o.period_start + 1 AS INT) END AS elapsed_days,
+    CASE
+      WHEN o.period_end > a.last_day THEN CAST(DATE_DIFF('DAY', o.period_start, a.last_day) + 1 AS INT)
+    END AS elapsed_days,
     LAG(o.value) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_value,
     LAG(o.period_start) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_start,
     LAG(o.period_end) OVER (PARTITION BY o.kpi, o.grain, o.dimension, o.dimension_value ORDER BY o.period_start) AS previous_end,
@@ -102,7 +104,7 @@ WITH observations AS (
       AND d.period_start <= b.period_end - 7 * w.weeks
     WHERE b.is_partial_period AND b.grain <> 'day' AND b.additivity IN ('additive', 'ratio')
     GROUP BY b.kpi, b.grain, b.period_start, b.period_end, b.dimension, b.dimension_value, w.weeks
-    HAVING COUNT(*) = b.period_end - b.period_start + 1
+    HAVING COUNT(*) = DATE_DIFF('DAY', b.period_start, b.period_end) + 1
   ) AS shifted
   GROUP BY kpi, grain, period_start, dimension, dimension_value
 ), paces AS (
@@ -137,7 +139,7 @@ WITH observations AS (
   FROM (
     SELECT
       *,
-      CAST(elapsed_days AS DOUBLE) / (period_end - period_start + 1) AS elapsed_share
+      CAST(elapsed_days AS DOUBLE) / (DATE_DIFF('DAY', period_start, period_end) + 1) AS elapsed_share
     FROM base
     WHERE
       is_partial_period
@@ -178,22 +180,26 @@ WITH observations AS (
       COALESCE(t.dimension, 'total') AS dimension,
       COALESCE(t.dimension_value, 'total') AS dimension_value,
       t.carry, t.value, d.day,
-      CASE
-        WHEN t.per = 'day' THEN d.day
-        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day + 1) AS DATE) - 1 + 6
-        WHEN t.per = 'month'
-        THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
-        WHEN t.per = 'quarter'
-        THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
-        WHEN t.per = 'year'
-        THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
-      END - CASE
-        WHEN t.per = 'day' THEN d.day
-        WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day + 1) AS DATE) - 1
-        WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
-        WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
-        WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
-      END + 1 AS per_days,
+      DATE_DIFF(
+        'DAY',
+        CASE
+          WHEN t.per = 'day' THEN d.day
+          WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day + 1) AS DATE) - 1
+          WHEN t.per = 'month' THEN CAST(DATE_TRUNC('month', d.day) AS DATE)
+          WHEN t.per = 'quarter' THEN CAST(DATE_TRUNC('quarter', d.day) AS DATE)
+          WHEN t.per = 'year' THEN CAST(DATE_TRUNC('year', d.day) AS DATE)
+        END,
+        CASE
+          WHEN t.per = 'day' THEN d.day
+          WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day + 1) AS DATE) - 1 + 6
+          WHEN t.per = 'month'
+          THEN CAST(CAST(DATE_TRUNC('month', d.day) AS DATE) + INTERVAL '1' MONTH AS DATE) - 1
+          WHEN t.per = 'quarter'
+          THEN CAST(CAST(DATE_TRUNC('quarter', d.day) AS DATE) + INTERVAL '3' MONTH AS DATE) - 1
+          WHEN t.per = 'year'
+          THEN CAST(CAST(DATE_TRUNC('year', d.day) AS DATE) + INTERVAL '12' MONTH AS DATE) - 1
+        END
+      ) + 1 AS per_days,
       CASE
         WHEN t.per = 'day' THEN d.day
         WHEN t.per = 'week' THEN CAST(DATE_TRUNC('week', d.day + 1) AS DATE) - 1
@@ -277,7 +283,7 @@ WITH observations AS (
   FROM target_pieces
   GROUP BY kpi, grain, period_start, period_end, dimension, dimension_value
   /* a target applies to a period only when targets cover every day of it */
-  HAVING SUM(days) = period_end - period_start + 1
+  HAVING SUM(days) = DATE_DIFF('DAY', period_start, period_end) + 1
 ), exact_targets AS (
   /* targets of KPIs that do not carry to other grains (distinct counts) */
   SELECT
