@@ -6,13 +6,12 @@
 Run with PROJECT as the working folder (Spark's metastore and warehouse land there): the
 Parquet files of MARTS become the tables the KPI models read (schema analytics), the
 models under models/kpi_spark/ and their data tests are built, and each TABLE is written
-back to OUT/<table>/ as Parquet. The session is the one dbt-spark then opens (same
-settings as profiles.yml's `spark` output), so the tables and the build share it.
+back to OUT/<table>/ as Parquet. The session is the one dbt-spark then opens (the
+settings of profiles.yml's `spark` output), so the tables and the build share it.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -21,15 +20,12 @@ def main(project: Path, marts: Path, out: Path, tables: list[str]) -> int:
     from dbt.cli.main import dbtRunner
     from pyspark.sql import SparkSession
 
-    settings = {
-        "spark.driver.host": "127.0.0.1",
-        "spark.driver.bindAddress": "127.0.0.1",
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.shuffle.partitions": os.environ.get("KPI_SPARK_SHUFFLE_PARTITIONS", "4"),
-        "spark.sql.warehouse.dir": os.environ["KPI_SPARK_WAREHOUSE"],
-    }
+    from pipeline.profile import read_yaml, rendered
+
+    # the settings of profiles.yml's `spark` output, which dbt-spark's session reuses
+    name = read_yaml(project / "dbt_project.yml")["profile"]
+    output = read_yaml(project / "profiles.yml")[name]["outputs"]["spark"]
+    settings = {key: rendered(value) for key, value in output["server_side_parameters"].items()}
     builder = SparkSession.builder.enableHiveSupport()
     for key, value in settings.items():
         builder = builder.config(key, value)
