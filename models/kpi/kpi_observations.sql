@@ -21,11 +21,11 @@
 
 SELECT
   kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-FROM {{ ref('kpi_values__clv') }}
+FROM {{ ref('kpi_values__clv_365d') }}
 UNION ALL
 SELECT
   kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator
-FROM {{ ref('kpi_values__clv_365d') }}
+FROM {{ ref('kpi_values__clv_to_date') }}
 UNION ALL
 SELECT
   kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator

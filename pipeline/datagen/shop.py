@@ -26,12 +26,12 @@ from .calendar import (
 from .campaigns import ACQUISITION, CONVERSION, TRAFFIC_SHARE, demand_lift, traffic_lift
 from .catalog import price_at
 
-NEW_CUSTOMERS_PER_DAY = 1.6  # at scale 1 on an average day at the start of the history
+NEW_CUSTOMERS_PER_DAY = 0.62  # at scale 1 on an average day at the start of the history
 NEVER_ORDERS = 0.08  # share of sign-ups that never order
 LATER_FIRST_ORDER = 0.22  # share that orders days after signing up (the rest right away)
-REPEATER_SHARE = 0.62  # customers with a propensity to buy again
-REPEAT_RATE = 0.125  # mean repeat orders a month of a repeater just after the first order
-REPEAT_DECAY_MONTHS = 16.0  # the propensity fades: churn
+REPEATER_SHARE = 0.85  # customers with a propensity to buy again
+REPEAT_RATE = 0.36  # mean repeat orders a month of a repeater just after the first order
+REPEAT_DECAY_MONTHS = 60.0  # the propensity fades: churn
 
 REGIONS = np.array(["northeast", "south", "midwest", "west"], dtype=object)
 REGION_P = np.array([0.24, 0.36, 0.20, 0.20])

@@ -238,7 +238,7 @@ def test_incremental_run_equals_full_rebuild(workspace: Path) -> None:
         "kpi_measures__tickets": "grain, period_start, dimension, dimension_value",
         "kpi_windows__active_customers": "window_name, grain, period_start, dimension, dimension_value",
         "kpi_windows": "kpi, window_name, grain, period_start, dimension, dimension_value",
-        "kpi_entities__clv": "entity",
+        "kpi_entities__clv_365d": "entity",
     }
     for table, order in incremental_models.items():
         a = _query(

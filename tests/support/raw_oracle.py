@@ -245,7 +245,8 @@ ORACLE: dict[str, Definition] = {
             dimension,
         ),
     ),
-    "clv": Kind(
+    "clv": Derived(("revenue_per_customer", "customer_churn"), div),
+    "clv_to_date": Kind(
         "lifetime",
         lambda shop, grain, _, week: kinds_oracle.lifetime(
             _kind_rows(

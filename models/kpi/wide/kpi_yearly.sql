@@ -29,6 +29,7 @@ SELECT
   MAX(CASE WHEN kpi = 'click_through_rate' THEN value END) AS click_through_rate,
   MAX(CASE WHEN kpi = 'clv' THEN value END) AS clv,
   MAX(CASE WHEN kpi = 'clv_365d' THEN value END) AS clv_365d,
+  MAX(CASE WHEN kpi = 'clv_to_date' THEN value END) AS clv_to_date,
   MAX(CASE WHEN kpi = 'cogs' THEN value END) AS cogs,
   MAX(CASE WHEN kpi = 'complaints' THEN value END) AS complaints,
   MAX(CASE WHEN kpi = 'conversion_rate' THEN value END) AS conversion_rate,

@@ -56,7 +56,7 @@ WITH source AS (
   SELECT
     first_day,
     CAST(within__clv_365d AS DECIMAL(38, 6)) AS amount
-  FROM {{ ref('kpi_entities__clv') }} AS entities
+  FROM {{ ref('kpi_entities__clv_365d') }} AS entities
 ), cohorts AS (
   SELECT
     'month' AS grain,
