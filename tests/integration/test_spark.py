@@ -1,18 +1,18 @@
-"""The KPI models rendered for Apache Spark (models/kpi_spark/) give DuckDB's KPI values.
+"""The whole project built on Apache Spark gives DuckDB's KPI values.
 
-The marts the KPI models read, as the session's DuckDB build has them (`demo_warehouse`),
-become tables of a local Spark session; dbt-spark (`method: session`, in a process of its
-own: tests/support/spark_build.py) builds every Spark KPI model and runs their data tests,
-and every row of kpi_values, kpi_windows, the catalog and two wide tables equals DuckDB's
-(doubles to 1e-9 relative). Needs the `spark` extra (pyspark, dbt-spark) and Java, which
-is installed with apt-get when missing and possible; otherwise the tests are skipped with
-the reason.
+The raw tables of the session's DuckDB build (`demo_warehouse`, loaded from the seeds)
+become Parquet files, one per source table in the layout KPI_RAW_PARQUET reads; dbt-spark
+(`method: session`, in a process of its own: tests/support/spark_build.py) registers them
+as the raw tables (the project's on-run-start hook), builds the staging models, the marts
+and every Spark KPI model (models/kpi_spark/) and runs all their data tests; every row of
+kpi_values, kpi_windows, the catalog and two wide tables equals DuckDB's (doubles to 1e-9
+relative). Needs the `spark` extra (pyspark, dbt-spark) and Java, which is installed with
+apt-get when missing and possible; otherwise the tests are skipped with the reason.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from pipeline.datagen import TABLES as TABLES_OF_THE_DEMO
 from pipeline.project import snapshot_worktree
 from tests.conftest import REPO_ROOT, release_duckdb_handles
 from tests.support import apt
@@ -54,17 +55,16 @@ def spark_build(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) 
     project = snapshot_worktree(REPO_ROOT, folder / "project")
     models = sorted((project / "models" / "kpi_spark").rglob("*.sql"))
     assert models, "the demo renders no Spark models (config.engines)"
-    generated = {p.stem for p in models}
-    read = {m for p in models for m in re.findall(r"ref\('(\w+)'\)", p.read_text())} - generated
-    marts = folder / "marts"
-    marts.mkdir()
+    raw = folder / "raw"
     release_duckdb_handles()
     with duckdb.connect(str(demo_warehouse), read_only=True) as con:
-        for name in sorted(read):
-            con.execute(f"COPY (SELECT * FROM analytics.{name}) TO '{marts / name}.parquet'")
+        for table in TABLES_OF_THE_DEMO:
+            (raw / table.source).mkdir(parents=True, exist_ok=True)
+            con.execute(f"COPY raw.{table.name} TO '{raw / table.source / table.name}.parquet'")
     env = {
         **os.environ,
         "KPI_TARGET": "spark",
+        "KPI_RAW_PARQUET": str(raw),
         "KPI_SPARK_WAREHOUSE": str(folder / "spark-warehouse"),
         "SPARK_LOCAL_IP": "127.0.0.1",
         "PYTHONPATH": str(REPO_ROOT),
@@ -74,13 +74,13 @@ def spark_build(demo_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) 
     }
     started = time.perf_counter()
     run = subprocess.run(
-        [sys.executable, "-m", "tests.support.spark_build", str(project), str(marts),
-         str(folder / "out"), *TABLES],
+        [sys.executable, "-m", "tests.support.spark_build", str(project), str(folder / "out"),
+         *TABLES],
         cwd=project, env=env, capture_output=True, text=True, timeout=1800,
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
-    print(f"spark: {len(read)} marts loaded, {len(models)} KPI models built and tested "
-          f"in {time.perf_counter() - started:.0f} s")
+    print(f"spark: {len(TABLES_OF_THE_DEMO)} raw tables, the project with {len(models)} KPI "
+          f"models built and tested in {time.perf_counter() - started:.0f} s")
     return folder / "out"
 
 

@@ -1,13 +1,13 @@
-"""`dbt build` of a project's Spark KPI models on a local SparkSession (dbt-spark's
-`session` method), in a process of its own so the JVM ends with it.
+"""`dbt build` of the whole project on a local SparkSession (dbt-spark's `session` method),
+from raw Parquet files, in a process of its own so the JVM ends with it.
 
-    python -m tests.support.spark_build PROJECT MARTS OUT TABLE...
+    python -m tests.support.spark_build PROJECT OUT TABLE...
 
-Run with PROJECT as the working folder (Spark's metastore and warehouse land there): the
-Parquet files of MARTS become the tables the KPI models read (schema analytics), the
-models under models/kpi_spark/ and their data tests are built, and each TABLE is written
-back to OUT/<table>/ as Parquet. The session is the one dbt-spark then opens (the
-settings of profiles.yml's `spark` output), so the tables and the build share it.
+Run with PROJECT as the working folder (Spark's metastore and warehouse land there) and
+KPI_RAW_PARQUET set: the project's on-run-start hook registers the raw tables over those
+files; the staging models, marts and Spark KPI models are built and tested, and each TABLE
+is written back to OUT/<table>/ as Parquet. The session is the one dbt-spark then opens (the
+settings of profiles.yml's `spark` output), so the build and the export share it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 
-def main(project: Path, marts: Path, out: Path, tables: list[str]) -> int:
+def main(project: Path, out: Path, tables: list[str]) -> int:
     from dbt.cli.main import dbtRunner
     from pyspark.sql import SparkSession
 
@@ -31,12 +31,9 @@ def main(project: Path, marts: Path, out: Path, tables: list[str]) -> int:
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
-    spark.sql("CREATE DATABASE IF NOT EXISTS analytics")
-    for path in sorted(marts.glob("*.parquet")):
-        spark.read.parquet(str(path)).write.mode("overwrite").saveAsTable(f"analytics.{path.stem}")
     result = dbtRunner().invoke(
         [
-            "build", "--select", "path:models/kpi_spark", "--target", "spark",
+            "build", "--exclude", "resource_type:seed", "--target", "spark",
             "--project-dir", str(project), "--profiles-dir", str(project),
         ]
     )
@@ -48,5 +45,5 @@ def main(project: Path, marts: Path, out: Path, tables: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    project, marts, out, *tables = sys.argv[1:]
-    sys.exit(main(Path(project), Path(marts), Path(out), tables))
+    project, out, *tables = sys.argv[1:]
+    sys.exit(main(Path(project), Path(out), tables))

@@ -9,15 +9,11 @@ with
 
 day_offsets as (
 
-    select day_offset
-    from generate_series(
-        0,
-        {{ dbt.datediff(
-            "cast('" ~ start_date ~ "' as date)",
-            "cast('" ~ end_date ~ "' as date)",
-            'day'
-        ) }}
-    ) as day_series (day_offset)
+    {{ day_offsets(dbt.datediff(
+        "cast('" ~ start_date ~ "' as date)",
+        "cast('" ~ end_date ~ "' as date)",
+        'day'
+    )) }}
 
 ),
 
@@ -38,8 +34,8 @@ select
     cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
     cast({{ dbt.date_trunc('quarter', 'date_day') }} as date) as quarter_start,
     cast({{ dbt.date_trunc('year', 'date_day') }} as date) as year_start,
-    cast(extract(isoyear from date_day) as integer) as iso_year,
+    cast({{ iso_year("date_day") }} as integer) as iso_year,
     cast(extract(week from date_day) as integer) as iso_week,
-    cast(extract(isodow from date_day) as integer) as day_of_week,
-    extract(isodow from date_day) in (6, 7) as is_weekend
+    cast({{ iso_day_of_week("date_day") }} as integer) as day_of_week,
+    {{ iso_day_of_week("date_day") }} in (6, 7) as is_weekend
 from days

@@ -37,7 +37,7 @@ snapshots_valued as (
 select
     cast(snapshot_date as date) as snapshot_date,
     cast(product_id as bigint) as product_id,
-    cast(category as varchar) as category,
+    cast(category as {{ string_type() }}) as category,
     cast(quantity_on_hand as integer) as quantity_on_hand,
     cast(stock_value as decimal(14, 2)) as stock_value
 from snapshots_valued

@@ -38,7 +38,7 @@ select
     cast(customer_id as bigint) as customer_id,
     cast(ordered_at as timestamp) as ordered_at,
     cast(ordered_at as date) as order_date,
-    cast(category as varchar) as category,
+    cast(category as {{ string_type() }}) as category,
     cast(quantity as integer) as quantity,
     cast(unit_price as decimal(10, 2)) as unit_price,
     cast(gross_amount as decimal(12, 2)) as gross_amount,
@@ -46,7 +46,7 @@ select
     cast(net_amount as decimal(12, 2)) as net_amount,
     cast(cogs as decimal(12, 2)) as cogs,
     cast(is_returned as boolean) as is_returned,
-    cast(return_reason as varchar) as return_reason,
+    cast(return_reason as {{ string_type() }}) as return_reason,
     cast(refund_amount as decimal(12, 2)) as refund_amount,
     cast(is_wrong_item as boolean) as is_wrong_item
 from order_items

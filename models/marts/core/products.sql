@@ -15,8 +15,8 @@ products as (
 
 select
     cast(product_id as bigint) as product_id,
-    cast(product_name as varchar) as product_name,
-    cast(category as varchar) as category,
+    cast(product_name as {{ string_type() }}) as product_name,
+    cast(category as {{ string_type() }}) as category,
     cast(price as decimal(10, 2)) as price,
     cast(unit_cost as decimal(10, 2)) as unit_cost,
     cast(launched_on as date) as launched_on

@@ -18,7 +18,7 @@ select
     cast(deal_id as bigint) as deal_id,
     cast(lead_id as bigint) as lead_id,
     cast(sales_rep_id as bigint) as sales_rep_id,
-    cast(stage as varchar) as stage,
+    cast(stage as {{ string_type() }}) as stage,
     cast(amount as decimal(12, 2)) as amount,
     cast(created_on as date) as created_on,
     cast(closed_on as date) as closed_on,

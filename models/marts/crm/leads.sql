@@ -14,7 +14,7 @@ leads as (
 
 select
     cast(lead_id as bigint) as lead_id,
-    cast(source as varchar) as source,
+    cast(source as {{ string_type() }}) as source,
     cast(created_at as timestamp) as created_at,
     cast(created_at as date) as created_date,
     cast(qualified_at as timestamp) as qualified_at,

@@ -12,6 +12,6 @@ operating_costs as (
 
 select
     cast(cost_month as date) as cost_month,
-    cast(cost_category as varchar) as cost_category,
+    cast(cost_category as {{ string_type() }}) as cost_category,
     cast(amount as decimal(12, 2)) as amount
 from operating_costs

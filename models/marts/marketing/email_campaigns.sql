@@ -15,7 +15,7 @@ email_campaigns as (
 
 select
     cast(email_campaign_id as bigint) as email_campaign_id,
-    cast(campaign_name as varchar) as campaign_name,
+    cast(campaign_name as {{ string_type() }}) as campaign_name,
     cast(sent_at as timestamp) as sent_at,
     cast(sent_at as date) as sent_date,
     cast(sends as bigint) as sends,

@@ -15,8 +15,8 @@ ad_spend as (
 
 select
     cast(spend_date as date) as spend_date,
-    cast(channel as varchar) as channel,
-    cast(campaign as varchar) as campaign,
+    cast(channel as {{ string_type() }}) as channel,
+    cast(campaign as {{ string_type() }}) as campaign,
     cast(impressions as bigint) as impressions,
     cast(clicks as bigint) as clicks,
     cast(spend as decimal(12, 2)) as spend

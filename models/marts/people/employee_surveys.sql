@@ -37,7 +37,7 @@ surveys_joined as (
 select
     cast(employee_survey_id as bigint) as employee_survey_id,
     cast(employee_id as bigint) as employee_id,
-    cast(department as varchar) as department,
+    cast(department as {{ string_type() }}) as department,
     cast(surveyed_on as date) as surveyed_on,
     cast(satisfaction_score as integer) as satisfaction_score
 from surveys_joined

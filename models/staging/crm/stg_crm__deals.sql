@@ -20,7 +20,7 @@ renamed as (
         cast(deal_id as bigint) as deal_id,
         cast(lead_id as bigint) as lead_id,
         cast(sales_rep_id as bigint) as sales_rep_id,
-        lower(trim(cast(stage as varchar))) as stage,
+        lower(trim(cast(stage as {{ string_type() }}))) as stage,
         cast(amount as decimal(12, 2)) as amount,
         cast(created_on as date) as created_on,
         cast(closed_on as date) as closed_on

@@ -16,7 +16,7 @@ renamed as (
 
     select
         cast(lead_id as bigint) as lead_id,
-        lower(trim(cast(source as varchar))) as source,
+        lower(trim(cast(source as {{ string_type() }}))) as source,
         cast(created_at as timestamp) as created_at,
         cast(qualified_at as timestamp) as qualified_at,
         cast(converted_at as timestamp) as converted_at

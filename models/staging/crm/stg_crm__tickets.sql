@@ -27,8 +27,8 @@ renamed as (
         cast(created_at as timestamp) as created_at,
         cast(first_response_at as timestamp) as first_response_at,
         cast(resolved_at as timestamp) as resolved_at,
-        lower(trim(cast(channel as varchar))) as channel,
-        lower(trim(cast(category as varchar))) as category,
+        lower(trim(cast(channel as {{ string_type() }}))) as channel,
+        lower(trim(cast(category as {{ string_type() }}))) as category,
         cast(csat_score as integer) as csat_score
     from source
 

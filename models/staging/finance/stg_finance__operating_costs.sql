@@ -14,7 +14,7 @@ renamed as (
 
     select
         cast(cost_month as date) as cost_month,
-        lower(trim(cast(cost_category as varchar))) as cost_category,
+        lower(trim(cast(cost_category as {{ string_type() }}))) as cost_category,
         cast(amount as decimal(12, 2)) as amount
     from source
 

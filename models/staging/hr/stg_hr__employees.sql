@@ -16,8 +16,8 @@ renamed as (
 
     select
         cast(employee_id as bigint) as employee_id,
-        lower(trim(cast(department as varchar))) as department,
-        trim(cast(job_title as varchar)) as job_title,
+        lower(trim(cast(department as {{ string_type() }}))) as department,
+        trim(cast(job_title as {{ string_type() }})) as job_title,
         cast(hired_on as date) as hired_on,
         cast(left_on as date) as left_on
     from source

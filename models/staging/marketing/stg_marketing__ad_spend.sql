@@ -17,8 +17,8 @@ renamed as (
 
     select
         cast(spend_date as date) as spend_date,
-        lower(trim(cast(channel as varchar))) as channel,
-        lower(trim(cast(campaign as varchar))) as campaign,
+        lower(trim(cast(channel as {{ string_type() }}))) as channel,
+        lower(trim(cast(campaign as {{ string_type() }}))) as campaign,
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         cast(spend as decimal(10, 2)) as spend

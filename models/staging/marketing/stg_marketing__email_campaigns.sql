@@ -17,7 +17,7 @@ renamed as (
 
     select
         cast(email_campaign_id as bigint) as email_campaign_id,
-        trim(cast(campaign_name as varchar)) as campaign_name,
+        trim(cast(campaign_name as {{ string_type() }})) as campaign_name,
         cast(sent_at as timestamp) as sent_at,
         cast(sends as bigint) as sends,
         cast(opens as bigint) as opens,

@@ -17,9 +17,9 @@ renamed as (
     select
         cast(customer_id as bigint) as customer_id,
         cast(signed_up_at as timestamp) as signed_up_at,
-        lower(trim(cast(acquisition_channel as varchar))) as acquisition_channel,
-        lower(trim(cast(region as varchar))) as region,
-        lower(trim(cast(segment as varchar))) as segment
+        lower(trim(cast(acquisition_channel as {{ string_type() }}))) as acquisition_channel,
+        lower(trim(cast(region as {{ string_type() }}))) as region,
+        lower(trim(cast(segment as {{ string_type() }}))) as segment
     from source
 
 )

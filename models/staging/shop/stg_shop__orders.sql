@@ -19,9 +19,9 @@ renamed as (
         cast(order_id as bigint) as order_id,
         cast(customer_id as bigint) as customer_id,
         cast(ordered_at as timestamp) as ordered_at,
-        lower(trim(cast(status as varchar))) as status,
-        lower(trim(cast(channel as varchar))) as channel,
-        lower(trim(cast(device as varchar))) as device
+        lower(trim(cast(status as {{ string_type() }}))) as status,
+        lower(trim(cast(channel as {{ string_type() }}))) as channel,
+        lower(trim(cast(device as {{ string_type() }}))) as device
     from source
 
 )

@@ -17,8 +17,8 @@ renamed as (
 
     select
         cast(product_id as bigint) as product_id,
-        trim(cast(product_name as varchar)) as product_name,
-        lower(trim(cast(category as varchar))) as category,
+        trim(cast(product_name as {{ string_type() }})) as product_name,
+        lower(trim(cast(category as {{ string_type() }}))) as category,
         cast(price as decimal(10, 2)) as price,
         cast(unit_cost as decimal(10, 2)) as unit_cost,
         cast(launched_on as date) as launched_on

@@ -18,7 +18,7 @@ renamed as (
         cast(return_id as bigint) as return_id,
         cast(order_item_id as bigint) as order_item_id,
         cast(returned_at as timestamp) as returned_at,
-        lower(trim(cast(reason as varchar))) as reason,
+        lower(trim(cast(reason as {{ string_type() }}))) as reason,
         cast(refund_amount as decimal(10, 2)) as refund_amount
     from source
 
