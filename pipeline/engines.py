@@ -86,7 +86,7 @@ ENGINES = {
     for e in (
         Engine(
             "spark",
-            target_types=("spark",),
+            target_types=("spark", "databricks"),
             rewrites=(_exact_median, _sunday_zero_dow, _iso_fields, _unmaterialized),
             gaps=(_no_equivalent,),
         ),

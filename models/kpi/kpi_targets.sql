@@ -7,7 +7,7 @@
 --   metrics/targets.yml
 -- One row per target (per period of a series), in the order they apply.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   CAST(kpi AS VARCHAR) AS kpi,

@@ -17,7 +17,7 @@
 --   metrics/sales_marketing/web.yml
 -- Trailing windows and period-to-date values of KPIs that add up over periods.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 /* Trailing windows (declared per KPI) and period-to-date values (at day grain) of KPIs */
 /* whose values combine over periods: sums, and ratios as Σ numerator / Σ denominator. */

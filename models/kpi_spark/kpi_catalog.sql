@@ -17,7 +17,7 @@
 --   metrics/sales_marketing/web.yml
 -- One row per KPI definition.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   CAST(kpi AS STRING) AS kpi,

@@ -17,7 +17,7 @@
 --   metrics/sales_marketing/web.yml
 -- Every KPI's rows, from the values models.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='view') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='view') }}
 
 SELECT
   kpi, grain, period_start, period_end, dimension, dimension_value, value, numerator, denominator

@@ -106,7 +106,7 @@ def _enabled(engine: Engine, others: Sequence[Engine]) -> str | None:
     if not others:
         return None
     if engine.target_types:
-        return f"target.type in {list(engine.target_types)}"
+        return f"target.type in {sorted(engine.target_types)}"
     return f"target.type not in {sorted(t for e in others for t in e.target_types)}"
 
 

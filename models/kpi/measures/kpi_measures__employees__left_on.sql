@@ -2,7 +2,7 @@
 --   metrics/people/employees.yml
 -- Measures over employees by left_on: one scan for 1 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -3,7 +3,7 @@
 --   metrics/operational/fulfilment.yml
 -- Measures over tickets by created_date: one scan for 7 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS MATERIALIZED (
   SELECT

@@ -12,7 +12,7 @@
 --   metrics/sales_marketing/web.yml
 -- Values of ratio and derived KPIs, computed from their inputs after aggregation.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 WITH kpi__accurate_orders AS (
   SELECT

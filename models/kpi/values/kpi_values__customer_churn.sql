@@ -2,7 +2,7 @@
 --   metrics/customer/lifetime.yml
 -- Values of customer_churn, a churn KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/sales_marketing/campaigns.yml
 -- Values of the KPIs measured over deals.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'won_deal_value' AS kpi,

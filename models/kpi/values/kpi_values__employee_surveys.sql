@@ -2,7 +2,7 @@
 --   metrics/people/employees.yml
 -- Values of the KPIs measured over employee_surveys.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'employee_satisfaction' AS kpi,

@@ -2,7 +2,7 @@
 --   metrics/financial/running_totals.yml
 -- Values of revenue_to_date, a cumulative KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'revenue_to_date' AS kpi,

@@ -17,7 +17,7 @@
 --   metrics/sales_marketing/web.yml
 -- One row per month, one column per KPI (totals).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type not in ['spark'], materialized='table') }}
+{{ config(enabled=target.type not in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   period_start, period_end,

@@ -2,7 +2,7 @@
 --   metrics/customer/lifetime.yml
 -- Active entities of customer_churn, customer_retention, by period, with their first day there.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/customer/lifetime.yml
 -- First days of the entities of clv_365d, clv_to_date, and their amounts within each horizon.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/sales_marketing/campaigns.yml
 -- Measures over marketing_spend by spend_date: one scan for 3 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

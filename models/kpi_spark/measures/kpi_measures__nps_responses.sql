@@ -2,7 +2,7 @@
 --   metrics/customer/nps.yml
 -- Measures over nps_responses by response_date: one scan for 3 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/operational/fulfilment.yml
 -- Measures over order_items by order_date: one scan for 2 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -5,7 +5,7 @@
 --   metrics/sales_marketing/orders.yml
 -- Measures over orders by order_date: one scan for 10 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/sales_marketing/web.yml
 -- Measures over sessions by session_date: one scan for 4 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

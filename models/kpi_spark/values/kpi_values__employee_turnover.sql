@@ -2,7 +2,7 @@
 --   metrics/people/headcount.yml
 -- Values of employee_turnover, a churn KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/people/employees.yml
 -- Values of the KPIs measured over employees.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'hires' AS kpi,

@@ -2,7 +2,7 @@
 --   metrics/customer/nps.yml
 -- Values of the KPIs measured over nps_responses.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'detractors' AS kpi,

@@ -2,7 +2,7 @@
 --   metrics/financial/margins.yml
 -- Values of the KPIs measured over operating_costs.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'operating_costs' AS kpi,

@@ -5,7 +5,7 @@
 --   metrics/sales_marketing/orders.yml
 -- Values of the KPIs measured over orders.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'accurate_orders' AS kpi,

@@ -2,7 +2,7 @@
 --   metrics/financial/comparisons.yml
 -- Values of revenue_previous_month, an offset KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH base AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/sales_marketing/web.yml
 -- Values of the KPIs measured over sessions.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'converted_sessions' AS kpi,

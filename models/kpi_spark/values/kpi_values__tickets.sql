@@ -3,7 +3,7 @@
 --   metrics/operational/fulfilment.yml
 -- Values of the KPIs measured over tickets.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   'complaints' AS kpi,

@@ -16,7 +16,7 @@
 --   metrics/sales_marketing/web.yml
 -- One row per day, one column per KPI (totals).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   period_start, period_end,

@@ -2,7 +2,7 @@
 --   metrics/customer/acquisition.yml
 -- Trailing windows and period to date of active_customers, recounted from rows.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 /* Trailing windows and period-to-date values of one distinct-count KPI, recounted from its */
 /* rows (a distinct count over a window is not a sum of its days' counts). */

@@ -3,7 +3,7 @@
 --   metrics/shop.yml
 -- One row per target (per period of a series), in the order they apply.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   CAST(kpi AS STRING) AS kpi,

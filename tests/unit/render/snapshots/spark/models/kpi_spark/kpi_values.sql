@@ -3,7 +3,7 @@
 --   metrics/shop.yml
 -- Every KPI at every grain and slice, with comparisons, target and status (long table).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 /* The long KPI table: observations with their previous period, same period last year, */
 /* partial-period comparison, target, attainment, status, projection to the period's end */

@@ -2,7 +2,7 @@
 --   metrics/shop.yml
 -- Active entities of repeat_buyers, by period, with their first day there.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

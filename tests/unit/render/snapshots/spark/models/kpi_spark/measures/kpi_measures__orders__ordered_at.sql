@@ -2,7 +2,7 @@
 --   metrics/shop.yml
 -- Measures over orders by ordered_at: one scan for 1 KPI(s).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

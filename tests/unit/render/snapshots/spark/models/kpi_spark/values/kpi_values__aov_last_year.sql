@@ -2,7 +2,7 @@
 --   metrics/shop.yml
 -- Values of aov_last_year, an offset KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH base AS (
   SELECT

@@ -2,7 +2,7 @@
 --   metrics/shop.yml
 -- Values of ratio and derived KPIs, computed from their inputs after aggregation.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH kpi__aov AS (
   SELECT

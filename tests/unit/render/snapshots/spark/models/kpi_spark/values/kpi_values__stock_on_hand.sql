@@ -2,7 +2,7 @@
 --   metrics/kinds.yml
 -- Values of stock_on_hand, a snapshot KPI.
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 WITH source AS (
   SELECT

@@ -3,7 +3,7 @@
 --   metrics/shop.yml
 -- One row per week, one column per KPI (totals).
 -- Do not edit: change the metric files and run `kpi compile`.
-{{ config(enabled=target.type in ['spark'], materialized='table') }}
+{{ config(enabled=target.type in ['databricks', 'spark'], materialized='table') }}
 
 SELECT
   period_start, period_end,
